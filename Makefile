@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rxe-rs: Soft-RoCE (RXE) in Rust, as an out-of-tree kernel module.
+#
+#   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel)
+#   make check           set up, build, and run every test (host and VM); the CI entry point
+#   make demo            boot the VM, two namespaces, one rxe-rs device in each
+#   make kernel          build the cached test kernel (FLAVOR=debug for KASAN/lockdep/kmemleak)
+#   make -s kdir         print the cached kernel tree's path
+#   make CLIPPY=1        build with clippy
+#   make setup           install what the build and the tests need
+#   make host-test       cargo tests of the pure protocol crate, rustfmt check
+#   make clean
+
+SRC := $(realpath $(dir $(lastword $(MAKEFILE_LIST))))
+FLAVOR ?= default
+
+ifeq ($(origin KDIR),undefined)
+KDIR := $(shell $(SRC)/scripts/kernel --flavor $(FLAVOR) --print-kdir)
+KDIR_IS_OURS := 1
+endif
+
+# A tree built by scripts/kernel says how it was compiled (LLVM=-19 for the
+# debug flavour); other trees need their own LLVM=... on the command line.
+-include $(KDIR)/rxe-rs.mk
+
+KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
+
+.PHONY: all modules clean kernel kdir setup check demo bench host-test fmt-check vm
+
+all: modules
+
+modules:
+ifdef KDIR_IS_OURS
+	@test -f $(KDIR)/.rxe-rs-built || { echo "rxe-rs: no cached kernel for FLAVOR=$(FLAVOR): run 'make kernel$(if $(filter debug,$(FLAVOR)), FLAVOR=debug)' (or 'make check', which builds it)"; exit 1; }
+endif
+	@test -f $(KDIR)/rust/libkernel.rmeta || { echo "rxe-rs: $(KDIR) is not a built kernel tree with Rust support (no rust/libkernel.rmeta)"; exit 1; }
+	$(KMAKE) modules
+
+clean:
+	-$(KMAKE) clean
+	rm -rf $(SRC)/rust/proto/target
+
+kernel:
+	$(SRC)/scripts/kernel --flavor $(FLAVOR)
+
+kdir:
+	@echo $(KDIR)
+
+setup:
+	$(SRC)/scripts/setup
+
+check:
+	$(SRC)/scripts/check
+
+demo:
+	$(SRC)/scripts/demo
+
+host-test:
+	$(SRC)/scripts/host-test

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One rxe-rs device: the `ib_device` the RDMA core sees, the netdev under
+//! it, and the attributes behind the device and port queries.
+//!
+//! A device is born in [`create`] (called for `rdma link add`) and dies in
+//! [`dealloc_driver`], which the RDMA core calls exactly once, whether the
+//! device goes away through `rdma link del`, the netdev's unregistration,
+//! the module's unloading or a failed registration.
+
+use core::ptr::{addr_of_mut, NonNull};
+
+use kernel::{
+    error::to_result,
+    prelude::*,
+    sync::atomic::{Atomic, Full, Relaxed},
+};
+
+use crate::{
+    bindings,
+    pool::Limit,
+    proto::{guid, mtu::IbMtu, params},
+    registry, verbs,
+};
+
+/// The driver's part of a device, after the RDMA core's.
+///
+/// INVARIANT: `ndev` is a netdev this device holds a reference on
+/// (`dev_hold` in [`create`], `dev_put` in [`dealloc_driver`]).
+#[pin_data]
+pub(crate) struct DevState {
+    ndev: NonNull<bindings::net_device>,
+    /// The netdev's hardware address (or a random one for a netdev with
+    /// none): the source of the node, port and system image GUIDs.
+    mac: [u8; 6],
+    /// Device attributes, fixed at creation.
+    attr: bindings::ib_device_attr,
+    /// The port's active MTU, an `enum ib_mtu` value; follows the netdev.
+    active_mtu: Atomic<u32>,
+    /// Set once the netdev is being unregistered: the device must follow it.
+    netdev_gone: Atomic<bool>,
+    /// User contexts and protection domains in use, against their limits.
+    pub(crate) ucontexts: Limit,
+    pub(crate) pds: Limit,
+}
+
+/// An rxe-rs device.
+///
+/// INVARIANT: `state` is initialized from the end of [`create`]'s
+/// `init_state` until [`dealloc_driver`] drops it; the RDMA core only calls
+/// the device's ops in between.
+#[repr(C)]
+pub(crate) struct RxeDev {
+    /// Must be first: the RDMA core allocates and frees the whole struct
+    /// through this member (`_ib_alloc_device` with our size).
+    ibdev: bindings::ib_device,
+    state: DevState,
+}
+
+// SAFETY: The RDMA core calls a device's ops from any thread; every field of
+// `DevState` that changes after creation is atomic, the rest is read-only.
+unsafe impl Sync for RxeDev {}
+// SAFETY: As above; nothing in it is tied to a thread.
+unsafe impl Send for RxeDev {}
+
+impl RxeDev {
+    /// The rxe-rs device behind an `ib_device` of ours.
+    ///
+    /// # Safety
+    ///
+    /// `ibdev` must be the `ibdev` field of a live `RxeDev` whose state is
+    /// initialized (any `ib_device` the RDMA core passes to our ops).
+    pub(crate) unsafe fn from_ibdev<'a>(ibdev: *mut bindings::ib_device) -> &'a RxeDev {
+        // SAFETY: `ibdev` is the first field of a `#[repr(C)]` `RxeDev`, so
+        // the pointers are equal; the caller promises it is live.
+        unsafe { &*ibdev.cast::<RxeDev>() }
+    }
+
+    /// The `ib_device` for calls into the RDMA core.
+    pub(crate) fn ibdev(&self) -> *mut bindings::ib_device {
+        core::ptr::from_ref(&self.ibdev).cast_mut()
+    }
+
+    /// The netdev under the device (a reference is held while it lives).
+    pub(crate) fn ndev(&self) -> *mut bindings::net_device {
+        self.state.ndev.as_ptr()
+    }
+
+    /// The device attributes reported by `query_device`.
+    pub(crate) fn attr(&self) -> &bindings::ib_device_attr {
+        &self.state.attr
+    }
+
+    /// The port's active MTU as an `enum ib_mtu` value.
+    pub(crate) fn active_mtu(&self) -> u32 {
+        self.state.active_mtu.load(Relaxed)
+    }
+
+    /// Follows a change of the netdev's MTU.
+    pub(crate) fn set_netdev_mtu(&self, netdev_mtu: u32) {
+        self.state
+            .active_mtu
+            .store(IbMtu::for_netdev(netdev_mtu) as u32, Relaxed);
+    }
+
+    /// Counters of objects in use.
+    pub(crate) fn state(&self) -> &DevState {
+        &self.state
+    }
+
+    /// Whether the netdev is going away (its unregistration has begun).
+    pub(crate) fn netdev_gone(&self) -> bool {
+        self.state.netdev_gone.load(Relaxed)
+    }
+
+    /// The netdev is going away: so does the device. Called under RTNL from
+    /// the netdev notifier.
+    pub(crate) fn netdev_unregistering(&self) {
+        // Set before queueing: `create` checks it after registering, so a
+        // netdev that goes away while the device registers is not missed.
+        self.state.netdev_gone.xchg(true, Full);
+        self.queue_unregister();
+    }
+
+    /// Asks the RDMA core to unregister the device from a work item, if it is
+    /// registered and not already on its way out.
+    fn queue_unregister(&self) {
+        // SAFETY: Registered (the reference we hold says so); queueing a
+        // device without a reference on it would WARN.
+        self.while_registered(|ibdev| unsafe { bindings::ib_unregister_device_queued(ibdev) });
+    }
+
+    /// Tells the RDMA core (and so its users) that the port went up or down.
+    pub(crate) fn port_state_changed(&self) {
+        let ndev = self.ndev();
+        // SAFETY: Registered, so the core's port data exist; `ndev` is live.
+        self.while_registered(|ibdev| unsafe { bindings::ib_dispatch_port_state_event(ibdev, ndev) });
+    }
+
+    /// Runs `f` with a reference on the device if it is registered (not
+    /// still registering, nor unregistering).
+    fn while_registered(&self, f: impl FnOnce(*mut bindings::ib_device)) {
+        let ibdev = self.ibdev();
+        // SAFETY: The memory is live (callers reach the device through the
+        // registry or during `create`); `try_get` fails unless registered.
+        if unsafe { bindings::rxe_rs_ib_device_try_get(ibdev) } {
+            f(ibdev);
+            // SAFETY: The reference taken above.
+            unsafe { bindings::ib_device_put(ibdev) };
+        }
+    }
+}
+
+/// The device attributes of the C rxe (rxe_init_device_param), so that
+/// software sees the same device on either driver.
+fn device_attr(mac: &[u8; 6]) -> bindings::ib_device_attr {
+    // SAFETY: `ib_device_attr` is plain data; all zeroes is valid for it.
+    let mut a: bindings::ib_device_attr = unsafe { core::mem::zeroed() };
+    a.vendor_id = params::VENDOR_ID;
+    a.max_mr_size = params::MAX_MR_SIZE;
+    a.page_size_cap = params::PAGE_SIZE_CAP;
+    a.max_qp = params::MAX_QP;
+    a.max_qp_wr = params::MAX_QP_WR;
+    a.device_cap_flags = (
+        bindings::IB_DEVICE_BAD_PKEY_CNTR
+            | bindings::IB_DEVICE_BAD_QKEY_CNTR
+            | bindings::IB_DEVICE_AUTO_PATH_MIG
+            | bindings::IB_DEVICE_CHANGE_PHY_PORT
+            | bindings::IB_DEVICE_UD_AV_PORT_ENFORCE
+            | bindings::IB_DEVICE_PORT_ACTIVE_EVENT
+            | bindings::IB_DEVICE_SYS_IMAGE_GUID
+            | bindings::IB_DEVICE_RC_RNR_NAK_GEN
+            | bindings::IB_DEVICE_SRQ_RESIZE
+            | bindings::IB_DEVICE_MEM_MGT_EXTENSIONS
+            | bindings::IB_DEVICE_MEM_WINDOW
+            | bindings::IB_DEVICE_FLUSH_GLOBAL
+            | bindings::IB_DEVICE_FLUSH_PERSISTENT
+            | bindings::IB_DEVICE_MEM_WINDOW_TYPE_2B
+            | bindings::IB_DEVICE_ATOMIC_WRITE) as u64;
+    a.kernel_cap_flags = bindings::IBK_ALLOW_USER_UNREG as u64;
+    a.max_send_sge = params::MAX_SGE;
+    a.max_recv_sge = params::MAX_SGE;
+    a.max_sge_rd = params::MAX_SGE_RD;
+    a.max_cq = params::MAX_CQ;
+    a.max_cqe = params::MAX_CQE;
+    a.max_mr = params::MAX_MR;
+    a.max_mw = params::MAX_MW;
+    a.max_pd = params::MAX_PD;
+    a.max_qp_rd_atom = params::MAX_QP_RD_ATOM;
+    a.max_res_rd_atom = params::MAX_RES_RD_ATOM;
+    a.max_qp_init_rd_atom = params::MAX_QP_INIT_RD_ATOM;
+    a.atomic_cap = bindings::IB_ATOMIC_HCA;
+    a.max_mcast_grp = params::MAX_MCAST_GRP;
+    a.max_mcast_qp_attach = params::MAX_MCAST_QP_ATTACH;
+    a.max_total_mcast_qp_attach = params::MAX_TOT_MCAST_QP_ATTACH;
+    a.max_ah = params::MAX_AH;
+    a.max_srq = params::MAX_SRQ;
+    a.max_srq_wr = params::MAX_SRQ_WR;
+    a.max_srq_sge = params::MAX_SRQ_SGE;
+    a.max_fast_reg_page_list_len = params::MAX_FMR_PAGE_LIST_LEN;
+    a.max_pkeys = params::MAX_PKEYS;
+    a.local_ca_ack_delay = params::LOCAL_CA_ACK_DELAY;
+    a.sys_image_guid = guid::guid_to_be64_raw(guid::eui64_from_mac(*mac));
+    a
+}
+
+/// The netdev's hardware address, or a random one when it has none: the
+/// connection manager needs a unique GID either way.
+fn netdev_mac(ndev: NonNull<bindings::net_device>) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: `ndev` is a live netdev (the caller holds a reference) and
+    // `mac` has room for the 6 bytes asked for.
+    let len = unsafe { bindings::rxe_rs_netdev_addr(ndev.as_ptr(), mac.as_mut_ptr(), 6) };
+    if len == 0 {
+        // SAFETY: `mac` is 6 writable bytes.
+        unsafe { bindings::rxe_rs_random_mac(mac.as_mut_ptr()) };
+    }
+    mac
+}
+
+impl DevState {
+    fn new(ndev: NonNull<bindings::net_device>) -> impl PinInit<Self, Error> {
+        let mac = netdev_mac(ndev);
+        // SAFETY: `ndev` is live (the caller holds a reference).
+        let mtu = unsafe { bindings::rxe_rs_netdev_mtu(ndev.as_ptr()) };
+        try_pin_init!(DevState {
+            ndev,
+            mac,
+            attr: device_attr(&mac),
+            active_mtu: Atomic::new(IbMtu::for_netdev(mtu) as u32),
+            netdev_gone: Atomic::new(false),
+            ucontexts: Limit::new(params::MAX_UCONTEXT),
+            pds: Limit::new(params::MAX_PD),
+        }? Error)
+    }
+}
+
+/// Fills in what the RDMA core reads from `ib_device` itself.
+///
+/// # Safety
+///
+/// `dev` must point to an `RxeDev` fresh from `_ib_alloc_device`, with its
+/// state initialized, not yet registered.
+unsafe fn init_ibdev(dev: *mut RxeDev) {
+    // SAFETY: The caller guarantees exclusive access to a valid device.
+    let ib = unsafe { &mut *addr_of_mut!((*dev).ibdev) };
+    // SAFETY: As above; the state is initialized.
+    let mac = unsafe { (*dev).state.mac };
+    for (d, s) in ib.node_desc.iter_mut().zip(params::NODE_DESC.iter()) {
+        *d = *s as kernel::ffi::c_char;
+    }
+    ib.node_type = bindings::RDMA_NODE_IB_CA as u8;
+    ib.phys_port_cnt = 1;
+    // SAFETY: No preconditions.
+    ib.num_comp_vectors = unsafe { bindings::rxe_rs_num_possible_cpus() } as i32;
+    ib.local_dma_lkey = 0;
+    ib.node_guid = guid::guid_to_be64_raw(guid::eui64_from_mac(mac));
+    ib.uverbs_cmd_mask |= (1u64 << bindings::IB_USER_VERBS_CMD_POST_SEND)
+        | (1u64 << bindings::IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
+    verbs::set_ops(ib);
+}
+
+/// Creates and registers a device named `name` on `ndev`.
+///
+/// # Safety
+///
+/// `ndev` must be a live netdev the caller holds a reference on for the
+/// duration of the call.
+pub(crate) unsafe fn create(name: &CStr, ndev: NonNull<bindings::net_device>) -> Result {
+    // SAFETY: Only reads the size; the core zero-fills the allocation.
+    let ibdev = unsafe { bindings::_ib_alloc_device(size_of::<RxeDev>(), core::ptr::null_mut()) };
+    let dev = NonNull::new(ibdev.cast::<RxeDev>()).ok_or(ENOMEM)?.as_ptr();
+
+    // SAFETY: `ndev` is live (caller); this reference is dropped in
+    // `dealloc_driver`, or below if initialization fails.
+    unsafe { bindings::rxe_rs_dev_hold(ndev.as_ptr()) };
+    // SAFETY: `state` is uninitialized memory inside the fresh allocation,
+    // never moved (the core owns the allocation until `ib_dealloc_device`).
+    if let Err(e) = unsafe { DevState::new(ndev).__init(addr_of_mut!((*dev).state)) } {
+        // SAFETY: The hold above; no ops are set, so `ib_dealloc_device`
+        // only frees the allocation.
+        unsafe {
+            bindings::rxe_rs_dev_put(ndev.as_ptr());
+            bindings::ib_dealloc_device(ibdev);
+        }
+        return Err(e);
+    }
+    // From here on `dealloc_driver` is set and undoes all of the above.
+    // SAFETY: `dev` is fresh, initialized and not registered.
+    unsafe { init_ibdev(dev) };
+
+    // SAFETY: `dev`'s state is initialized and stays so until
+    // `dealloc_driver`, which removes it from the registry first.
+    let entry = unsafe { registry::DevPtr::new(NonNull::new_unchecked(dev)) };
+    if let Err(e) = registry::add(entry) {
+        // SAFETY: Not registered: freeing is ours, and calls `dealloc_driver`.
+        unsafe { bindings::ib_dealloc_device(ibdev) };
+        return Err(e);
+    }
+
+    // SAFETY: `ibdev` is a fully set-up, unregistered device; `name` is a
+    // NUL-terminated string; no DMA device (rxe uses virtual DMA).
+    let ret = unsafe { bindings::ib_register_device(ibdev, name.as_char_ptr(), core::ptr::null_mut()) };
+    if let Err(e) = to_result(ret) {
+        // SAFETY: A failed registration leaves freeing to the caller.
+        unsafe { bindings::ib_dealloc_device(ibdev) };
+        // The core says ENFILE when the name is taken; say what happened.
+        return Err(if e == ENFILE { EEXIST } else { e });
+    }
+
+    // SAFETY: Registered, and on the registry: live until `dealloc_driver`.
+    let rdev = unsafe { &*dev };
+    // Pairs with the fully ordered `xchg` in `netdev_unregistering`: either
+    // the notifier saw the device registered, or we see its flag.
+    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
+    if rdev.state.netdev_gone.load(Relaxed) {
+        // The netdev started going away while we registered; the notifier's
+        // request came before there was anything to unregister.
+        rdev.queue_unregister();
+        return Err(ENODEV);
+    }
+    rdev.port_state_changed();
+    Ok(())
+}
+
+/// The RDMA core's last call for a device: undoes [`create`].
+///
+/// # Safety
+///
+/// Called by the RDMA core (the `dealloc_driver` op) exactly once, for a
+/// device of ours, after which it frees the memory.
+pub(crate) unsafe extern "C" fn dealloc_driver(ibdev: *mut bindings::ib_device) {
+    let dev = ibdev.cast::<RxeDev>();
+    // SAFETY: `dev` is ours and its state initialized (the op is only set
+    // after initialization).
+    let ndev = unsafe { (*dev).state.ndev };
+    // SAFETY: As above; removing it from the registry ends every other use.
+    registry::remove(unsafe { NonNull::new_unchecked(dev) });
+    // SAFETY: The state is initialized and nobody else can reach it now.
+    unsafe { core::ptr::drop_in_place(addr_of_mut!((*dev).state)) };
+    // SAFETY: The reference taken in `create` (type invariant).
+    unsafe { bindings::rxe_rs_dev_put(ndev.as_ptr()) };
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C glue for rxe-rs: wrappers for static inline functions and macros that
+ * Rust cannot call, and the string module parameter. Each wrapper does what
+ * its name says and nothing else; the logic lives in Rust.
+ */
+#ifndef RXE_RS_HELPERS_H
+#define RXE_RS_HELPERS_H
+
+#include <linux/netdevice.h>
+#include <rdma/ib_verbs.h>
+
+/* The `link_type` module parameter (NUL-terminated, never NULL). */
+const char *rxe_rs_link_type(void);
+
+/* One shared rate limit for messages caused by user or network input. */
+bool rxe_rs_ratelimit(void);
+
+struct net_device *rxe_rs_netdev_notifier_info_to_dev(void *info);
+void rxe_rs_dev_hold(struct net_device *ndev);
+void rxe_rs_dev_put(struct net_device *ndev);
+bool rxe_rs_is_vlan_dev(struct net_device *ndev);
+enum ib_port_state rxe_rs_port_state(struct net_device *ndev);
+unsigned int rxe_rs_netdev_mtu(struct net_device *ndev);
+const char *rxe_rs_netdev_name(struct net_device *ndev);
+/* Copies at most @len bytes of the hardware address; returns its length. */
+unsigned int rxe_rs_netdev_addr(struct net_device *ndev, u8 *buf, unsigned int len);
+unsigned short rxe_rs_netdev_type(struct net_device *ndev);
+int rxe_rs_no_udata_io(struct ib_udata *udata);
+int rxe_rs_respond_empty_udata(struct ib_udata *udata);
+unsigned int rxe_rs_num_possible_cpus(void);
+bool rxe_rs_netdev_registered(struct net_device *ndev);
+const char *rxe_rs_ibdev_name(struct ib_device *ibdev);
+bool rxe_rs_ib_device_try_get(struct ib_device *ibdev);
+struct device *rxe_rs_ibdev_device(struct ib_device *ibdev);
+void rxe_rs_random_mac(u8 *addr);
+
+/* The driver's sysfs attributes (`parent`). */
+extern const struct attribute_group rxe_rs_attr_group;
+
+#endif

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Netdev events: a device follows the netdev under it. The port goes up
+//! and down with the link, the MTU follows, and the device goes away when
+//! the netdev does (also when its network namespace is deleted).
+
+
+use kernel::{error::to_result, prelude::*, types::Opaque};
+
+use crate::{bindings, registry};
+
+/// The registered netdev notifier.
+///
+/// INVARIANT: `nb` is registered with the network stack from `new` until
+/// `drop`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Notifier {
+    #[pin]
+    nb: Opaque<bindings::notifier_block>,
+}
+
+// SAFETY: The notifier block is only touched by the network stack (under its
+// own locking) and by `new`/`drop`, which own it.
+unsafe impl Sync for Notifier {}
+// SAFETY: As above.
+unsafe impl Send for Notifier {}
+
+impl Notifier {
+    /// Registers the notifier.
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Notifier {
+            nb <- Opaque::try_ffi_init(|nb: *mut bindings::notifier_block| {
+                // SAFETY: `nb` is valid, pinned memory for a notifier block;
+                // zeroes are a valid start for it.
+                unsafe {
+                    nb.write(core::mem::zeroed());
+                    (*nb).notifier_call = Some(notify);
+                    to_result(bindings::register_netdevice_notifier(nb))
+                }
+            }),
+        }? Error)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Notifier {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered in `new` (type invariant).
+        unsafe { bindings::unregister_netdevice_notifier(self.nb.get()) };
+    }
+}
+
+/// The notifier callback; runs under RTNL.
+///
+/// # Safety
+///
+/// Called by the network stack with `arg` a `netdev_notifier_info`.
+unsafe extern "C" fn notify(
+    _nb: *mut bindings::notifier_block,
+    event: kernel::ffi::c_ulong,
+    arg: *mut kernel::ffi::c_void,
+) -> kernel::ffi::c_int {
+    // SAFETY: `arg` is the notifier info of a netdev event (caller).
+    let ndev = unsafe { bindings::rxe_rs_netdev_notifier_info_to_dev(arg) };
+    let Ok(event) = u32::try_from(event) else {
+        return bindings::NOTIFY_DONE as i32;
+    };
+    registry::with_netdev(ndev, |dev| match event {
+        bindings::NETDEV_UNREGISTER => dev.netdev_unregistering(),
+        bindings::NETDEV_CHANGEMTU => {
+            // SAFETY: The device holds a reference on its netdev.
+            dev.set_netdev_mtu(unsafe { bindings::rxe_rs_netdev_mtu(ndev) })
+        }
+        bindings::NETDEV_UP | bindings::NETDEV_DOWN | bindings::NETDEV_CHANGE => {
+            dev.port_state_changed()
+        }
+        _ => {}
+    });
+    bindings::NOTIFY_DONE as i32
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The devices this module created.
+//!
+//! The netdev notifier looks devices up here by netdev, and unloading takes
+//! every one of them down. The RDMA core's own lookups cannot serve: they
+//! match by driver id, which the C `rdma_rxe` shares, and a device of the
+//! other driver must never be mistaken for one of ours.
+
+use core::ptr::NonNull;
+
+use kernel::{prelude::*, sync::global_lock};
+
+use crate::{bindings, device::RxeDev};
+
+/// A device on the registry.
+///
+/// INVARIANT: points to an `RxeDev` whose state is initialized; the entry
+/// is removed, under the registry lock, by `dealloc_driver` before the state
+/// is dropped and the RDMA core frees the memory.
+#[derive(Clone, Copy)]
+pub(crate) struct DevPtr(NonNull<RxeDev>);
+
+// SAFETY: A `DevPtr` is only dereferenced under the registry lock, which
+// keeps the device alive (type invariant); `RxeDev` is `Sync`.
+unsafe impl Send for DevPtr {}
+
+impl DevPtr {
+    /// # Safety
+    ///
+    /// `dev`'s state must be initialized and stay so until `dealloc_driver`.
+    pub(crate) unsafe fn new(dev: NonNull<RxeDev>) -> Self {
+        DevPtr(dev)
+    }
+
+    fn dev(&self) -> &RxeDev {
+        // SAFETY: Live while on the registry (type invariant); callers hold
+        // the registry lock.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+global_lock! {
+    // SAFETY: Initialized by `init` in module initialization, before any use.
+    unsafe(uninit) static DEVICES: Mutex<KVec<DevPtr>> = KVec::new();
+}
+
+/// The registry while the module is loaded: dropping it unregisters every
+/// device left.
+pub(crate) struct Devices(());
+
+impl Devices {
+    /// Initializes the registry. Called once, first thing at module load.
+    pub(crate) fn init() -> Self {
+        // SAFETY: Called exactly once, from module initialization.
+        unsafe { DEVICES.init() };
+        Devices(())
+    }
+}
+
+impl Drop for Devices {
+    fn drop(&mut self) {
+        unregister_all();
+    }
+}
+
+/// RTNL held for the life of the guard.
+struct Rtnl;
+
+impl Rtnl {
+    fn lock() -> Self {
+        // SAFETY: No preconditions; released in `drop`.
+        unsafe { bindings::rtnl_lock() };
+        Rtnl
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `lock`.
+        unsafe { bindings::rtnl_unlock() };
+    }
+}
+
+/// Adds a device, unless its netdev already has one of ours or is going
+/// away. Under RTNL, so that the netdev notifier (which runs under RTNL)
+/// either sees the device or has finished before the netdev is checked.
+pub(crate) fn add(entry: DevPtr) -> Result {
+    let ndev = entry.dev().ndev();
+    let _rtnl = Rtnl::lock();
+    // SAFETY: The device holds a reference on `ndev`.
+    if !unsafe { bindings::rxe_rs_netdev_registered(ndev) } {
+        return Err(ENODEV);
+    }
+    let mut devices = DEVICES.lock();
+    if devices.iter().any(|d| d.dev().ndev() == ndev) {
+        return Err(EEXIST);
+    }
+    devices.push(entry, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Removes a device (from `dealloc_driver`); absent entries are fine.
+pub(crate) fn remove(dev: NonNull<RxeDev>) {
+    let mut devices = DEVICES.lock();
+    if let Some(i) = devices.iter().position(|d| d.0 == dev) {
+        // `i` is in bounds: `position` found it.
+        let _ = devices.remove(i);
+    }
+}
+
+/// Whether one of our devices sits on `ndev`.
+pub(crate) fn has_netdev(ndev: *mut bindings::net_device) -> bool {
+    DEVICES.lock().iter().any(|d| d.dev().ndev() == ndev)
+}
+
+/// Calls `f` for our device on `ndev`, if any, with the registry locked.
+pub(crate) fn with_netdev(ndev: *mut bindings::net_device, f: impl FnOnce(&RxeDev)) {
+    let devices = DEVICES.lock();
+    if let Some(d) = devices.iter().find(|d| d.dev().ndev() == ndev) {
+        f(d.dev());
+    }
+}
+
+/// Unregisters every device (module unload). New devices cannot appear: the
+/// link type is gone by then.
+fn unregister_all() {
+    loop {
+        let ibdev = {
+            let devices = DEVICES.lock();
+            let Some(d) = devices.first() else { break };
+            let ibdev = d.dev().ibdev();
+            // SAFETY: Live under the lock; the device reference keeps the
+            // memory after the lock is dropped.
+            unsafe { bindings::get_device(bindings::rxe_rs_ibdev_device(ibdev)) };
+            ibdev
+        };
+        // SAFETY: We hold a device reference. Unregistering runs
+        // `dealloc_driver` (which removes the entry) or waits for the
+        // unregistration already running to do so.
+        unsafe {
+            bindings::ib_unregister_device(ibdev);
+            bindings::put_device(bindings::rxe_rs_ibdev_device(ibdev));
+        }
+    }
+}

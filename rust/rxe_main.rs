@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rdma_rxe_rs: Soft-RoCE (RXE) in Rust.
+//!
+//! The crate root owns what lives as long as the module: the RDMA link type
+//! (`rdma link add NAME type rxe netdev DEV`), the netdev notifier and the
+//! list of devices this module created. Unloading unregisters all three, in
+//! the order that leaves no callback into unloaded code.
+
+use kernel::prelude::*;
+
+mod bindings;
+mod device;
+mod link;
+mod netdev;
+// The pure protocol crate, compiled in: the kernel uses part of what it
+// offers userspace, and its items are `pub` for the crate's own users.
+#[path = "proto/src/lib.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod proto;
+mod pool;
+mod registry;
+mod verbs;
+
+module! {
+    type: RxeModule,
+    name: "rdma_rxe_rs",
+    authors: ["rxe-rs developers"],
+    description: "Soft-RoCE (RXE) driver in Rust, with live-migratable connections",
+    license: "GPL",
+}
+
+/// What the module holds while loaded. Fields drop in order: first the link
+/// type (no new devices; unregistering it waits for `newlink` calls in
+/// flight), then the devices left, then the netdev notifier, so that no
+/// device op or notifier call can reach the module after it is gone.
+struct RxeModule {
+    _link: Pin<KBox<link::LinkType>>,
+    _devices: registry::Devices,
+    _notifier: Pin<KBox<netdev::Notifier>>,
+}
+
+impl kernel::Module for RxeModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let devices = registry::Devices::init();
+        let notifier = KBox::pin_init(netdev::Notifier::new(), GFP_KERNEL)?;
+        let link = KBox::pin_init(link::LinkType::new()?, GFP_KERNEL)?;
+        pr_info!("loaded, link type {:?}\n", link.name());
+        Ok(RxeModule {
+            _link: link,
+            _devices: devices,
+            _notifier: notifier,
+        })
+    }
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device's verbs: the `ib_device_ops` table the RDMA core calls, and
+//! the device- and port-level verbs (queries, user contexts, protection
+//! domains). Each op is a thin `extern "C"` shim that finds the device and
+//! returns an errno; the object types live in files of their own.
+
+use kernel::prelude::*;
+
+use crate::{
+    bindings,
+    device::{self, RxeDev},
+    proto::params,
+};
+
+/// The rxe user ABI version (`RXE_UVERBS_ABI_VERSION`), which the rdma-core
+/// rxe provider checks.
+const UVERBS_ABI_VERSION: u32 = 2;
+
+/// Turns a `Result` into the errno convention of the ops.
+fn errno(r: Result) -> kernel::ffi::c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A user context.
+#[repr(C)]
+struct RxeUcontext {
+    /// Must be first: the core allocates the object with our size.
+    ibuc: bindings::ib_ucontext,
+}
+
+/// A protection domain.
+#[repr(C)]
+struct RxePd {
+    /// Must be first: the core allocates the object with our size.
+    ibpd: bindings::ib_pd,
+}
+
+/// Installs the ops on a device being created.
+pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
+    // SAFETY: `ib_device_ops` is plain data (sizes, flags, `Option`al
+    // function pointers); all zeroes means "no op".
+    let mut ops: bindings::ib_device_ops = unsafe { core::mem::zeroed() };
+    ops.owner = module_ptr();
+    ops.driver_id = bindings::RDMA_DRIVER_RXE;
+    ops.uverbs_abi_ver = UVERBS_ABI_VERSION;
+
+    ops.dealloc_driver = Some(device::dealloc_driver);
+    // A static attribute group defined by the C glue.
+    ops.device_group = &raw const bindings::rxe_rs_attr_group;
+    ops.get_netdev = Some(get_netdev);
+    ops.get_link_layer = Some(get_link_layer);
+    ops.get_port_immutable = Some(get_port_immutable);
+    ops.query_device = Some(query_device);
+    ops.query_port = Some(query_port);
+    ops.query_pkey = Some(query_pkey);
+    ops.alloc_ucontext = Some(alloc_ucontext);
+    ops.dealloc_ucontext = Some(dealloc_ucontext);
+    ops.alloc_pd = Some(alloc_pd);
+    ops.dealloc_pd = Some(dealloc_pd);
+    ops.size_ib_ucontext = size_of::<RxeUcontext>();
+    ops.size_ib_pd = size_of::<RxePd>();
+
+    // SAFETY: `ibdev` is a device being set up; the core copies the ops.
+    unsafe { bindings::ib_set_device_ops(ibdev, &ops) };
+}
+
+/// This module, as the ops' owner: the core pins the module while a user
+/// context of one of its devices is open. (`THIS_MODULE` is `__this_module`,
+/// valid for as long as the module is loaded.)
+fn module_ptr() -> *mut bindings::module {
+    <crate::RxeModule as kernel::ModuleMetadata>::THIS_MODULE
+        .as_ptr()
+        .cast()
+}
+
+/// The device behind an op's `ib_device`.
+///
+/// # Safety
+///
+/// `ibdev` must be one of our devices, passed by the RDMA core to an op.
+unsafe fn dev<'a>(ibdev: *mut bindings::ib_device) -> &'a RxeDev {
+    // SAFETY: The core only calls ops of registered (or registering)
+    // devices, whose state is initialized.
+    unsafe { RxeDev::from_ibdev(ibdev) }
+}
+
+unsafe extern "C" fn get_netdev(
+    ibdev: *mut bindings::ib_device,
+    port_num: u32,
+) -> *mut bindings::net_device {
+    // SAFETY: Called by the core for our device.
+    let dev = unsafe { dev(ibdev) };
+    if port_num != 1 || dev.netdev_gone() {
+        return core::ptr::null_mut();
+    }
+    let ndev = dev.ndev();
+    // SAFETY: The device holds a reference, so `ndev` is live; the caller
+    // gets one of its own and drops it.
+    unsafe { bindings::rxe_rs_dev_hold(ndev) };
+    ndev
+}
+
+unsafe extern "C" fn get_link_layer(
+    _ibdev: *mut bindings::ib_device,
+    _port_num: u32,
+) -> bindings::rdma_link_layer {
+    bindings::IB_LINK_LAYER_ETHERNET
+}
+
+unsafe extern "C" fn get_port_immutable(
+    ibdev: *mut bindings::ib_device,
+    port_num: u32,
+    immutable: *mut bindings::ib_port_immutable,
+) -> kernel::ffi::c_int {
+    if port_num != 1 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Plain data; zeroes are valid.
+    let mut attr: bindings::ib_port_attr = unsafe { core::mem::zeroed() };
+    // SAFETY: Our registering device; `attr` is writable.
+    let ret = unsafe { bindings::ib_query_port(ibdev, port_num, &mut attr) };
+    if ret != 0 {
+        return ret;
+    }
+    // SAFETY: The core passes a writable struct.
+    let im = unsafe { &mut *immutable };
+    im.core_cap_flags = bindings::RDMA_CORE_PORT_IBA_ROCE_UDP_ENCAP;
+    im.pkey_tbl_len = attr.pkey_tbl_len.into();
+    im.gid_tbl_len = attr.gid_tbl_len;
+    im.max_mad_size = bindings::IB_MGMT_MAD_SIZE;
+    0
+}
+
+unsafe extern "C" fn query_device(
+    ibdev: *mut bindings::ib_device,
+    attr: *mut bindings::ib_device_attr,
+    udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: `udata` is NULL or the caller's udata.
+    let ret = unsafe { bindings::rxe_rs_no_udata_io(udata) };
+    if ret != 0 {
+        return ret;
+    }
+    // SAFETY: Our device; the core passes a writable struct.
+    unsafe { *attr = *dev(ibdev).attr() };
+    0
+}
+
+unsafe extern "C" fn query_port(
+    ibdev: *mut bindings::ib_device,
+    port_num: u32,
+    attr: *mut bindings::ib_port_attr,
+) -> kernel::ffi::c_int {
+    if port_num != 1 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Our device.
+    let dev = unsafe { dev(ibdev) };
+    // SAFETY: Our device; returns a held netdev or NULL.
+    let ndev = unsafe { bindings::ib_device_get_netdev(ibdev, 1) };
+    if ndev.is_null() {
+        return ENODEV.to_errno();
+    }
+    // SAFETY: The core passes a writable struct.
+    let a = unsafe { &mut *attr };
+    fill_port_attr(dev, a);
+    // SAFETY: Our device; the speed fields are writable.
+    let ret = unsafe {
+        bindings::ib_get_eth_speed(ibdev, port_num, &mut a.active_speed, &mut a.active_width)
+    };
+    // SAFETY: `ndev` is held.
+    a.state = unsafe { bindings::rxe_rs_port_state(ndev) };
+    a.phys_state = if a.state == bindings::IB_PORT_ACTIVE {
+        bindings::IB_PORT_PHYS_STATE_LINK_UP
+    // SAFETY: `ndev` is held.
+    } else if unsafe { bindings::netif_get_flags(ndev) } & bindings::IFF_UP != 0 {
+        bindings::IB_PORT_PHYS_STATE_POLLING
+    } else {
+        bindings::IB_PORT_PHYS_STATE_DISABLED
+    } as u8;
+    // SAFETY: The reference `ib_device_get_netdev` took.
+    unsafe { bindings::rxe_rs_dev_put(ndev) };
+    ret
+}
+
+/// The port attributes of the C rxe (rxe_init_port_param); the link state
+/// and speed are filled in from the netdev by the caller.
+fn fill_port_attr(dev: &RxeDev, a: &mut bindings::ib_port_attr) {
+    a.state = bindings::IB_PORT_DOWN;
+    a.max_mtu = bindings::IB_MTU_4096;
+    a.active_mtu = dev.active_mtu();
+    a.gid_tbl_len = params::PORT_GID_TBL_LEN as i32;
+    a.port_cap_flags = bindings::IB_PORT_CM_SUP;
+    a.max_msg_sz = params::PORT_MAX_MSG_SZ;
+    a.pkey_tbl_len = params::PORT_PKEY_TBL_LEN;
+    a.max_vl_num = params::PORT_MAX_VL_NUM;
+    a.active_width = bindings::IB_WIDTH_1X as u8;
+    a.active_speed = 1;
+    a.phys_state = bindings::IB_PORT_PHYS_STATE_POLLING as u8;
+}
+
+unsafe extern "C" fn query_pkey(
+    _ibdev: *mut bindings::ib_device,
+    _port_num: u32,
+    index: u16,
+    pkey: *mut u16,
+) -> kernel::ffi::c_int {
+    if index != 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The core passes a writable `u16`.
+    unsafe { *pkey = params::DEFAULT_PKEY_FULL };
+    0
+}
+
+unsafe extern "C" fn alloc_ucontext(
+    ibuc: *mut bindings::ib_ucontext,
+    _udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: The core passes a context of our device.
+    errno(unsafe { dev((*ibuc).device) }.state().ucontexts.take())
+}
+
+unsafe extern "C" fn dealloc_ucontext(ibuc: *mut bindings::ib_ucontext) {
+    // SAFETY: The core passes a context `alloc_ucontext` accounted.
+    unsafe { dev((*ibuc).device) }.state().ucontexts.give();
+}
+
+unsafe extern "C" fn alloc_pd(
+    ibpd: *mut bindings::ib_pd,
+    _udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: The core passes a PD of our device.
+    errno(unsafe { dev((*ibpd).device) }.state().pds.take())
+}
+
+unsafe extern "C" fn dealloc_pd(
+    ibpd: *mut bindings::ib_pd,
+    _udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: The core passes a PD `alloc_pd` accounted.
+    unsafe { dev((*ibpd).device) }.state().pds.give();
+    0
+}
