@@ -21,8 +21,13 @@ KDIR_IS_OURS := 1
 endif
 
 # A tree built by scripts/kernel says how it was compiled (LLVM=-19 for the
-# debug flavour); other trees need their own LLVM=... on the command line.
+# debug flavour). Another clang-built tree gets LLVM=1 unless told otherwise.
 -include $(KDIR)/rxe-rs.mk
+ifeq ($(LLVM),)
+ifneq ($(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config),)
+LLVM := 1
+endif
+endif
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
@@ -34,7 +39,9 @@ modules:
 ifdef KDIR_IS_OURS
 	@test -f $(KDIR)/.rxe-rs-built || { echo "rxe-rs: no cached kernel for FLAVOR=$(FLAVOR): run 'make kernel$(if $(filter debug,$(FLAVOR)), FLAVOR=debug)' (or 'make check', which builds it)"; exit 1; }
 endif
-	@test -f $(KDIR)/rust/libkernel.rmeta || { echo "rxe-rs: $(KDIR) is not a built kernel tree with Rust support (no rust/libkernel.rmeta)"; exit 1; }
+	@test -d $(KDIR) || { echo "rxe-rs: kernel build tree $(KDIR) does not exist"; exit 1; }
+	@grep -qs '^CONFIG_RUST=y' $(KDIR)/.config && test -f $(KDIR)/rust/libkernel.rmeta || \
+		{ echo "rxe-rs: $(KDIR) is not a kernel build tree with Rust support (needs CONFIG_RUST=y and a built rust/); rdma_rxe_rs is written in Rust"; exit 1; }
 	$(KMAKE) modules
 
 clean:

@@ -134,7 +134,9 @@ impl RxeDev {
     pub(crate) fn port_state_changed(&self) {
         let ndev = self.ndev();
         // SAFETY: Registered, so the core's port data exist; `ndev` is live.
-        self.while_registered(|ibdev| unsafe { bindings::ib_dispatch_port_state_event(ibdev, ndev) });
+        self.while_registered(|ibdev| unsafe {
+            bindings::ib_dispatch_port_state_event(ibdev, ndev)
+        });
     }
 
     /// Runs `f` with a reference on the device if it is registered (not
@@ -153,7 +155,7 @@ impl RxeDev {
 
 /// The device attributes of the C rxe (rxe_init_device_param), so that
 /// software sees the same device on either driver.
-fn device_attr(mac: &[u8; 6]) -> bindings::ib_device_attr {
+fn device_attr(mac: [u8; 6]) -> bindings::ib_device_attr {
     // SAFETY: `ib_device_attr` is plain data; all zeroes is valid for it.
     let mut a: bindings::ib_device_attr = unsafe { core::mem::zeroed() };
     a.vendor_id = params::VENDOR_ID;
@@ -161,23 +163,22 @@ fn device_attr(mac: &[u8; 6]) -> bindings::ib_device_attr {
     a.page_size_cap = params::PAGE_SIZE_CAP;
     a.max_qp = params::MAX_QP;
     a.max_qp_wr = params::MAX_QP_WR;
-    a.device_cap_flags = (
-        bindings::IB_DEVICE_BAD_PKEY_CNTR
-            | bindings::IB_DEVICE_BAD_QKEY_CNTR
-            | bindings::IB_DEVICE_AUTO_PATH_MIG
-            | bindings::IB_DEVICE_CHANGE_PHY_PORT
-            | bindings::IB_DEVICE_UD_AV_PORT_ENFORCE
-            | bindings::IB_DEVICE_PORT_ACTIVE_EVENT
-            | bindings::IB_DEVICE_SYS_IMAGE_GUID
-            | bindings::IB_DEVICE_RC_RNR_NAK_GEN
-            | bindings::IB_DEVICE_SRQ_RESIZE
-            | bindings::IB_DEVICE_MEM_MGT_EXTENSIONS
-            | bindings::IB_DEVICE_MEM_WINDOW
-            | bindings::IB_DEVICE_FLUSH_GLOBAL
-            | bindings::IB_DEVICE_FLUSH_PERSISTENT
-            | bindings::IB_DEVICE_MEM_WINDOW_TYPE_2B
-            | bindings::IB_DEVICE_ATOMIC_WRITE) as u64;
-    a.kernel_cap_flags = bindings::IBK_ALLOW_USER_UNREG as u64;
+    a.device_cap_flags = (bindings::IB_DEVICE_BAD_PKEY_CNTR
+        | bindings::IB_DEVICE_BAD_QKEY_CNTR
+        | bindings::IB_DEVICE_AUTO_PATH_MIG
+        | bindings::IB_DEVICE_CHANGE_PHY_PORT
+        | bindings::IB_DEVICE_UD_AV_PORT_ENFORCE
+        | bindings::IB_DEVICE_PORT_ACTIVE_EVENT
+        | bindings::IB_DEVICE_SYS_IMAGE_GUID
+        | bindings::IB_DEVICE_RC_RNR_NAK_GEN
+        | bindings::IB_DEVICE_SRQ_RESIZE
+        | bindings::IB_DEVICE_MEM_MGT_EXTENSIONS
+        | bindings::IB_DEVICE_MEM_WINDOW
+        | bindings::IB_DEVICE_FLUSH_GLOBAL
+        | bindings::IB_DEVICE_FLUSH_PERSISTENT
+        | bindings::IB_DEVICE_MEM_WINDOW_TYPE_2B
+        | bindings::IB_DEVICE_ATOMIC_WRITE) as u64;
+    a.kernel_cap_flags = u64::from(bindings::IBK_ALLOW_USER_UNREG);
     a.max_send_sge = params::MAX_SGE;
     a.max_recv_sge = params::MAX_SGE;
     a.max_sge_rd = params::MAX_SGE_RD;
@@ -200,7 +201,7 @@ fn device_attr(mac: &[u8; 6]) -> bindings::ib_device_attr {
     a.max_fast_reg_page_list_len = params::MAX_FMR_PAGE_LIST_LEN;
     a.max_pkeys = params::MAX_PKEYS;
     a.local_ca_ack_delay = params::LOCAL_CA_ACK_DELAY;
-    a.sys_image_guid = guid::guid_to_be64_raw(guid::eui64_from_mac(*mac));
+    a.sys_image_guid = guid::guid_to_be64_raw(guid::eui64_from_mac(mac));
     a
 }
 
@@ -221,12 +222,13 @@ fn netdev_mac(ndev: NonNull<bindings::net_device>) -> [u8; 6] {
 impl DevState {
     fn new(ndev: NonNull<bindings::net_device>) -> impl PinInit<Self, Error> {
         let mac = netdev_mac(ndev);
+        let attr = device_attr(mac);
         // SAFETY: `ndev` is live (the caller holds a reference).
         let mtu = unsafe { bindings::rxe_rs_netdev_mtu(ndev.as_ptr()) };
         try_pin_init!(DevState {
             ndev,
             mac,
-            attr: device_attr(&mac),
+            attr,
             active_mtu: Atomic::new(IbMtu::for_netdev(mtu) as u32),
             netdev_gone: Atomic::new(false),
             ucontexts: Limit::new(params::MAX_UCONTEXT),
@@ -300,7 +302,8 @@ pub(crate) unsafe fn create(name: &CStr, ndev: NonNull<bindings::net_device>) ->
 
     // SAFETY: `ibdev` is a fully set-up, unregistered device; `name` is a
     // NUL-terminated string; no DMA device (rxe uses virtual DMA).
-    let ret = unsafe { bindings::ib_register_device(ibdev, name.as_char_ptr(), core::ptr::null_mut()) };
+    let ret =
+        unsafe { bindings::ib_register_device(ibdev, name.as_char_ptr(), core::ptr::null_mut()) };
     if let Err(e) = to_result(ret) {
         // SAFETY: A failed registration leaves freeing to the caller.
         unsafe { bindings::ib_dealloc_device(ibdev) };

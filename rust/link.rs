@@ -93,6 +93,11 @@ fn type_registered(name: &CStr) -> bool {
 }
 
 /// `newlink` of the probe entry: someone typed its name; refuse.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn probe_newlink(
     _ibdev_name: *const kernel::ffi::c_char,
     _ndev: *mut bindings::net_device,
@@ -177,7 +182,9 @@ unsafe extern "C" fn newlink(
     if unsafe { bindings::rxe_rs_is_vlan_dev(ndev.as_ptr()) } {
         return refuse(
             EPERM,
-            format_args!("{name:?}: {ndev_name:?} is a VLAN device; create the device on the real one"),
+            format_args!(
+                "{name:?}: {ndev_name:?} is a VLAN device; create the device on the real one"
+            ),
         );
     }
     if registry::has_netdev(ndev.as_ptr()) || c_rxe_on(ndev) {
@@ -189,8 +196,17 @@ unsafe extern "C" fn newlink(
     // SAFETY: `ndev` is live for the call (caller).
     match unsafe { device::create(name, ndev) } {
         Ok(()) => 0,
-        Err(e) if e == EEXIST => refuse(e, format_args!("{name:?}: name or netdev {ndev_name:?} already in use")),
-        Err(e) => refuse(e, format_args!("{name:?}: cannot create on {ndev_name:?}: error {}", e.to_errno())),
+        Err(e) if e == EEXIST => refuse(
+            e,
+            format_args!("{name:?}: name or netdev {ndev_name:?} already in use"),
+        ),
+        Err(e) => refuse(
+            e,
+            format_args!(
+                "{name:?}: cannot create on {ndev_name:?}: error {}",
+                e.to_errno()
+            ),
+        ),
     }
 }
 
@@ -198,7 +214,8 @@ unsafe extern "C" fn newlink(
 /// id, so the core can tell us).
 fn c_rxe_on(ndev: NonNull<bindings::net_device>) -> bool {
     // SAFETY: `ndev` is live; a device found comes with a reference.
-    let ibdev = unsafe { bindings::ib_device_get_by_netdev(ndev.as_ptr(), bindings::RDMA_DRIVER_RXE) };
+    let ibdev =
+        unsafe { bindings::ib_device_get_by_netdev(ndev.as_ptr(), bindings::RDMA_DRIVER_RXE) };
     if ibdev.is_null() {
         return false;
     }
@@ -209,6 +226,11 @@ fn c_rxe_on(ndev: NonNull<bindings::net_device>) -> bool {
 
 /// `rdma link del NAME`: nothing to do before the core unregisters the
 /// device; `dealloc_driver` releases everything.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn dellink(_ibdev: *mut bindings::ib_device) -> kernel::ffi::c_int {
     0
 }

@@ -4,7 +4,6 @@
 //! and down with the link, the MTU follows, and the device goes away when
 //! the netdev does (also when its network namespace is deleted).
 
-
 use kernel::{error::to_result, prelude::*, types::Opaque};
 
 use crate::{bindings, registry};

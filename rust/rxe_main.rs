@@ -15,10 +15,10 @@ mod link;
 mod netdev;
 // The pure protocol crate, compiled in: the kernel uses part of what it
 // offers userspace, and its items are `pub` for the crate's own users.
+mod pool;
 #[path = "proto/src/lib.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod proto;
-mod pool;
 mod registry;
 mod verbs;
 

@@ -59,6 +59,7 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.query_pkey = Some(query_pkey);
     ops.alloc_ucontext = Some(alloc_ucontext);
     ops.dealloc_ucontext = Some(dealloc_ucontext);
+    ops.disassociate_ucontext = Some(disassociate_ucontext);
     ops.alloc_pd = Some(alloc_pd);
     ops.dealloc_pd = Some(dealloc_pd);
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
@@ -88,6 +89,12 @@ unsafe fn dev<'a>(ibdev: *mut bindings::ib_device) -> &'a RxeDev {
     unsafe { RxeDev::from_ibdev(ibdev) }
 }
 
+/// The `get_netdev` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn get_netdev(
     ibdev: *mut bindings::ib_device,
     port_num: u32,
@@ -104,6 +111,12 @@ unsafe extern "C" fn get_netdev(
     ndev
 }
 
+/// The `get_link_layer` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn get_link_layer(
     _ibdev: *mut bindings::ib_device,
     _port_num: u32,
@@ -111,6 +124,12 @@ unsafe extern "C" fn get_link_layer(
     bindings::IB_LINK_LAYER_ETHERNET
 }
 
+/// The `get_port_immutable` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn get_port_immutable(
     ibdev: *mut bindings::ib_device,
     port_num: u32,
@@ -135,6 +154,12 @@ unsafe extern "C" fn get_port_immutable(
     0
 }
 
+/// The `query_device` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn query_device(
     ibdev: *mut bindings::ib_device,
     attr: *mut bindings::ib_device_attr,
@@ -150,6 +175,12 @@ unsafe extern "C" fn query_device(
     0
 }
 
+/// The `query_port` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn query_port(
     ibdev: *mut bindings::ib_device,
     port_num: u32,
@@ -203,6 +234,12 @@ fn fill_port_attr(dev: &RxeDev, a: &mut bindings::ib_port_attr) {
     a.phys_state = bindings::IB_PORT_PHYS_STATE_POLLING as u8;
 }
 
+/// The `query_pkey` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn query_pkey(
     _ibdev: *mut bindings::ib_device,
     _port_num: u32,
@@ -217,6 +254,12 @@ unsafe extern "C" fn query_pkey(
     0
 }
 
+/// The `alloc_ucontext` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn alloc_ucontext(
     ibuc: *mut bindings::ib_ucontext,
     _udata: *mut bindings::ib_udata,
@@ -225,11 +268,34 @@ unsafe extern "C" fn alloc_ucontext(
     errno(unsafe { dev((*ibuc).device) }.state().ucontexts.take())
 }
 
+/// The `dealloc_ucontext` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn dealloc_ucontext(ibuc: *mut bindings::ib_ucontext) {
     // SAFETY: The core passes a context `alloc_ucontext` accounted.
     unsafe { dev((*ibuc).device) }.state().ucontexts.give();
 }
 
+/// A user context's device is moving to another network namespace (or
+/// going away) while the context is open. Nothing of a context is mapped
+/// into user space yet, so there is nothing to revoke; the core zaps the
+/// mappings it made itself.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
+unsafe extern "C" fn disassociate_ucontext(_ibuc: *mut bindings::ib_ucontext) {}
+
+/// The `alloc_pd` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn alloc_pd(
     ibpd: *mut bindings::ib_pd,
     _udata: *mut bindings::ib_udata,
@@ -238,6 +304,12 @@ unsafe extern "C" fn alloc_pd(
     errno(unsafe { dev((*ibpd).device) }.state().pds.take())
 }
 
+/// The `dealloc_pd` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core (or the network stack) with valid pointers to
+/// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn dealloc_pd(
     ibpd: *mut bindings::ib_pd,
     _udata: *mut bindings::ib_udata,

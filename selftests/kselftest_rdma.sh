@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The kernel's own tools/testing/selftests/rdma scripts, run against
+# rdma_rxe_rs: each script is copied with its module name replaced by
+# $RXE_MODULE. Scripts that need the RoCE data path (the UDP 4791 socket,
+# traffic, byte counters) are reported as SKIP with that reason until the
+# data path exists; they are never counted as passing.
+
+. "$(dirname "$0")/lib.sh"
+
+kdir=${RXE_RS_KDIR:-}
+src=$kdir/tools/testing/selftests/rdma
+if [ -z "$kdir" ] || [ ! -d "$src" ]; then
+	t_skip "kernel rdma selftests" "no kernel tree with tools/testing/selftests/rdma (RXE_RS_KDIR=$kdir)"
+	t_done
+	exit 0
+fi
+
+work=/tmp/rxe-rs-kselftest
+rm -rf "$work"
+mkdir -p "$work/rdma" "$work/kselftest"
+cp "$kdir"/tools/testing/selftests/kselftest/ktap_helpers.sh "$work/kselftest/"
+
+needs_data_path() {
+	grep -qE '4791|ss -H|rping|sent_rcvd|RDMA_PORT|PORT=' "$1"
+}
+
+for f in "$src"/*.sh; do
+	name=$(basename "$f")
+	if needs_data_path "$f"; then
+		t_skip "$name" "needs the RoCE data path (UDP 4791 socket and traffic), which rxe-rs does not have yet"
+		continue
+	fi
+	sed -e "s/\brdma_rxe\b/$RXE_MODULE/g" "$f" >"$work/rdma/$name"
+	chmod +x "$work/rdma/$name"
+	since=$(dmesg | wc -l)
+	out=$("$work/rdma/$name" 2>&1)
+	rc=$?
+	if [ "$rc" = 4 ]; then
+		t_skip "$name" "the script skipped itself: $(echo "$out" | grep -i skip | head -n 1)"
+		continue
+	fi
+	if ! "$TOP_DIR/scripts/dmesg-check" --since "$since" >/tmp/rxe-rs-kst.log 2>&1; then
+		rc=1
+		out="$out
+$(cat /tmp/rxe-rs-kst.log)"
+	fi
+	if [ "$rc" = 0 ] && ! echo "$out" | grep -q '^not ok'; then
+		t_ok "$name"
+	else
+		t_fail "$name (exit $rc)"
+		printf '%s\n' "$out" | t_diag
+	fi
+	modprobe -r "$RXE_MODULE" 2>/dev/null
+done
+t_done
