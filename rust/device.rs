@@ -269,8 +269,11 @@ unsafe fn init_ibdev(dev: *mut RxeDev) {
 /// `ndev` must be a live netdev the caller holds a reference on for the
 /// duration of the call.
 pub(crate) unsafe fn create(name: &CStr, ndev: NonNull<bindings::net_device>) -> Result {
-    // SAFETY: Only reads the size; the core zero-fills the allocation.
-    let ibdev = unsafe { bindings::_ib_alloc_device(size_of::<RxeDev>(), core::ptr::null_mut()) };
+    // Born in the initial namespace, as rxe's are; in exclusive netns mode
+    // the administrator moves it with `rdma dev set NAME netns NS`.
+    // SAFETY: The size covers `RxeDev`; the core zero-fills the allocation.
+    let ibdev =
+        unsafe { bindings::_ib_alloc_device(size_of::<RxeDev>(), bindings::rxe_rs_init_net()) };
     let dev = NonNull::new(ibdev.cast::<RxeDev>()).ok_or(ENOMEM)?.as_ptr();
 
     // SAFETY: `ndev` is live (caller); this reference is dropped in

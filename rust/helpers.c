@@ -116,6 +116,11 @@ struct device *rxe_rs_ibdev_device(struct ib_device *ibdev)
 	return &ibdev->dev;
 }
 
+struct net *rxe_rs_init_net(void)
+{
+	return &init_net;
+}
+
 void rxe_rs_random_mac(u8 *addr)
 {
 	eth_random_addr(addr);

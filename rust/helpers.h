@@ -34,6 +34,8 @@ const char *rxe_rs_ibdev_name(struct ib_device *ibdev);
 bool rxe_rs_ib_device_try_get(struct ib_device *ibdev);
 struct device *rxe_rs_ibdev_device(struct ib_device *ibdev);
 void rxe_rs_random_mac(u8 *addr);
+/* The initial network namespace, where rxe devices are born (as in rxe). */
+struct net *rxe_rs_init_net(void);
 
 /* The driver's sysfs attributes (`parent`). */
 extern const struct attribute_group rxe_rs_attr_group;

@@ -191,11 +191,9 @@ unsafe extern "C" fn query_port(
     }
     // SAFETY: Our device.
     let dev = unsafe { dev(ibdev) };
-    // SAFETY: Our device; returns a held netdev or NULL.
-    let ndev = unsafe { bindings::ib_device_get_netdev(ibdev, 1) };
-    if ndev.is_null() {
-        return ENODEV.to_errno();
-    }
+    // The netdev the device holds a reference on, even while it goes away:
+    // the port reads as down then rather than failing the query.
+    let ndev = dev.ndev();
     // SAFETY: The core passes a writable struct.
     let a = unsafe { &mut *attr };
     fill_port_attr(dev, a);
@@ -203,18 +201,16 @@ unsafe extern "C" fn query_port(
     let ret = unsafe {
         bindings::ib_get_eth_speed(ibdev, port_num, &mut a.active_speed, &mut a.active_width)
     };
-    // SAFETY: `ndev` is held.
+    // SAFETY: `ndev` is held by the device.
     a.state = unsafe { bindings::rxe_rs_port_state(ndev) };
     a.phys_state = if a.state == bindings::IB_PORT_ACTIVE {
         bindings::IB_PORT_PHYS_STATE_LINK_UP
-    // SAFETY: `ndev` is held.
+    // SAFETY: `ndev` is held by the device.
     } else if unsafe { bindings::netif_get_flags(ndev) } & bindings::IFF_UP != 0 {
         bindings::IB_PORT_PHYS_STATE_POLLING
     } else {
         bindings::IB_PORT_PHYS_STATE_DISABLED
     } as u8;
-    // SAFETY: The reference `ib_device_get_netdev` took.
-    unsafe { bindings::rxe_rs_dev_put(ndev) };
     ret
 }
 

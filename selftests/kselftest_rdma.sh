@@ -46,10 +46,21 @@ for f in "$src"/*.sh; do
 		out="$out
 $(cat /tmp/rxe-rs-kst.log)"
 	fi
-	if [ "$rc" = 0 ] && ! echo "$out" | grep -q '^not ok'; then
-		t_ok "$name"
+	# A script that speaks TAP gets one line per subtest.
+	sub=$(printf '%s\n' "$out" | grep -E '^(not )?ok [0-9]+ ' || true)
+	if [ -n "$sub" ]; then
+		while IFS= read -r line; do
+			case "$line" in
+			"not ok "*) t_fail "$name: ${line#not ok * }" ;;
+			*"# SKIP"*) desc=${line#ok * }; t_skip "$name: ${desc%% # SKIP*}" "the script skipped it:${line##*# SKIP}" ;;
+			*) t_ok "$name: ${line#ok * }" ;;
+			esac
+		done <<<"$sub"
+	fi
+	if [ "$rc" = 0 ] && ! printf '%s\n' "$sub" | grep -q '^not ok'; then
+		t_ok "$name: exits cleanly, kernel log clean"
 	else
-		t_fail "$name (exit $rc)"
+		t_fail "$name: exits cleanly, kernel log clean (exit $rc)"
 		printf '%s\n' "$out" | t_diag
 	fi
 	modprobe -r "$RXE_MODULE" 2>/dev/null

@@ -42,13 +42,17 @@ t_diag() {
 }
 
 # Runs FUNC as one case; it passes if FUNC returns 0 and the kernel logged
-# no report meanwhile.
+# no report meanwhile. Afterwards, pass or fail, the script's `cleanup`
+# function (if any) puts the system back, so one failure does not cascade.
 t_case() {
 	local name=$1 func=$2 since rc
 	since=$(dmesg | wc -l)
 	: >"$T_LOG"
 	( set -e; "$func" ) >"$T_LOG" 2>&1
 	rc=$?
+	if declare -F cleanup >/dev/null; then
+		cleanup >>"$T_LOG" 2>&1
+	fi
 	if ! "$TOP_DIR/scripts/dmesg-check" --since "$since" >>"$T_LOG" 2>&1; then
 		echo "kernel log report during the case" >>"$T_LOG"
 		rc=1
@@ -126,9 +130,8 @@ make_pair() {
 }
 
 del_pair() {
-	ip netns del "$NS_A" 2>/dev/null
-	ip netns del "$NS_B" 2>/dev/null
-	true
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
 }
 
 # Waits up to $2 (default 5) seconds for CMD in $3... to succeed.

@@ -9,6 +9,7 @@
 
 cleanup() {
 	del_pair
+	ip link del rxttun 2>/dev/null
 	ip link del rxtdummy 2>/dev/null
 	modprobe -r "$RXE_MODULE" 2>/dev/null
 	modprobe -r rdma_rxe 2>/dev/null
@@ -47,8 +48,10 @@ teardown() {
 
 case_shows_up() {
 	setup
-	rdma link show rxe_a/1 | grep -q "state ACTIVE physical_state LINK_UP netdev $VA" ||
-		die_case "rdma link: $(rdma link show rxe_a/1)"
+	# The netdev shows only from its own namespace.
+	rdma_in "$NS_A" link show rxe_a/1 | grep -q "state ACTIVE physical_state LINK_UP netdev $VA" ||
+		die_case "rdma link: $(rdma_in "$NS_A" link show rxe_a/1)"
+	rdma link show rxe_a/1 | grep -q "netdev" && die_case "netdev shown outside its namespace"
 	local mac guid
 	mac=$(ip -n "$NS_A" -br link show "$VA" | awk '{ print $3 }')
 	guid=$(eui64 "$mac")
@@ -108,7 +111,11 @@ case_mtu_follows_netdev() {
 	ip -n "$NS_A" link set "$VA" mtu 1280
 	ibv_devinfo -d rxe_a | grep -q "active_mtu:.*1024" || die_case "active_mtu at 1280"
 	ip -n "$NS_A" link set "$VA" mtu 1200
-	ibv_devinfo -d rxe_a | grep -q "active_mtu:.*512" || die_case "active_mtu at 1200"
+	ibv_devinfo -d rxe_a | grep -q "active_mtu:.*1024" || die_case "active_mtu at 1200"
+	ip -n "$NS_A" link set "$VA" mtu 1000
+	ibv_devinfo -d rxe_a | grep -q "active_mtu:.*512" || die_case "active_mtu at 1000"
+	ip -n "$NS_A" link set "$VA" mtu 400
+	ibv_devinfo -d rxe_a | grep -q "active_mtu:.*256" || die_case "active_mtu at 400 (the floor)"
 	teardown
 }
 
