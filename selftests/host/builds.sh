@@ -30,7 +30,7 @@ fi
 
 # A tree without Rust: a configured but Rust-less kernel directory.
 norust=$work/norust
-mkdir -p "$norust"
+mkdir -p "$norust/include"
 echo "CONFIG_MODULES=y" >"$norust/.config"
 if (cd / && make -C "$copy" KDIR="$norust") >"$work/norust.log" 2>&1; then
 	fail "refuses a kernel tree without Rust"
