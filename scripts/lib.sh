@@ -13,15 +13,11 @@ info() {
 }
 
 # Make tools installed by cargo and pip visible even in a minimal environment.
-for _d in "$HOME/.cargo/bin" "$HOME/.local/bin"; do
+for _d in "$HOME/.cargo/bin" "${RXE_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rxe-rs}/venv-virtme-ng/bin"; do
 	case ":$PATH:" in *":$_d:"*) ;; *) [ -d "$_d" ] && PATH="$_d:$PATH" ;; esac
 done
-if command -v python3 >/dev/null 2>&1; then
-	_ub=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
-	case ":$PATH:" in *":$_ub:"*) ;; *) [ -n "$_ub" ] && [ -d "$_ub" ] && PATH="$PATH:$_ub" ;; esac
-fi
 export PATH
-unset _d _ub
+unset _d
 
 export LIBCLANG_PATH="${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}"
 
@@ -29,9 +25,14 @@ top_dir() {
 	cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd
 }
 
-# Where built kernels live: outside the clone, shared by every checkout.
+# Where built kernels (and the VM runner's virtualenv) live: outside the
+# clone, shared by every checkout.
 cache_dir() {
 	echo "${RXE_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rxe-rs}"
+}
+
+virtme_venv() {
+	echo "$(cache_dir)/venv-virtme-ng"
 }
 
 rust_lib_src() {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Device-level verbs through the stock rdma-core rxe provider: user
+# contexts, protection domains, a verb the driver does not have yet, and a
+# device removed (link del, module unload) under an open context.
+
+. "$(dirname "$0")/lib.sh"
+
+prog=/tmp/rxe-rs-verbs_basic
+
+cleanup() {
+	exec 3>&- 2>/dev/null
+	del_pair
+	modprobe -r "$RXE_MODULE" 2>/dev/null
+	true
+}
+trap cleanup EXIT
+
+setup() {
+	make_pair
+	load_rxe
+	rdma_in "$NS_A" link add rxe_a type "$RXE_LINK_TYPE" netdev "$VA"
+}
+
+case_pds() {
+	setup
+	"$prog" rxe_a pds 1000
+	"$prog" rxe_a pds 1
+}
+
+case_unsupported() {
+	setup
+	"$prog" rxe_a unsupported
+}
+
+# Starts `hold` on rxe_a; its stdin is fd 3 of the caller.
+start_holder() {
+	rm -f /tmp/rxe-rs-hold.in /tmp/rxe-rs-hold.out
+	mkfifo /tmp/rxe-rs-hold.in
+	"$prog" rxe_a hold </tmp/rxe-rs-hold.in >/tmp/rxe-rs-hold.out 2>&1 &
+	holder=$!
+	exec 3>/tmp/rxe-rs-hold.in
+	wait_for 10 grep -q ready /tmp/rxe-rs-hold.out || die_case "holder not ready: $(cat /tmp/rxe-rs-hold.out)"
+}
+
+finish_holder() {
+	echo go >&3
+	exec 3>&-
+	wait "$holder" || die_case "holder failed: $(cat /tmp/rxe-rs-hold.out)"
+	cat /tmp/rxe-rs-hold.out
+	grep -q "after: works" /tmp/rxe-rs-hold.out && die_case "the context outlived its device"
+	true
+}
+
+case_link_del_with_open_context() {
+	setup
+	start_holder
+	timeout 20 ip netns exec "$NS_A" rdma link del rxe_a || die_case "link del blocked or failed"
+	rdma link show rxe_a/1 >/dev/null 2>&1 && die_case "device still there"
+	finish_holder
+}
+
+case_unload_with_open_context() {
+	setup
+	start_holder
+	timeout 20 modprobe -r "$RXE_MODULE" || die_case "unload blocked or failed"
+	finish_holder
+}
+
+if ! gcc -O2 -Wall -o "$prog" "$SELFTESTS_DIR/progs/verbs_basic.c" -libverbs 2>/tmp/rxe-rs-cc.log; then
+	t_skip "verbs" "cannot build the test program: $(head -n 1 /tmp/rxe-rs-cc.log)"
+	t_done
+	exit 0
+fi
+t_case "user context and 1000 protection domains" case_pds
+t_case "a verb the driver lacks is refused with EOPNOTSUPP" case_unsupported
+t_case "rdma link del with a user context open" case_link_del_with_open_context
+t_case "module unload with a user context open" case_unload_with_open_context
+t_done
