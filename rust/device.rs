@@ -143,13 +143,29 @@ impl RxeDev {
     /// still registering, nor unregistering).
     fn while_registered(&self, f: impl FnOnce(*mut bindings::ib_device)) {
         let ibdev = self.ibdev();
-        // SAFETY: The memory is live (callers reach the device through the
-        // registry or during `create`); `try_get` fails unless registered.
-        if unsafe { bindings::rxe_rs_ib_device_try_get(ibdev) } {
-            f(ibdev);
-            // SAFETY: The reference taken above.
-            unsafe { bindings::ib_device_put(ibdev) };
-        }
+        // SAFETY: `&self` exists, so the memory is live.
+        unsafe { with_registered(ibdev, |_| f(ibdev)) };
+    }
+}
+
+/// Runs `f` on the device behind `ibdev` if it is registered, holding a
+/// reference that keeps it registered (and so its state initialized) while
+/// `f` runs.
+///
+/// # Safety
+///
+/// `ibdev` must be the `ib_device` of an `RxeDev` whose memory is live (the
+/// caller holds a device reference, or reached it through the registry).
+unsafe fn with_registered(ibdev: *mut bindings::ib_device, f: impl FnOnce(&RxeDev)) {
+    // SAFETY: The memory is live (caller); `try_get` fails unless the device
+    // is registered, i.e. between the end of registration and the start of
+    // unregistration, when the state is initialized.
+    if unsafe { bindings::rxe_rs_ib_device_try_get(ibdev) } {
+        // SAFETY: Registered and held: `dealloc_driver` cannot run until the
+        // reference is dropped below.
+        f(unsafe { RxeDev::from_ibdev(ibdev) });
+        // SAFETY: The reference taken above.
+        unsafe { bindings::ib_device_put(ibdev) };
     }
 }
 
@@ -303,30 +319,51 @@ pub(crate) unsafe fn create(name: &CStr, ndev: NonNull<bindings::net_device>) ->
         return Err(e);
     }
 
+    // A device reference keeps the memory (not the state) ours to look at
+    // after registering, even if someone unregisters the device at once.
+    // SAFETY: `_ib_alloc_device` initialized the embedded `struct device`.
+    let devref = unsafe { bindings::rxe_rs_ibdev_device(ibdev) };
+    // SAFETY: As above.
+    unsafe { bindings::get_device(devref) };
     // SAFETY: `ibdev` is a fully set-up, unregistered device; `name` is a
     // NUL-terminated string; no DMA device (rxe uses virtual DMA).
     let ret =
         unsafe { bindings::ib_register_device(ibdev, name.as_char_ptr(), core::ptr::null_mut()) };
-    if let Err(e) = to_result(ret) {
-        // SAFETY: A failed registration leaves freeing to the caller.
-        unsafe { bindings::ib_dealloc_device(ibdev) };
-        // The core says ENFILE when the name is taken; say what happened.
-        return Err(if e == ENFILE { EEXIST } else { e });
-    }
+    let res = match to_result(ret) {
+        Err(e) => {
+            // SAFETY: A failed registration leaves freeing to the caller.
+            unsafe { bindings::ib_dealloc_device(ibdev) };
+            // The core says ENFILE when the name is taken; say what happened.
+            Err(if e == ENFILE { EEXIST } else { e })
+        }
+        Ok(()) => {
+            let mut res = Ok(());
+            // SAFETY: Our reference keeps the memory live.
+            unsafe { with_registered(ibdev, |dev| res = dev.registered()) };
+            res
+        }
+    };
+    // SAFETY: The reference taken above.
+    unsafe { bindings::put_device(devref) };
+    res
+}
 
-    // SAFETY: Registered, and on the registry: live until `dealloc_driver`.
-    let rdev = unsafe { &*dev };
-    // Pairs with the fully ordered `xchg` in `netdev_unregistering`: either
-    // the notifier saw the device registered, or we see its flag.
-    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
-    if rdev.state.netdev_gone.load(Relaxed) {
-        // The netdev started going away while we registered; the notifier's
-        // request came before there was anything to unregister.
-        rdev.queue_unregister();
-        return Err(ENODEV);
+impl RxeDev {
+    /// The last step of creation, on the registered device.
+    fn registered(&self) -> Result {
+        // Pairs with the fully ordered `xchg` in `netdev_unregistering`:
+        // either the notifier saw the device registered, or we see its flag.
+        kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
+        if self.netdev_gone() {
+            // The netdev started going away while we registered; the
+            // notifier's request came before there was anything to
+            // unregister.
+            self.queue_unregister();
+            return Err(ENODEV);
+        }
+        self.port_state_changed();
+        Ok(())
     }
-    rdev.port_state_changed();
-    Ok(())
 }
 
 /// The RDMA core's last call for a device: undoes [`create`].
