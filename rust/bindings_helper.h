@@ -4,11 +4,14 @@
  * rust/bindings_generated.rs at build time (see Kbuild).
  */
 #include <linux/netdevice.h>
+#include <linux/random.h>
+#include <linux/vmalloc.h>
 #include <linux/if_vlan.h>
 #include <net/addrconf.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_mad.h>
+#include <rdma/ib_umem.h>
 #include <rdma/rdma_netlink.h>
 #include <rdma/uverbs_ioctl.h>
 #include <uapi/rdma/rdma_user_rxe.h>

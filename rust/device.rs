@@ -13,12 +13,16 @@ use core::ptr::{addr_of_mut, NonNull};
 use kernel::{
     error::to_result,
     prelude::*,
-    sync::atomic::{Atomic, Full, Relaxed},
+    sync::{
+        atomic::{Atomic, Full, Relaxed},
+        Arc,
+    },
 };
 
 use crate::{
     bindings,
-    pool::Limit,
+    mr::Mr,
+    pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
     registry, verbs,
 };
@@ -42,6 +46,11 @@ pub(crate) struct DevState {
     /// User contexts and protection domains in use, against their limits.
     pub(crate) ucontexts: Limit,
     pub(crate) pds: Limit,
+    pub(crate) cqs: Limit,
+    pub(crate) mr_count: Limit,
+    /// MRs by key index.
+    #[pin]
+    mrs: IdTable<Arc<Mr>>,
 }
 
 /// An rxe-rs device.
@@ -101,6 +110,11 @@ impl RxeDev {
         self.state
             .active_mtu
             .store(IbMtu::for_netdev(netdev_mtu) as u32, Relaxed);
+    }
+
+    /// The MR table.
+    pub(crate) fn mrs(&self) -> &IdTable<Arc<Mr>> {
+        &self.state.mrs
     }
 
     /// Counters of objects in use.
@@ -249,6 +263,9 @@ impl DevState {
             netdev_gone: Atomic::new(false),
             ucontexts: Limit::new(params::MAX_UCONTEXT),
             pds: Limit::new(params::MAX_PD),
+            cqs: Limit::new(params::MAX_CQ),
+            mr_count: Limit::new(params::MAX_MR),
+            mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
         }? Error)
     }
 }

@@ -7,6 +7,9 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/ratelimit.h>
+#include <linux/highmem.h>
+#include <linux/vmalloc.h>
+#include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
 
@@ -124,6 +127,85 @@ struct net *rxe_rs_init_net(void)
 void rxe_rs_random_mac(u8 *addr)
 {
 	eth_random_addr(addr);
+}
+
+struct ib_udata *rxe_rs_attrs_udata(struct uverbs_attr_bundle *attrs)
+{
+	return attrs ? &attrs->driver_udata : NULL;
+}
+
+struct ib_ucontext *rxe_rs_udata_ucontext(struct ib_udata *udata)
+{
+	return udata ? rdma_udata_to_uverbs_attr_bundle(udata)->context : NULL;
+}
+
+u64 rxe_rs_mmap_offset(struct rdma_user_mmap_entry *entry)
+{
+	return rdma_user_mmap_get_offset(entry);
+}
+
+int rxe_rs_copy_to_udata(struct ib_udata *udata, const void *src, size_t len)
+{
+	return ib_copy_to_udata(udata, (void *)src, len);
+}
+
+int rxe_rs_copy_from_udata(void *dst, struct ib_udata *udata, size_t len)
+{
+	return ib_copy_from_udata(dst, udata, len);
+}
+
+void *rxe_rs_vmalloc_user(size_t size)
+{
+	return vmalloc_user(size);
+}
+
+int rxe_rs_umem_get(struct ib_device *ibdev, u64 start, u64 length, int access,
+		    struct ib_umem **umem)
+{
+	struct ib_umem *u = ib_umem_get_va(ibdev, start, length, access);
+
+	if (IS_ERR(u))
+		return PTR_ERR(u);
+	*umem = u;
+	return 0;
+}
+
+size_t rxe_rs_umem_num_pages(struct ib_umem *umem)
+{
+	return ib_umem_num_pages(umem);
+}
+
+size_t rxe_rs_umem_pages(struct ib_umem *umem, struct page **pages, size_t n)
+{
+	struct sg_page_iter iter;
+	size_t i = 0;
+
+	for_each_sgtable_page(&umem->sgt_append.sgt, &iter, 0) {
+		if (i == n)
+			break;
+		pages[i++] = sg_page_iter_page(&iter);
+	}
+	return i;
+}
+
+void rxe_rs_memcpy_to_page(struct page *page, size_t off, const void *src, size_t len)
+{
+	memcpy_to_page(page, off, src, len);
+}
+
+void rxe_rs_memcpy_from_page(void *dst, struct page *page, size_t off, size_t len)
+{
+	memcpy_from_page(dst, page, off, len);
+}
+
+void *rxe_rs_kmap_local_page(struct page *page)
+{
+	return kmap_local_page(page);
+}
+
+void rxe_rs_kunmap_local(void *addr)
+{
+	kunmap_local(addr);
 }
 
 /* sysfs: /sys/class/infiniband/<dev>/parent names the netdev, as in rxe. */

@@ -37,6 +37,29 @@ void rxe_rs_random_mac(u8 *addr);
 /* The initial network namespace, where rxe devices are born (as in rxe). */
 struct net *rxe_rs_init_net(void);
 
+/* uverbs calls: the driver's udata and user context, copies in and out. */
+struct uverbs_attr_bundle;
+struct ib_udata *rxe_rs_attrs_udata(struct uverbs_attr_bundle *attrs);
+struct ib_ucontext *rxe_rs_udata_ucontext(struct ib_udata *udata);
+u64 rxe_rs_mmap_offset(struct rdma_user_mmap_entry *entry);
+int rxe_rs_copy_to_udata(struct ib_udata *udata, const void *src, size_t len);
+int rxe_rs_copy_from_udata(void *dst, struct ib_udata *udata, size_t len);
+
+/* Zeroed memory user space can map (rings). */
+void *rxe_rs_vmalloc_user(size_t size);
+
+/* Pinned user memory and page copies for MRs. */
+struct ib_umem;
+int rxe_rs_umem_get(struct ib_device *ibdev, u64 start, u64 length, int access,
+		    struct ib_umem **umem);
+size_t rxe_rs_umem_num_pages(struct ib_umem *umem);
+/* Fills @pages with at most @n pages of @umem in order; returns how many. */
+size_t rxe_rs_umem_pages(struct ib_umem *umem, struct page **pages, size_t n);
+void rxe_rs_memcpy_to_page(struct page *page, size_t off, const void *src, size_t len);
+void rxe_rs_memcpy_from_page(void *dst, struct page *page, size_t off, size_t len);
+void *rxe_rs_kmap_local_page(struct page *page);
+void rxe_rs_kunmap_local(void *addr);
+
 /* The driver's sysfs attributes (`parent`). */
 extern const struct attribute_group rxe_rs_attr_group;
 

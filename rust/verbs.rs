@@ -8,8 +8,9 @@
 use kernel::prelude::*;
 
 use crate::{
-    bindings,
+    bindings, cq,
     device::{self, RxeDev},
+    mmap, mr,
     proto::params,
 };
 
@@ -18,7 +19,7 @@ use crate::{
 const UVERBS_ABI_VERSION: u32 = 2;
 
 /// Turns a `Result` into the errno convention of the ops.
-fn errno(r: Result) -> kernel::ffi::c_int {
+pub(crate) fn errno(r: Result) -> kernel::ffi::c_int {
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -62,8 +63,20 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.disassociate_ucontext = Some(disassociate_ucontext);
     ops.alloc_pd = Some(alloc_pd);
     ops.dealloc_pd = Some(dealloc_pd);
+    ops.mmap = Some(mmap::mmap);
+    ops.mmap_free = Some(mmap::mmap_free);
+    ops.create_cq = Some(cq::create_cq);
+    ops.destroy_cq = Some(cq::destroy_cq);
+    ops.resize_user_cq = Some(cq::resize_cq);
+    ops.poll_cq = Some(cq::poll_cq);
+    ops.peek_cq = Some(cq::peek_cq);
+    ops.req_notify_cq = Some(cq::req_notify_cq);
+    ops.get_dma_mr = Some(mr::get_dma_mr);
+    ops.reg_user_mr = Some(mr::reg_user_mr);
+    ops.dereg_mr = Some(mr::dereg_mr);
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
     ops.size_ib_pd = size_of::<RxePd>();
+    ops.size_ib_cq = size_of::<cq::RxeCq>();
 
     // SAFETY: `ibdev` is a device being set up; the core copies the ops.
     unsafe { bindings::ib_set_device_ops(ibdev, &ops) };
@@ -276,9 +289,9 @@ unsafe extern "C" fn dealloc_ucontext(ibuc: *mut bindings::ib_ucontext) {
 }
 
 /// A user context's device is moving to another network namespace (or
-/// going away) while the context is open. Nothing of a context is mapped
-/// into user space yet, so there is nothing to revoke; the core zaps the
-/// mappings it made itself.
+/// going away) while the context is open. The rings user space mapped hold
+/// their pages by page references, so they stay memory-safe until unmapped;
+/// the driver no longer reads or writes them once the objects are gone.
 ///
 /// # Safety
 ///
