@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Device-level verbs through the stock rdma-core rxe provider: user
-# contexts, protection domains, a verb the driver does not have yet, and a
-# device removed (link del, module unload) under an open context.
+# Verbs through the stock rdma-core rxe provider: user contexts, protection
+# domains, completion queues (mapped rings), memory regions, a verb the
+# driver does not have yet, and a device removed (link del, module unload)
+# under an open context.
 
 . "$(dirname "$0")/lib.sh"
 
 prog=/tmp/rxe-rs-verbs_basic
+objs=/tmp/rxe-rs-verbs_objects
 
 cleanup() {
 	exec 3>&- 2>/dev/null
@@ -27,6 +29,16 @@ case_pds() {
 	setup
 	"$prog" rxe_a pds 1000
 	"$prog" rxe_a pds 1
+}
+
+case_cq() {
+	setup
+	"$objs" rxe_a cq
+}
+
+case_mr() {
+	setup
+	"$objs" rxe_a mr
 }
 
 case_unsupported() {
@@ -68,12 +80,15 @@ case_unload_with_open_context() {
 	finish_holder
 }
 
-if ! gcc -O2 -Wall -o "$prog" "$SELFTESTS_DIR/progs/verbs_basic.c" -libverbs 2>/tmp/rxe-rs-cc.log; then
+if ! gcc -O2 -Wall -o "$prog" "$SELFTESTS_DIR/progs/verbs_basic.c" -libverbs 2>/tmp/rxe-rs-cc.log ||
+	! gcc -O2 -Wall -o "$objs" "$SELFTESTS_DIR/progs/verbs_objects.c" -libverbs 2>>/tmp/rxe-rs-cc.log; then
 	t_skip "verbs" "cannot build the test program: $(head -n 1 /tmp/rxe-rs-cc.log)"
 	t_done
 	exit 0
 fi
 t_case "user context and 1000 protection domains" case_pds
+t_case "completion queues: sizes, mapped rings, resize, notify, refusals" case_cq
+t_case "memory regions: sizes, offsets, keys, refusals" case_mr
 t_case "a verb the driver lacks is refused with EOPNOTSUPP" case_unsupported
 t_case "rdma link del with a user context open" case_link_del_with_open_context
 t_case "module unload with a user context open" case_unload_with_open_context

@@ -3,7 +3,7 @@
  * Device-level verbs against an rxe device, through the stock rdma-core
  * provider:
  *   verbs_basic DEV pds N       allocate N protection domains, free them
- *   verbs_basic DEV unsupported  a CQ must be refused with EOPNOTSUPP
+ *   verbs_basic DEV unsupported  a QP must be refused with EOPNOTSUPP
  *   verbs_basic DEV hold         open a context and a PD, print "ready",
  *                                wait for a line on stdin, then report
  *                                whether the context still works
@@ -55,18 +55,33 @@ static int pds(struct ibv_context *ctx, int n)
 
 static int unsupported(struct ibv_context *ctx)
 {
+	struct ibv_pd *pd = ibv_alloc_pd(ctx);
 	struct ibv_cq *cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	struct ibv_qp_init_attr init = {
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1, .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_qp *qp;
+	int ret = 1;
 
-	if (cq) {
-		fprintf(stderr, "ibv_create_cq succeeded on a device without CQs\n");
+	if (!pd || !cq) {
+		fprintf(stderr, "setup: %s\n", strerror(errno));
 		return 1;
 	}
-	if (errno != EOPNOTSUPP) {
-		fprintf(stderr, "ibv_create_cq: %s, expected EOPNOTSUPP\n", strerror(errno));
-		return 1;
+	init.send_cq = init.recv_cq = cq;
+	qp = ibv_create_qp(pd, &init);
+	if (qp)
+		fprintf(stderr, "ibv_create_qp succeeded on a device without QPs\n");
+	else if (errno != EOPNOTSUPP)
+		fprintf(stderr, "ibv_create_qp: %s, expected EOPNOTSUPP\n", strerror(errno));
+	else {
+		printf("ibv_create_qp refused: %s\n", strerror(errno));
+		ret = 0;
 	}
-	printf("ibv_create_cq refused: %s\n", strerror(errno));
-	return 0;
+	ibv_destroy_cq(cq);
+	ibv_dealloc_pd(pd);
+	return ret;
 }
 
 static int hold(struct ibv_context *ctx)
