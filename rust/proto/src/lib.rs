@@ -6,10 +6,26 @@
 //! (tests, fuzzers, the checkpointer) uses them as the `rxe_proto` crate. One
 //! definition serves both, so nothing here may allocate, print or touch
 //! anything outside its arguments.
+//!
+//! Besides device parameters, it holds the RoCEv2 wire format as the C rxe
+//! speaks it: the opcode table (`opcode`), the transport headers (`bth`,
+//! `aeth`, `headers`), whole packets (`packet`), sequence numbers (`psn`)
+//! and the invariant CRC (`crc32`, `icrc`). Parsers take bytes from the
+//! network: they check every length and never panic.
 
 #![cfg_attr(not(any(test, MODULE)), no_std)]
 
+pub mod aeth;
+pub mod bth;
+pub mod crc32;
+#[cfg(test)]
+mod fuzz;
 pub mod guid;
+pub mod headers;
+pub mod icrc;
 pub mod link;
 pub mod mtu;
+pub mod opcode;
+pub mod packet;
 pub mod params;
+pub mod psn;

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Robustness tests, in test builds only: a deterministic xorshift
+//! generator feeds random and mutated byte strings to every parser.
+//! Nothing may panic, and whatever is accepted must come out of the
+//! builders byte for byte as it went in.
+
+use super::aeth::{Aeth, Syndrome};
+use super::bth::{Bth, BTH_LEN};
+use super::crc32::{crc32_le, crc32_le_const, Crc32};
+use super::headers::{Atmack, Atmeth, Deth, Feth, Ieth, Immdt, Reth};
+use super::icrc::{icrc_check, icrc_compute, icrc_fill, IpHdr, ICRC_LEN};
+use super::opcode::{info_in, lookup_in, Dialect, Hdr, OpcodeInfo, RC_RXE_RS_RESUME};
+use super::packet::{build, Headers, Packet};
+use super::psn::{
+    is_after, is_before, psn_add, psn_cmp, psn_compare, psn_next, psn_prev, psn_sub, PSN_MASK,
+};
+
+/// xorshift64*: small, fast, and the same sequence on every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed | 1)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn u8(&mut self) -> u8 {
+        (self.next_u64() >> 56) as u8
+    }
+
+    fn bool(&mut self) -> bool {
+        self.next_u64() >> 63 != 0
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.u8()).collect()
+    }
+
+    /// A length, mostly short, sometimes long.
+    fn len(&mut self) -> usize {
+        match self.below(8) {
+            0 => self.below(600),
+            1..=3 => self.below(24),
+            _ => self.below(80),
+        }
+    }
+}
+
+const DIALECTS: [Dialect; 2] = [Dialect::Rxe, Dialect::RxeRs];
+
+/// Every opcode known to the rxe-rs dialect.
+fn known_opcodes() -> Vec<&'static OpcodeInfo> {
+    (0..=u8::MAX)
+        .filter_map(|op| lookup_in(op, Dialect::RxeRs))
+        .collect()
+}
+
+/// A BTH with random fields, all within their widths.
+fn random_bth(r: &mut XorShift, opcode: u8) -> Bth {
+    Bth {
+        opcode,
+        se: r.bool(),
+        mig: r.bool(),
+        pad: 0,
+        tver: 0,
+        pkey: r.u32() as u16,
+        fecn: r.bool(),
+        becn: r.bool(),
+        resv6: r.u8() & 0x3f,
+        dest_qpn: r.u32() & 0x00ff_ffff,
+        ack_req: r.bool(),
+        resv7: r.u8() & 0x7f,
+        psn: r.u32() & PSN_MASK,
+    }
+}
+
+/// Headers with random values for exactly the extended headers `info`
+/// carries.
+fn random_headers(r: &mut XorShift, info: &OpcodeInfo) -> Headers {
+    let mut h = Headers::new(random_bth(r, info.opcode()));
+    let wide = |r: &mut XorShift| r.next_u64();
+    if info.has(Hdr::Deth) {
+        h.deth = Some(Deth {
+            qkey: r.u32(),
+            resv: r.u8(),
+            src_qpn: r.u32() & 0x00ff_ffff,
+        });
+    }
+    if info.has(Hdr::Feth) {
+        h.feth = Some(Feth {
+            plt: r.u8() & 0xf,
+            sel: r.u8() & 0x3,
+            resv: r.u32() & !0x3f,
+        });
+    }
+    if info.has(Hdr::Reth) {
+        h.reth = Some(Reth {
+            va: wide(r),
+            rkey: r.u32(),
+            len: r.u32(),
+        });
+    }
+    if info.has(Hdr::Atmeth) {
+        h.atmeth = Some(Atmeth {
+            va: wide(r),
+            rkey: r.u32(),
+            swap_add: wide(r),
+            compare: wide(r),
+        });
+    }
+    if info.has(Hdr::Aeth) {
+        h.aeth = Some(Aeth {
+            syndrome: r.u8(),
+            msn: r.u32() & 0x00ff_ffff,
+        });
+    }
+    if info.has(Hdr::Atmack) {
+        h.atmack = Some(Atmack { orig: wide(r) });
+    }
+    if info.has(Hdr::Immdt) {
+        h.immdt = Some(Immdt { imm: r.u32() });
+    }
+    if info.has(Hdr::Ieth) {
+        h.ieth = Some(Ieth { rkey: r.u32() });
+    }
+    h
+}
+
+/// A payload length `info` allows: none without payload, whole words
+/// unless last.
+fn random_payload_len(r: &mut XorShift, info: &OpcodeInfo) -> usize {
+    if !info.has_payload() {
+        0
+    } else if info.is_last() {
+        r.below(300)
+    } else {
+        4 * r.below(80)
+    }
+}
+
+/// A valid packet of opcode `info`, random otherwise.
+fn random_packet(r: &mut XorShift, info: &OpcodeInfo) -> Vec<u8> {
+    let h = random_headers(r, info);
+    let n = random_payload_len(r, info);
+    let payload = r.bytes(n);
+    let mut buf = vec![0; 1024];
+    let len = build(&mut buf, &h, &payload, Dialect::RxeRs).unwrap();
+    buf.truncate(len);
+    let p = Packet::parse(&buf, Dialect::RxeRs).unwrap();
+    assert_eq!(p.payload(), &payload[..]);
+    let mut want = h;
+    want.bth.pad = p.bth().pad;
+    assert_eq!(p.headers(), want);
+    buf
+}
+
+/// Everything a parsed packet says is consistent with its bytes, and
+/// building from its headers and payload gives them back (pad and ICRC
+/// bytes, which the builder zeroes, aside).
+fn check_accepted(bytes: &[u8], p: &Packet<'_>, dialect: Dialect) {
+    let info = p.info();
+    assert_eq!(Some(*info), info_in(bytes[0], dialect));
+    assert_eq!(p.bytes(), bytes);
+    assert_eq!(p.opcode(), bytes[0]);
+    assert_eq!(p.bth().tver, 0);
+    assert_eq!(p.payload().len(), p.payload_len());
+    assert_eq!(
+        p.payload_offset() + p.payload_len() + p.pad_len() + ICRC_LEN,
+        bytes.len()
+    );
+    assert_eq!((p.payload_len() + p.pad_len()) % 4, 0);
+    assert_eq!(p.covered().len() + ICRC_LEN, bytes.len());
+    assert_eq!(p.icrc_offset(), bytes.len() - ICRC_LEN);
+    assert_eq!(
+        p.icrc().to_le_bytes(),
+        bytes[bytes.len() - ICRC_LEN..],
+        "icrc bytes"
+    );
+    if p.pad_len() != 0 {
+        assert!(info.has_payload() && info.is_last());
+    }
+    for h in Hdr::ORDER {
+        if let Some(off) = p.offset(h) {
+            assert!(off + h.wire_len() <= p.hdr_len());
+        }
+    }
+
+    let h = p.headers();
+    let mut hdr = vec![0u8; p.hdr_len()];
+    assert_eq!(h.write(&mut hdr, dialect), Ok(p.hdr_len()));
+    assert_eq!(hdr, bytes[..p.hdr_len()]);
+
+    let mut out = vec![0x5a; bytes.len() + 16];
+    assert_eq!(build(&mut out, &h, p.payload(), dialect), Ok(bytes.len()));
+    let mut want = bytes.to_vec();
+    want[p.payload_offset() + p.payload_len()..].fill(0);
+    assert_eq!(out[..bytes.len()], want[..]);
+    assert_eq!(out[bytes.len()..], [0x5a; 16]);
+}
+
+/// Parses `bytes` in both dialects; checks whatever is accepted. Returns
+/// how many dialects accepted it.
+fn parse_all(bytes: &[u8]) -> usize {
+    let mut accepted = 0;
+    for d in DIALECTS {
+        if let Ok(p) = Packet::parse(bytes, d) {
+            check_accepted(bytes, &p, d);
+            accepted += 1;
+        }
+    }
+    if bytes.first() == Some(&RC_RXE_RS_RESUME) {
+        assert!(Packet::parse(bytes, Dialect::Rxe).is_err());
+    }
+    accepted
+}
+
+#[test]
+fn random_bytes() {
+    let mut r = XorShift::new(0x5eed_0001);
+    let ops = known_opcodes();
+    let mut accepted = 0;
+    for i in 0..100_000 {
+        let len = r.len();
+        let mut b = r.bytes(len);
+        // Half the time give it a fighting chance: a known opcode and
+        // TVer 0, pad count consistent with the length.
+        if i % 2 == 0 && len > 1 {
+            b[0] = ops[r.below(ops.len())].opcode();
+            b[1] &= 0xc0;
+            if r.bool() {
+                b[1] |= (((4 - len % 4) % 4) as u8) << 4;
+            }
+        }
+        accepted += parse_all(&b);
+    }
+    assert!(accepted > 5_000, "only {accepted} accepted");
+}
+
+#[test]
+fn mutated_packets() {
+    let mut r = XorShift::new(0x5eed_0002);
+    let ops = known_opcodes();
+    let mut accepted = 0;
+    let mut rejected = 0;
+    for _ in 0..2_000 {
+        for &info in &ops {
+            let good = random_packet(&mut r, info);
+            let d = if info.is_rxe_rs_ext() {
+                Dialect::RxeRs
+            } else {
+                Dialect::Rxe
+            };
+            let p = Packet::parse(&good, d).unwrap();
+            check_accepted(&good, &p, d);
+
+            let mut b = good.clone();
+            for _ in 0..1 + r.below(3) {
+                mutate(&mut r, &mut b, &ops);
+            }
+            match parse_all(&b) {
+                0 => rejected += 1,
+                n => accepted += n,
+            }
+        }
+    }
+    assert!(
+        accepted > 10_000 && rejected > 10_000,
+        "{accepted} {rejected}"
+    );
+}
+
+/// One random change to a packet.
+fn mutate(r: &mut XorShift, b: &mut Vec<u8>, ops: &[&OpcodeInfo]) {
+    let len = b.len();
+    match r.below(8) {
+        0 if len > 0 => {
+            let i = r.below(len);
+            b[i] ^= 1 << r.below(8);
+        }
+        1 if len > 0 => {
+            let i = r.below(len);
+            b[i] = r.u8();
+        }
+        2 => b.truncate(r.below(len + 1)),
+        3 => {
+            let n = r.below(12);
+            let more = r.bytes(n);
+            b.extend_from_slice(&more);
+        }
+        4 if len > 0 => b[0] = ops[r.below(ops.len())].opcode(),
+        5 if len > 1 => b[1] = (b[1] & 0xcf) | ((r.u8() & 3) << 4),
+        6 if len > 0 => {
+            let i = r.below(len);
+            let n = r.below(len - i + 1);
+            b.drain(i..i + n);
+        }
+        _ => {
+            // Swap the headers of another opcode in front of the body.
+            let op = ops[r.below(ops.len())];
+            let other = random_packet(r, op);
+            let keep = r.below(other.len().min(48) + 1);
+            let cut = keep.min(len);
+            b.splice(..cut, other[..keep].iter().copied());
+        }
+    }
+}
+
+#[test]
+fn header_readers() {
+    let mut r = XorShift::new(0x5eed_0003);
+    for _ in 0..20_000 {
+        let b = {
+            let n = r.below(48);
+            r.bytes(n)
+        };
+        let mut out = [0u8; 48];
+        macro_rules! check {
+            ($t:ty) => {
+                match <$t>::read(&b) {
+                    Some(h) => {
+                        assert!(b.len() >= <$t>::LEN);
+                        assert_eq!(h.write(&mut out), Ok(()));
+                        assert_eq!(out[..<$t>::LEN], b[..<$t>::LEN]);
+                        assert_eq!(<$t>::from_bytes(&h.to_bytes()), h);
+                    }
+                    None => assert!(b.len() < <$t>::LEN),
+                }
+            };
+        }
+        check!(Bth);
+        check!(Aeth);
+        check!(Reth);
+        check!(Atmeth);
+        check!(Atmack);
+        check!(Immdt);
+        check!(Ieth);
+        check!(Deth);
+        check!(Feth);
+        if let Some(&s) = b.first() {
+            assert_eq!(Syndrome::from_byte(s).to_byte(), s);
+        }
+    }
+}
+
+#[test]
+fn icrc_inputs() {
+    let mut r = XorShift::new(0x5eed_0004);
+    let ops = known_opcodes();
+    for i in 0..20_000 {
+        let (ip_len, ip_ok) = match r.below(3) {
+            0 => (20, true),
+            1 => (40, true),
+            _ => {
+                let n = r.below(48);
+                (n, n == 20 || n == 40)
+            }
+        };
+        let ip = r.bytes(ip_len);
+        let ip = if r.bool() {
+            IpHdr::V4(&ip)
+        } else {
+            IpHdr::V6(&ip)
+        };
+        let fits = match ip {
+            IpHdr::V4(h) => h.len() == 20,
+            IpHdr::V6(h) => h.len() == 40,
+        };
+        let udp_len = if r.below(4) == 0 { r.below(12) } else { 8 };
+        let udp = r.bytes(udp_len);
+        let mut pkt = if i % 2 == 0 {
+            let op = ops[r.below(ops.len())];
+            random_packet(&mut r, op)
+        } else {
+            let n = r.len();
+            r.bytes(n)
+        };
+        let ok = ip_ok && fits && udp_len == 8;
+        let covered = pkt.len().checked_sub(ICRC_LEN);
+        let want = covered.and_then(|c| icrc_compute(ip, &udp, &pkt[..c]));
+        assert_eq!(
+            want.is_some(),
+            ok && covered.is_some_and(|c| c >= BTH_LEN),
+            "ip {ip_len} udp {udp_len} pkt {}",
+            pkt.len()
+        );
+        assert_eq!(icrc_fill(ip, &udp, &mut pkt), want);
+        assert_eq!(icrc_check(ip, &udp, &pkt), want.is_some());
+        if want.is_some() {
+            // Any change to the BTH opcode, the payload or the ICRC shows.
+            let j = if r.bool() { 0 } else { r.below(pkt.len()) };
+            if j != 4 {
+                pkt[j] ^= 1 << r.below(8);
+                assert!(!icrc_check(ip, &udp, &pkt), "byte {j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn psn_arithmetic() {
+    let mut r = XorShift::new(0x5eed_0005);
+    for _ in 0..100_000 {
+        let (a, b) = (r.u32(), r.u32());
+        let d = psn_compare(a, b);
+        assert!((-(1 << 23)..1 << 23).contains(&d));
+        assert_eq!(psn_add(b, psn_sub(a, b)), a & PSN_MASK);
+        assert_eq!(psn_add(b, d as u32), a & PSN_MASK);
+        assert_eq!(psn_next(psn_prev(a)), a & PSN_MASK);
+        if d != -(1 << 23) {
+            assert_eq!(psn_compare(b, a), -d);
+            assert_eq!(psn_cmp(b, a), psn_cmp(a, b).reverse());
+        }
+        assert_eq!(is_before(a, b), d < 0);
+        assert_eq!(is_after(a, b), d > 0);
+        assert_eq!(d == 0, (a ^ b) & PSN_MASK == 0);
+    }
+}
+
+#[test]
+fn crc_pieces() {
+    let mut r = XorShift::new(0x5eed_0006);
+    for _ in 0..3_000 {
+        let n = r.len();
+        let data = r.bytes(n);
+        let seed = r.u32();
+        let want = crc32_le_const(seed, &data);
+        assert_eq!(crc32_le(seed, &data), want);
+        let mut c = Crc32::new(seed);
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let (now, later) = rest.split_at(r.below(rest.len() + 1));
+            c.update(now);
+            rest = later;
+        }
+        assert_eq!(c.state(), want);
+    }
+}
