@@ -24,6 +24,7 @@ use crate::{
     mr::Mr,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
+    qp::Qp,
     registry, verbs,
 };
 
@@ -48,6 +49,10 @@ pub(crate) struct DevState {
     pub(crate) pds: Limit,
     pub(crate) cqs: Limit,
     pub(crate) mr_count: Limit,
+    pub(crate) qp_count: Limit,
+    /// QPs by QPN.
+    #[pin]
+    qps: IdTable<Arc<Qp>>,
     /// MRs by key index.
     #[pin]
     mrs: IdTable<Arc<Mr>>,
@@ -115,6 +120,11 @@ impl RxeDev {
     /// The MR table.
     pub(crate) fn mrs(&self) -> &IdTable<Arc<Mr>> {
         &self.state.mrs
+    }
+
+    /// The QP table.
+    pub(crate) fn qps(&self) -> &IdTable<Arc<Qp>> {
+        &self.state.qps
     }
 
     /// Counters of objects in use.
@@ -265,6 +275,8 @@ impl DevState {
             pds: Limit::new(params::MAX_PD),
             cqs: Limit::new(params::MAX_CQ),
             mr_count: Limit::new(params::MAX_MR),
+            qp_count: Limit::new(params::MAX_QP),
+            qps <- IdTable::new(params::MIN_QP_INDEX, params::DEFAULT_MAX_VALUE),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
         }? Error)
     }

@@ -83,20 +83,51 @@ impl<T: ForeignOwnable> IdTable<T> {
     /// Stores `value` under a free number and returns the number.
     /// `ENOSPC` when every number is taken.
     pub(crate) fn insert(&self, value: T) -> Result<u32> {
+        self.insert_with(|_| Ok(value))
+    }
+
+    /// Stores what `make` returns for a free number, and returns the
+    /// number. `make` runs unlocked (it may allocate and sleep); the number
+    /// stays free meanwhile because allocations are serialized.
+    pub(crate) fn insert_with(&self, make: impl FnOnce(u32) -> Result<T>) -> Result<u32> {
         let mut next = self.next.lock();
+        let n = self.find_free((*next).clamp(self.min, self.max))?;
+        self.fill(n, make(n)?)?;
+        *next = if n == self.max { self.min } else { n + 1 };
+        Ok(n)
+    }
+
+    /// Stores what `make` returns under the fixed number `n` (the GSI QP's,
+    /// or a restored object's). `EBUSY` if taken.
+    pub(crate) fn insert_at_with(&self, n: u32, make: impl FnOnce(u32) -> Result<T>) -> Result {
+        let _serial = self.next.lock();
+        if self.xa.lock().get(n as usize).is_some() {
+            return Err(EBUSY);
+        }
+        self.fill(n, make(n)?)
+    }
+
+    /// The first free number from `start` on, cyclically.
+    fn find_free(&self, start: u32) -> Result<u32> {
         let span = u64::from(self.max - self.min) + 1;
-        let mut n = (*next).clamp(self.min, self.max);
-        let mut xa = self.xa.lock();
+        let xa = self.xa.lock();
+        let mut n = start;
         for _ in 0..span {
             if xa.get(n as usize).is_none() {
-                xa.store(n as usize, value, GFP_KERNEL)
-                    .map_err(|e| e.error)?;
-                *next = if n == self.max { self.min } else { n + 1 };
                 return Ok(n);
             }
             n = if n == self.max { self.min } else { n + 1 };
         }
         Err(ENOSPC)
+    }
+
+    /// Stores `value` at the free number `n` (the caller holds `next`).
+    fn fill(&self, n: u32, value: T) -> Result {
+        self.xa
+            .lock()
+            .store(n as usize, value, GFP_KERNEL)
+            .map(drop)
+            .map_err(|e| e.error)
     }
 
     /// Sets the number the next `insert` tries first. `EINVAL` if out of

@@ -9,6 +9,8 @@
 
 use kernel::prelude::*;
 
+#[allow(dead_code)]
+mod av;
 mod bindings;
 // The object files below hold what the data path (requester, responder,
 // completer; the next step) uses; until it lands, parts are unused.
@@ -26,6 +28,8 @@ mod pool;
 #[path = "proto/src/lib.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod proto;
+#[allow(dead_code)]
+mod qp;
 #[allow(dead_code)]
 mod queue;
 mod registry;

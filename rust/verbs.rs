@@ -12,6 +12,7 @@ use crate::{
     device::{self, RxeDev},
     mmap, mr,
     proto::params,
+    qp,
 };
 
 /// The rxe user ABI version (`RXE_UVERBS_ABI_VERSION`), which the rdma-core
@@ -74,6 +75,11 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.get_dma_mr = Some(mr::get_dma_mr);
     ops.reg_user_mr = Some(mr::reg_user_mr);
     ops.dereg_mr = Some(mr::dereg_mr);
+    ops.create_qp = Some(qp::create_qp);
+    ops.modify_qp = Some(qp::modify_qp);
+    ops.query_qp = Some(qp::query_qp);
+    ops.destroy_qp = Some(qp::destroy_qp);
+    ops.size_ib_qp = size_of::<qp::RxeQp>();
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
     ops.size_ib_pd = size_of::<RxePd>();
     ops.size_ib_cq = size_of::<cq::RxeCq>();

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Queue pairs: creation with user-mapped send and receive rings, the IBTA
+//! state machine driven by `modify_qp`, queries and destruction.
+//!
+//! The driver's state of a QP lives in an `Arc<Qp>` that the device's QP
+//! table (by QPN) and the core's `ib_qp` share, so the packet path can hold
+//! a QP while `destroy_qp` runs; everything that touches the QP's CQs or
+//! rings does so under `core` and checks `destroyed` first.
+//!
+//! The state enumeration leaves room for the migration states (Paused,
+//! Stopped) that sit beside RTS; every attribute the core can set is kept
+//! in one `ib_qp_attr`, which is also what a dump will carry.
+
+use core::ptr::addr_of_mut;
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+use crate::{
+    av::Av,
+    bindings,
+    cq::RxeCq,
+    device::RxeDev,
+    mmap::{self, MmInfo},
+    proto::params,
+    queue::{End, Queue},
+    udata,
+};
+
+/// Bytes of a `struct ib_sge` / `struct rxe_sge` in a WQE.
+const SGE_SIZE: u32 = 16;
+/// The largest inline payload of a send WQE (`RXE_MAX_INLINE_DATA`).
+pub(crate) const MAX_INLINE_DATA: u32 = params::MAX_SGE * SGE_SIZE;
+/// The QPN of the GSI QP.
+const GSI_QPN: u32 = 1;
+/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`).
+const ACCESS_SUPPORTED_QP: u32 = bindings::IB_ACCESS_LOCAL_WRITE
+    | bindings::IB_ACCESS_REMOTE_WRITE
+    | bindings::IB_ACCESS_REMOTE_READ
+    | bindings::IB_ACCESS_REMOTE_ATOMIC;
+
+/// A work queue: its ring and limits.
+pub(crate) struct WorkQueue {
+    pub(crate) ring: Queue,
+    pub(crate) max_wr: u32,
+    pub(crate) max_sge: u32,
+    pub(crate) max_inline: u32,
+}
+
+/// What `modify_qp` changes and the protocol engines read.
+pub(crate) struct QpCore {
+    /// The attributes as last set (`qp_state` is the current state).
+    pub(crate) attr: bindings::ib_qp_attr,
+    /// The primary path, once set.
+    pub(crate) av: Option<Av>,
+    /// Set by `destroy_qp`: the CQs and rings may be gone; touch nothing.
+    pub(crate) destroyed: bool,
+}
+
+/// The driver's part of a QP.
+///
+/// INVARIANT: `scq` and `rcq` are CQs of our device that outlive the QP's
+/// use of them: the core holds their use counts until `destroy_qp`, after
+/// which `core.destroyed` is set and no code path touches them.
+#[pin_data]
+pub(crate) struct Qp {
+    pub(crate) qpn: u32,
+    pub(crate) qp_type: u32,
+    pub(crate) pd: usize,
+    pub(crate) scq: *mut RxeCq,
+    pub(crate) rcq: *mut RxeCq,
+    pub(crate) user: bool,
+    #[pin]
+    pub(crate) core: Mutex<QpCore>,
+    #[pin]
+    pub(crate) sq: Mutex<WorkQueue>,
+    #[pin]
+    pub(crate) rq: Mutex<WorkQueue>,
+}
+
+// SAFETY: The raw CQ pointers are only dereferenced under `core` while the
+// QP is not destroyed (type invariant); everything else is locked or
+// immutable.
+unsafe impl Send for Qp {}
+// SAFETY: As above.
+unsafe impl Sync for Qp {}
+
+/// A QP as the RDMA core sees it.
+///
+/// INVARIANT: `qp` is `Some` from the end of `create_qp` until
+/// `destroy_qp`.
+#[repr(C)]
+pub(crate) struct RxeQp {
+    /// Must be first: the core allocates the object with our size.
+    ibqp: bindings::ib_qp,
+    qp: Option<Arc<Qp>>,
+}
+
+/// The size of a send WQE slot for the given limits, and the limits it
+/// really gives: `(slot bytes, max_sge, max_inline)`.
+fn send_wqe_size(max_sge: u32, max_inline: u32) -> (usize, u32, u32) {
+    let data = (max_sge * SGE_SIZE).max(max_inline);
+    (
+        size_of::<bindings::rxe_send_wqe>() + data as usize,
+        data / SGE_SIZE,
+        data,
+    )
+}
+
+/// The size of a receive WQE slot.
+fn recv_wqe_size(max_sge: u32) -> usize {
+    size_of::<bindings::rxe_recv_wqe>() + (max_sge * SGE_SIZE) as usize
+}
+
+/// Checks the queue sizes asked for against the device's limits.
+fn check_cap(dev: &RxeDev, cap: &bindings::ib_qp_cap, has_srq: bool) -> Result {
+    let a = dev.attr();
+    let too_big = cap.max_send_wr > a.max_qp_wr
+        || cap.max_send_sge > a.max_send_sge
+        || cap.max_inline_data > MAX_INLINE_DATA
+        || (!has_srq && (cap.max_recv_wr > a.max_qp_wr || cap.max_recv_sge > a.max_recv_sge));
+    if too_big {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// `struct rxe_create_qp_resp`.
+#[repr(C)]
+#[derive(Default)]
+struct CreateQpResp {
+    rq_mi: MmInfo,
+    sq_mi: MmInfo,
+}
+
+/// The `create_qp` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core with a zeroed QP of our size on one of our
+/// devices, its attributes, and the user's udata (NULL for kernel QPs).
+pub(crate) unsafe extern "C" fn create_qp(
+    ibqp: *mut bindings::ib_qp,
+    init: *mut bindings::ib_qp_init_attr,
+    udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: As the core promises.
+    crate::verbs::errno(unsafe { create(ibqp, &mut *init, udata) })
+}
+
+/// # Safety
+///
+/// As for [`create_qp`].
+unsafe fn create(
+    ibqp: *mut bindings::ib_qp,
+    init: &mut bindings::ib_qp_init_attr,
+    udata: *mut bindings::ib_udata,
+) -> Result {
+    // SAFETY: Our QP's device.
+    let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+    match init.qp_type {
+        bindings::IB_QPT_RC | bindings::IB_QPT_UC | bindings::IB_QPT_UD | bindings::IB_QPT_GSI => {}
+        _ => return Err(EOPNOTSUPP),
+    }
+    if init.create_flags != 0 || !init.srq.is_null() || !init.xrcd.is_null() {
+        // Shared receive queues come with their own verbs, later.
+        return Err(EOPNOTSUPP);
+    }
+    if init.send_cq.is_null() || init.recv_cq.is_null() {
+        return Err(EINVAL);
+    }
+    if init.qp_type == bindings::IB_QPT_GSI && init.port_num != 1 {
+        return Err(EINVAL);
+    }
+    check_cap(dev, &init.cap, false)?;
+    let user = !udata.is_null();
+    // SAFETY: `udata` is NULL or the caller's.
+    if user && unsafe { udata::outlen(udata) } < size_of::<CreateQpResp>() {
+        return Err(EINVAL);
+    }
+    dev.state().qp_count.take()?;
+    // SAFETY: As the core promises.
+    let res = unsafe { create_counted(dev, ibqp, init, udata) };
+    if res.is_err() {
+        dev.state().qp_count.give();
+    }
+    res
+}
+
+/// # Safety
+///
+/// As for [`create_qp`].
+unsafe fn create_counted(
+    dev: &RxeDev,
+    ibqp: *mut bindings::ib_qp,
+    init: &mut bindings::ib_qp_init_attr,
+    udata: *mut bindings::ib_udata,
+) -> Result {
+    let (sq_slot, sq_sge, sq_inline) =
+        send_wqe_size(init.cap.max_send_sge, init.cap.max_inline_data);
+    let (mut sq_ring, sq_wr) = Queue::new(init.cap.max_send_wr, sq_slot, End::Consumer)?;
+    let (mut rq_ring, rq_wr) = Queue::new(
+        init.cap.max_recv_wr,
+        recv_wqe_size(init.cap.max_recv_sge),
+        End::Consumer,
+    )?;
+    if !udata.is_null() {
+        // SAFETY: A user QP has a user context.
+        let uctx = unsafe { bindings::rxe_rs_udata_ucontext(udata) };
+        // SAFETY: The live context of the call.
+        let rq_mi = unsafe { mmap::share(uctx, &mut rq_ring) }?;
+        // SAFETY: As above.
+        let sq_mi = unsafe { mmap::share(uctx, &mut sq_ring) }?;
+        let resp = CreateQpResp { rq_mi, sq_mi };
+        // SAFETY: The caller's udata, checked big enough.
+        unsafe { udata::respond(udata, &resp) }?;
+    }
+    // SAFETY: Plain data.
+    let mut attr: bindings::ib_qp_attr = unsafe { core::mem::zeroed() };
+    attr.qp_state = bindings::IB_QPS_RESET;
+    attr.port_num = 1;
+    attr.cap = bindings::ib_qp_cap {
+        max_send_wr: sq_wr,
+        max_recv_wr: rq_wr,
+        max_send_sge: sq_sge,
+        max_recv_sge: init.cap.max_recv_sge,
+        max_inline_data: sq_inline,
+        max_rdma_ctxs: 0,
+    };
+    // SAFETY: The core's QP.
+    let pd = unsafe { (*ibqp).pd } as usize;
+    let sq = WorkQueue {
+        ring: sq_ring,
+        max_wr: sq_wr,
+        max_sge: sq_sge,
+        max_inline: sq_inline,
+    };
+    let rq = WorkQueue {
+        ring: rq_ring,
+        max_wr: rq_wr,
+        max_sge: init.cap.max_recv_sge,
+        max_inline: 0,
+    };
+    let what = Init {
+        qp_type: init.qp_type,
+        scq: init.send_cq.cast(),
+        rcq: init.recv_cq.cast(),
+        user: !udata.is_null(),
+    };
+    let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, attr, sq, rq), GFP_KERNEL);
+    let table = dev.qps();
+    let qpn = if init.qp_type == bindings::IB_QPT_GSI {
+        table.insert_at_with(GSI_QPN, make).map(|()| GSI_QPN)?
+    } else {
+        table.insert_with(make)?
+    };
+    let qp = table.with(qpn, |q| Arc::from(q)).ok_or(EINVAL)?;
+    init.cap = attr.cap;
+    let rq = ibqp.cast::<RxeQp>();
+    // SAFETY: The core's zeroed allocation; `qp` is ours to fill in.
+    unsafe {
+        (*ibqp).qp_num = qpn;
+        addr_of_mut!((*rq).qp).write(Some(qp));
+    }
+    Ok(())
+}
+
+/// What a QP is made from, besides its rings and attributes.
+#[derive(Clone, Copy)]
+struct Init {
+    qp_type: u32,
+    scq: *mut RxeCq,
+    rcq: *mut RxeCq,
+    user: bool,
+}
+
+/// The initializer of a QP numbered `qpn`.
+fn new_qp(
+    qpn: u32,
+    init: Init,
+    pd: usize,
+    attr: bindings::ib_qp_attr,
+    sq: WorkQueue,
+    rq: WorkQueue,
+) -> impl PinInit<Qp, Error> {
+    try_pin_init!(Qp {
+        qpn,
+        qp_type: init.qp_type,
+        pd,
+        scq: init.scq,
+        rcq: init.rcq,
+        user: init.user,
+        core <- new_mutex!(QpCore { attr, av: None, destroyed: false }, "rxe_rs_qp_core"),
+        sq <- new_mutex!(sq, "rxe_rs_qp_sq"),
+        rq <- new_mutex!(rq, "rxe_rs_qp_rq"),
+    }? Error)
+}
+
+impl RxeQp {
+    /// The driver's QP behind an `ib_qp` of ours.
+    ///
+    /// # Safety
+    ///
+    /// `ibqp` must be a QP of ours between `create_qp` and `destroy_qp`.
+    unsafe fn qp<'a>(ibqp: *mut bindings::ib_qp) -> Result<&'a Arc<Qp>> {
+        // SAFETY: `ibqp` is the first field of a `#[repr(C)]` `RxeQp`.
+        unsafe { (*ibqp.cast::<RxeQp>()).qp.as_ref() }.ok_or(EINVAL)
+    }
+}
+
+/// The `destroy_qp` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core once for a QP `create_qp` made.
+pub(crate) unsafe extern "C" fn destroy_qp(
+    ibqp: *mut bindings::ib_qp,
+    _udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    let rq = ibqp.cast::<RxeQp>();
+    // SAFETY: Ours; taking the `Arc` leaves `None` behind.
+    let Some(qp) = (unsafe { (*rq).qp.take() }) else {
+        return 0;
+    };
+    // SAFETY: Our QP's device.
+    let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+    drop(dev.qps().remove(qp.qpn));
+    qp.core.lock().destroyed = true;
+    dev.state().qp_count.give();
+    // The rings (and their user mappings' entries) go with the last
+    // reference; packets in flight may hold one a little longer.
+    drop(qp);
+    0
+}
+
+/// The `modify_qp` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core for a live QP of ours with its attributes.
+pub(crate) unsafe extern "C" fn modify_qp(
+    ibqp: *mut bindings::ib_qp,
+    attr: *mut bindings::ib_qp_attr,
+    mask: kernel::ffi::c_int,
+    udata: *mut bindings::ib_udata,
+) -> kernel::ffi::c_int {
+    // SAFETY: As the core promises.
+    crate::verbs::errno(unsafe { modify(ibqp, &*attr, mask as u32, udata) })
+}
+
+/// # Safety
+///
+/// As for [`modify_qp`].
+unsafe fn modify(
+    ibqp: *mut bindings::ib_qp,
+    attr: &bindings::ib_qp_attr,
+    mask: u32,
+    udata: *mut bindings::ib_udata,
+) -> Result {
+    // SAFETY: Live QP of ours.
+    let qp = unsafe { RxeQp::qp(ibqp) }?;
+    // SAFETY: Its device.
+    let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+    if mask & !bindings::IB_QP_ATTR_STANDARD_BITS != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    // SAFETY: NULL or the caller's.
+    if !udata.is_null() && unsafe { udata::inlen(udata) } != 0 {
+        // The rxe provider sends no driver data with modify_qp.
+        return Err(EOPNOTSUPP);
+    }
+    let mut core = qp.core.lock();
+    if core.destroyed {
+        return Err(EINVAL);
+    }
+    let cur = if mask & bindings::IB_QP_CUR_STATE != 0 {
+        attr.cur_qp_state
+    } else {
+        core.attr.qp_state
+    };
+    let next = if mask & bindings::IB_QP_STATE != 0 {
+        attr.qp_state
+    } else {
+        cur
+    };
+    // SAFETY: Pure function of its arguments.
+    if !unsafe { bindings::ib_modify_qp_is_ok(cur, next, qp.qp_type, mask) } {
+        return Err(EINVAL);
+    }
+    check_attr(dev, qp, attr, mask)?;
+    let av = if mask & bindings::IB_QP_AV != 0 {
+        Some(Av::from_ah_attr(dev, &attr.ah_attr)?)
+    } else {
+        None
+    };
+    apply(&mut core, attr, mask, av);
+    Ok(())
+}
+
+/// The attribute checks `ib_modify_qp_is_ok` does not make.
+fn check_attr(dev: &RxeDev, qp: &Qp, attr: &bindings::ib_qp_attr, mask: u32) -> Result {
+    let has = |bit: u32| mask & bit != 0;
+    let bad = (has(bindings::IB_QP_PORT) && attr.port_num != 1)
+        || (has(bindings::IB_QP_CAP) && check_cap(dev, &attr.cap, false).is_err())
+        || (has(bindings::IB_QP_ACCESS_FLAGS)
+            && (!matches!(qp.qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC)
+                || attr.qp_access_flags as u32 & !ACCESS_SUPPORTED_QP != 0))
+        || (has(bindings::IB_QP_PATH_MTU)
+            && !(bindings::IB_MTU_256..=bindings::IB_MTU_4096).contains(&attr.path_mtu))
+        || (has(bindings::IB_QP_MAX_QP_RD_ATOMIC)
+            && u32::from(attr.max_rd_atomic) > dev.attr().max_qp_rd_atom)
+        || (has(bindings::IB_QP_MAX_DEST_RD_ATOMIC)
+            && u32::from(attr.max_dest_rd_atomic) > dev.attr().max_qp_rd_atom)
+        || (has(bindings::IB_QP_TIMEOUT) && attr.timeout > 31)
+        || (has(bindings::IB_QP_PKEY_INDEX) && attr.pkey_index != 0)
+        || has(bindings::IB_QP_ALT_PATH);
+    if bad {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Stores the attributes `mask` names, as rxe does (atomic depths rounded
+/// up to a power of two; PSNs to 24 bits).
+fn apply(core: &mut QpCore, attr: &bindings::ib_qp_attr, mask: u32, av: Option<Av>) {
+    let has = |bit: u32| mask & bit != 0;
+    let a = &mut core.attr;
+    if has(bindings::IB_QP_STATE) {
+        a.qp_state = attr.qp_state;
+        if attr.qp_state == bindings::IB_QPS_RESET {
+            core.av = None;
+        }
+    }
+    if has(bindings::IB_QP_EN_SQD_ASYNC_NOTIFY) {
+        a.en_sqd_async_notify = attr.en_sqd_async_notify;
+    }
+    if has(bindings::IB_QP_ACCESS_FLAGS) {
+        a.qp_access_flags = attr.qp_access_flags;
+    }
+    if has(bindings::IB_QP_PKEY_INDEX) {
+        a.pkey_index = attr.pkey_index;
+    }
+    if has(bindings::IB_QP_PORT) {
+        a.port_num = attr.port_num;
+    }
+    if has(bindings::IB_QP_QKEY) {
+        a.qkey = attr.qkey;
+    }
+    if has(bindings::IB_QP_PATH_MTU) {
+        a.path_mtu = attr.path_mtu;
+    }
+    if has(bindings::IB_QP_TIMEOUT) {
+        a.timeout = attr.timeout;
+    }
+    if has(bindings::IB_QP_RETRY_CNT) {
+        a.retry_cnt = attr.retry_cnt & 7;
+    }
+    if has(bindings::IB_QP_RNR_RETRY) {
+        a.rnr_retry = attr.rnr_retry & 7;
+    }
+    if has(bindings::IB_QP_MIN_RNR_TIMER) {
+        a.min_rnr_timer = attr.min_rnr_timer & 0x1f;
+    }
+    if has(bindings::IB_QP_RQ_PSN) {
+        a.rq_psn = attr.rq_psn & 0x00ff_ffff;
+    }
+    if has(bindings::IB_QP_SQ_PSN) {
+        a.sq_psn = attr.sq_psn & 0x00ff_ffff;
+    }
+    if has(bindings::IB_QP_MAX_QP_RD_ATOMIC) {
+        a.max_rd_atomic = round_pow2(attr.max_rd_atomic);
+    }
+    if has(bindings::IB_QP_MAX_DEST_RD_ATOMIC) {
+        a.max_dest_rd_atomic = round_pow2(attr.max_dest_rd_atomic);
+    }
+    if has(bindings::IB_QP_DEST_QPN) {
+        a.dest_qp_num = attr.dest_qp_num & 0x00ff_ffff;
+    }
+    if let Some(av) = av {
+        core.av = Some(av);
+    }
+}
+
+/// `n` rounded up to a power of two (0 stays 0), within `u8`.
+fn round_pow2(n: u8) -> u8 {
+    if n == 0 {
+        0
+    } else {
+        n.checked_next_power_of_two().unwrap_or(128)
+    }
+}
+
+/// The `query_qp` callback.
+///
+/// # Safety
+///
+/// Called by the RDMA core for a live QP of ours with writable results.
+pub(crate) unsafe extern "C" fn query_qp(
+    ibqp: *mut bindings::ib_qp,
+    attr: *mut bindings::ib_qp_attr,
+    _mask: kernel::ffi::c_int,
+    init: *mut bindings::ib_qp_init_attr,
+) -> kernel::ffi::c_int {
+    // SAFETY: Live QP of ours.
+    let qp = match unsafe { RxeQp::qp(ibqp) } {
+        Ok(qp) => qp,
+        Err(e) => return e.to_errno(),
+    };
+    let core = qp.core.lock();
+    let mut out = core.attr;
+    out.cur_qp_state = out.qp_state;
+    if let Some(av) = &core.av {
+        av.write_ah_attr(&mut out.ah_attr);
+    }
+    // SAFETY: The core passes writable structs.
+    unsafe {
+        *attr = out;
+        (*init).cap = out.cap;
+        (*init).qp_type = qp.qp_type;
+        (*init).send_cq = (*ibqp).send_cq;
+        (*init).recv_cq = (*ibqp).recv_cq;
+        (*init).sq_sig_type = bindings::IB_SIGNAL_REQ_WR;
+    }
+    0
+}
