@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Verbs through the stock rdma-core rxe provider: user contexts, protection
-# domains, completion queues (mapped rings), memory regions, a verb the
+# domains, completion queues (mapped rings), memory regions, queue pairs
+# (rings, state machine, attributes), a verb the
 # driver does not have yet, and a device removed (link del, module unload)
 # under an open context.
 
@@ -39,6 +40,14 @@ case_cq() {
 case_mr() {
 	setup
 	"$objs" rxe_a mr
+}
+
+case_qp() {
+	setup
+	ip -n "$NS_A" addr add 10.0.0.1/24 dev "$VA"
+	wait_for 10 sh -c "ls /sys/class/infiniband/rxe_a/ports/1/gids >/dev/null && grep -q ffff:0a00:0001 /sys/class/infiniband/rxe_a/ports/1/gids/*" ||
+		die_case "no IPv4 GID on rxe_a"
+	"$objs" rxe_a qp
 }
 
 case_unsupported() {
@@ -89,6 +98,7 @@ fi
 t_case "user context and 1000 protection domains" case_pds
 t_case "completion queues: sizes, mapped rings, resize, notify, refusals" case_cq
 t_case "memory regions: sizes, offsets, keys, refusals" case_mr
+t_case "queue pairs: RC/UC/UD, state machine, attributes, query, refusals" case_qp
 t_case "a verb the driver lacks is refused with EOPNOTSUPP" case_unsupported
 t_case "rdma link del with a user context open" case_link_del_with_open_context
 t_case "module unload with a user context open" case_unload_with_open_context

@@ -3,7 +3,7 @@
  * Device-level verbs against an rxe device, through the stock rdma-core
  * provider:
  *   verbs_basic DEV pds N       allocate N protection domains, free them
- *   verbs_basic DEV unsupported  a QP must be refused with EOPNOTSUPP
+ *   verbs_basic DEV unsupported  an SRQ must be refused with EOPNOTSUPP
  *   verbs_basic DEV hold         open a context and a PD, print "ready",
  *                                wait for a line on stdin, then report
  *                                whether the context still works
@@ -56,30 +56,23 @@ static int pds(struct ibv_context *ctx, int n)
 static int unsupported(struct ibv_context *ctx)
 {
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
-	struct ibv_cq *cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
-	struct ibv_qp_init_attr init = {
-		.cap = { .max_send_wr = 1, .max_recv_wr = 1, .max_send_sge = 1,
-			 .max_recv_sge = 1 },
-		.qp_type = IBV_QPT_RC,
-	};
-	struct ibv_qp *qp;
+	struct ibv_srq_init_attr init = { .attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_srq *srq;
 	int ret = 1;
 
-	if (!pd || !cq) {
+	if (!pd) {
 		fprintf(stderr, "setup: %s\n", strerror(errno));
 		return 1;
 	}
-	init.send_cq = init.recv_cq = cq;
-	qp = ibv_create_qp(pd, &init);
-	if (qp)
-		fprintf(stderr, "ibv_create_qp succeeded on a device without QPs\n");
+	srq = ibv_create_srq(pd, &init);
+	if (srq)
+		fprintf(stderr, "ibv_create_srq succeeded on a device without SRQs\n");
 	else if (errno != EOPNOTSUPP)
-		fprintf(stderr, "ibv_create_qp: %s, expected EOPNOTSUPP\n", strerror(errno));
+		fprintf(stderr, "ibv_create_srq: %s, expected EOPNOTSUPP\n", strerror(errno));
 	else {
-		printf("ibv_create_qp refused: %s\n", strerror(errno));
+		printf("ibv_create_srq refused: %s\n", strerror(errno));
 		ret = 0;
 	}
-	ibv_destroy_cq(cq);
 	ibv_dealloc_pd(pd);
 	return ret;
 }

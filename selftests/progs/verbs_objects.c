@@ -5,6 +5,9 @@
  *                            notification, and the refusals
  *   verbs_objects DEV mr     memory regions: user memory of several sizes
  *                            and alignments, keys, and the refusals
+ *   verbs_objects DEV qp     queue pairs: RC, UC and UD with mapped rings,
+ *                            the state machine with its attributes,
+ *                            queries, and the refusals
  * Prints one line per check; exit 0 when all hold, the failure on stderr.
  */
 #include <errno.h>
@@ -214,13 +217,243 @@ static int mr(struct ibv_context *ctx)
 	return failed;
 }
 
+/* A RoCEv2 GID with an IPv4 address, or -1. */
+static int v4_gid_index(struct ibv_context *ctx, union ibv_gid *gid)
+{
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(ctx, 1, &port))
+		return -1;
+	for (int i = 0; i < port.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
+			continue;
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
+		    e.gid.raw[11] == 0xff) {
+			*gid = e.gid;
+			return i;
+		}
+	}
+	return -1;
+}
+
+static struct ibv_qp *make_qp(struct ibv_pd *pd, struct ibv_cq *cq, enum ibv_qp_type type,
+			      struct ibv_qp_cap cap)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq, .recv_cq = cq, .cap = cap, .qp_type = type,
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd, &init);
+
+	if (qp && (init.cap.max_send_wr < cap.max_send_wr || init.cap.max_recv_wr < cap.max_recv_wr ||
+		   init.cap.max_send_sge < cap.max_send_sge ||
+		   init.cap.max_inline_data < cap.max_inline_data)) {
+		fprintf(stderr, "create_qp gave less than asked\n");
+		failed = 1;
+	}
+	return qp;
+}
+
+static int to_init(struct ibv_qp *qp, enum ibv_qp_type type)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1, .pkey_index = 0 };
+	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+
+	if (type == IBV_QPT_UD) {
+		a.qkey = 0x11111111;
+		mask |= IBV_QP_QKEY;
+	} else {
+		a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+		mask |= IBV_QP_ACCESS_FLAGS;
+	}
+	return ibv_modify_qp(qp, &a, mask);
+}
+
+static int to_rtr(struct ibv_qp *qp, enum ibv_qp_type type, int sgid, union ibv_gid *dgid)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
+	int mask = IBV_QP_STATE;
+
+	if (type != IBV_QPT_UD) {
+		a.path_mtu = IBV_MTU_1024;
+		a.dest_qp_num = 0x123456;
+		a.rq_psn = 0xabcdef;
+		a.ah_attr.is_global = 1;
+		a.ah_attr.grh.dgid = *dgid;
+		a.ah_attr.grh.sgid_index = sgid;
+		a.ah_attr.grh.hop_limit = 64;
+		a.ah_attr.port_num = 1;
+		mask |= IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN;
+	}
+	if (type == IBV_QPT_RC) {
+		a.max_dest_rd_atomic = 3;
+		a.min_rnr_timer = 12;
+		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+	}
+	return ibv_modify_qp(qp, &a, mask);
+}
+
+static int to_rts(struct ibv_qp *qp, enum ibv_qp_type type)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTS, .sq_psn = 0x1234567 };
+	int mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
+
+	if (type == IBV_QPT_RC) {
+		a.timeout = 14;
+		a.retry_cnt = 7;
+		a.rnr_retry = 7;
+		a.max_rd_atomic = 5;
+		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			IBV_QP_MAX_QP_RD_ATOMIC;
+	}
+	return ibv_modify_qp(qp, &a, mask);
+}
+
+static void qp_lifecycle(struct ibv_pd *pd, struct ibv_cq *cq, enum ibv_qp_type type,
+			 const char *name, int sgid, union ibv_gid *gid)
+{
+	struct ibv_qp_cap cap = { .max_send_wr = 100, .max_recv_wr = 50, .max_send_sge = 3,
+				  .max_recv_sge = 2, .max_inline_data = 64 };
+	struct ibv_qp *qp = make_qp(pd, cq, type, cap);
+	struct ibv_qp_attr q;
+	struct ibv_qp_init_attr qi;
+
+	CHECK(qp && qp->qp_num >= 16 && qp->qp_num < (1 << 24), "%s: create_qp gives QPN %#x",
+	      name, qp ? qp->qp_num : 0);
+	if (!qp)
+		return;
+	errno = 0;
+	struct ibv_qp_attr bad = { .qp_state = IBV_QPS_RTS };
+
+	CHECK(ibv_modify_qp(qp, &bad, IBV_QP_STATE) == EINVAL || errno == EINVAL,
+	      "%s: RESET -> RTS refused with EINVAL", name);
+	CHECK(to_init(qp, type) == 0, "%s: RESET -> INIT", name);
+	CHECK(to_rtr(qp, type, sgid, gid) == 0, "%s: INIT -> RTR", name);
+	CHECK(to_rts(qp, type) == 0, "%s: RTR -> RTS", name);
+	CHECK(ibv_query_qp(qp, &q, IBV_QP_STATE | IBV_QP_CAP | IBV_QP_SQ_PSN, &qi) == 0 &&
+		      q.qp_state == IBV_QPS_RTS && q.sq_psn == 0x234567 &&
+		      q.cap.max_send_wr >= 100 && q.cap.max_send_sge >= 3 &&
+		      qi.qp_type == type,
+	      "%s: query_qp says RTS, the 24-bit sq_psn and the caps", name);
+	if (type != IBV_QPT_UD)
+		CHECK(q.path_mtu == IBV_MTU_1024 && q.dest_qp_num == 0x123456 &&
+			      q.rq_psn == 0xabcdef && q.ah_attr.is_global &&
+			      !memcmp(&q.ah_attr.grh.dgid, gid, 16),
+		      "%s: query_qp returns the path", name);
+	else
+		CHECK(q.qkey == 0x11111111, "%s: query_qp returns the qkey", name);
+	struct ibv_qp_attr e = { .qp_state = IBV_QPS_ERR };
+
+	CHECK(ibv_modify_qp(qp, &e, IBV_QP_STATE) == 0, "%s: RTS -> ERR", name);
+	struct ibv_qp_attr r = { .qp_state = IBV_QPS_RESET };
+
+	CHECK(ibv_modify_qp(qp, &r, IBV_QP_STATE) == 0, "%s: ERR -> RESET", name);
+	CHECK(to_init(qp, type) == 0, "%s: RESET -> INIT again", name);
+	CHECK(ibv_destroy_qp(qp) == 0, "%s: destroy_qp", name);
+}
+
+static void qp_refusals(struct ibv_context *ctx, struct ibv_pd *pd, struct ibv_cq *cq,
+			int sgid, union ibv_gid *gid)
+{
+	struct ibv_device_attr da;
+	struct ibv_qp_cap ok = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1,
+				 .max_recv_sge = 1 };
+	struct ibv_qp_cap caps[4];
+	const char *what[] = { "max_send_wr", "max_send_sge", "max_recv_sge", "max_inline_data" };
+
+	ibv_query_device(ctx, &da);
+	for (int i = 0; i < 4; i++)
+		caps[i] = ok;
+	caps[0].max_send_wr = da.max_qp_wr + 1;
+	caps[1].max_send_sge = da.max_sge + 1;
+	caps[2].max_recv_sge = da.max_sge + 1;
+	caps[3].max_inline_data = 513;
+	for (int i = 0; i < 4; i++) {
+		struct ibv_qp_init_attr init = {
+			.send_cq = cq, .recv_cq = cq, .cap = caps[i], .qp_type = IBV_QPT_RC,
+		};
+		struct ibv_qp *qp;
+
+		errno = 0;
+		qp = ibv_create_qp(pd, &init);
+		CHECK(!qp && errno == EINVAL, "create_qp with %s over the limit refused with EINVAL",
+		      what[i]);
+		if (qp)
+			ibv_destroy_qp(qp);
+	}
+	struct ibv_qp *qp = make_qp(pd, cq, IBV_QPT_RC, ok);
+
+	if (!qp)
+		return;
+	to_init(qp, IBV_QPT_RC);
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR, .path_mtu = 6, .dest_qp_num = 1,
+				 .max_dest_rd_atomic = 1, .min_rnr_timer = 1 };
+
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = *gid;
+	a.ah_attr.grh.sgid_index = sgid;
+	a.ah_attr.port_num = 1;
+	int mask = IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+		   IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+
+	errno = 0;
+	CHECK(ibv_modify_qp(qp, &a, mask) != 0, "RTR with path MTU 6 refused");
+	a.path_mtu = IBV_MTU_1024;
+	a.max_dest_rd_atomic = 255;
+	CHECK(ibv_modify_qp(qp, &a, mask) != 0, "RTR with 255 responder resources refused");
+	a.max_dest_rd_atomic = 1;
+	a.ah_attr.is_global = 0;
+	CHECK(ibv_modify_qp(qp, &a, mask) != 0, "RTR without a GRH refused");
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.sgid_index = 200;
+	CHECK(ibv_modify_qp(qp, &a, mask) != 0, "RTR with a bad GID index refused");
+	a.ah_attr.grh.sgid_index = sgid;
+	CHECK(ibv_modify_qp(qp, &a, mask) == 0, "RTR with good attributes after the refusals");
+	struct ibv_qp_attr t = { .qp_state = IBV_QPS_RTS, .timeout = 32, .retry_cnt = 7,
+				 .rnr_retry = 7, .max_rd_atomic = 1 };
+
+	CHECK(ibv_modify_qp(qp, &t, IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
+					   IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+					   IBV_QP_MAX_QP_RD_ATOMIC) != 0,
+	      "RTS with timeout 32 refused");
+	struct ibv_qp_attr q;
+	struct ibv_qp_init_attr qi;
+
+	CHECK(ibv_query_qp(qp, &q, IBV_QP_STATE, &qi) == 0 && q.qp_state == IBV_QPS_RTR,
+	      "the QP stays in RTR after a refused modify");
+	ibv_destroy_qp(qp);
+}
+
+static int qp(struct ibv_context *ctx)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(ctx);
+	struct ibv_cq *cq = ibv_create_cq(ctx, 256, NULL, NULL, 0);
+	union ibv_gid gid;
+	int sgid = v4_gid_index(ctx, &gid);
+
+	if (!pd || !cq || sgid < 0) {
+		fprintf(stderr, "setup: pd %p cq %p gid index %d: %s\n", (void *)pd, (void *)cq,
+			sgid, strerror(errno));
+		return 1;
+	}
+	qp_lifecycle(pd, cq, IBV_QPT_RC, "RC", sgid, &gid);
+	qp_lifecycle(pd, cq, IBV_QPT_UC, "UC", sgid, &gid);
+	qp_lifecycle(pd, cq, IBV_QPT_UD, "UD", sgid, &gid);
+	qp_refusals(ctx, pd, cq, sgid, &gid);
+	errno = 0;
+	CHECK(ibv_destroy_cq(cq) == 0, "destroy_cq once its QPs are gone");
+	CHECK(ibv_dealloc_pd(pd) == 0, "dealloc_pd once its QPs are gone");
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	struct ibv_context *ctx;
 	int ret = 2;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: verbs_objects DEV cq|mr\n");
+		fprintf(stderr, "usage: verbs_objects DEV cq|mr|qp\n");
 		return 2;
 	}
 	ctx = open_dev(argv[1]);
@@ -230,6 +463,8 @@ int main(int argc, char **argv)
 		ret = cq(ctx);
 	else if (!strcmp(argv[2], "mr"))
 		ret = mr(ctx);
+	else if (!strcmp(argv[2], "qp"))
+		ret = qp(ctx);
 	ibv_close_device(ctx);
 	return ret;
 }
