@@ -527,3 +527,42 @@ pub(crate) unsafe extern "C" fn query_qp(
     }
     0
 }
+
+/// The `post_send` callback (the user QPs' doorbell, and kernel QPs' send
+/// path). The requester that would carry the work requests is not there
+/// yet, so it refuses the call: the core calls the op without checking
+/// that it exists, so it must be set.
+///
+/// # Safety
+///
+/// Called by the RDMA core for a live QP of ours.
+pub(crate) unsafe extern "C" fn post_send(
+    _ibqp: *mut bindings::ib_qp,
+    wr: *const bindings::ib_send_wr,
+    bad: *mut *const bindings::ib_send_wr,
+) -> kernel::ffi::c_int {
+    if !bad.is_null() {
+        // SAFETY: The core passes a writable pointer for the failing WR.
+        unsafe { *bad = wr };
+    }
+    EOPNOTSUPP.to_errno()
+}
+
+/// The `post_recv` callback (kernel QPs only: user space writes its
+/// receive ring directly). Refused until the responder exists, for the
+/// same reason as [`post_send`].
+///
+/// # Safety
+///
+/// Called by the RDMA core for a live QP of ours.
+pub(crate) unsafe extern "C" fn post_recv(
+    _ibqp: *mut bindings::ib_qp,
+    wr: *const bindings::ib_recv_wr,
+    bad: *mut *const bindings::ib_recv_wr,
+) -> kernel::ffi::c_int {
+    if !bad.is_null() {
+        // SAFETY: The core passes a writable pointer for the failing WR.
+        unsafe { *bad = wr };
+    }
+    EOPNOTSUPP.to_errno()
+}

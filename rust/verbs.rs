@@ -79,6 +79,8 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.modify_qp = Some(qp::modify_qp);
     ops.query_qp = Some(qp::query_qp);
     ops.destroy_qp = Some(qp::destroy_qp);
+    ops.post_send = Some(qp::post_send);
+    ops.post_recv = Some(qp::post_recv);
     ops.size_ib_qp = size_of::<qp::RxeQp>();
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
     ops.size_ib_pd = size_of::<RxePd>();

@@ -343,6 +343,19 @@ static void qp_lifecycle(struct ibv_pd *pd, struct ibv_cq *cq, enum ibv_qp_type 
 		      "%s: query_qp returns the path", name);
 	else
 		CHECK(q.qkey == 0x11111111, "%s: query_qp returns the qkey", name);
+	/* No data path yet: the doorbell must fail cleanly, not crash. */
+	char buf[8];
+	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = sizeof(buf) };
+	struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_INLINE | IBV_SEND_SIGNALED }, *bad_wr;
+
+	if (type == IBV_QPT_UD) {
+		wr.wr.ud.ah = NULL;
+		wr.num_sge = 0;
+	}
+	if (type != IBV_QPT_UD)
+		CHECK(ibv_post_send(qp, &wr, &bad_wr) != 0,
+		      "%s: post_send refused while there is no data path", name);
 	struct ibv_qp_attr e = { .qp_state = IBV_QPS_ERR };
 
 	CHECK(ibv_modify_qp(qp, &e, IBV_QP_STATE) == 0, "%s: RTS -> ERR", name);
