@@ -29,3 +29,4 @@ pub mod opcode;
 pub mod packet;
 pub mod params;
 pub mod psn;
+pub mod wqe;
