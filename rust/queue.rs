@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 
 use kernel::{
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Release},
+    sync::atomic::{Acquire, Atomic, Relaxed, Release},
 };
 
 use crate::{bindings, mmap::MmapEntry};
@@ -55,6 +55,9 @@ pub(crate) struct Queue {
     index: u32,
     end: End,
     mmap: Option<NonNull<MmapEntry>>,
+    /// Set by [`Queue::detach`]: the memory is gone; the ring reads as
+    /// empty and full, and nothing touches `buf`.
+    dead: bool,
 }
 
 // SAFETY: The buffer is plain memory; access is serialized by whoever owns
@@ -91,6 +94,7 @@ impl Queue {
             index: 0,
             end,
             mmap: None,
+            dead: false,
         };
         q.hdr_u32(OFF_LOG2_ELEM).store(q.log2_elem, Release);
         q.hdr_u32(OFF_INDEX_MASK).store(q.mask, Release);
@@ -117,15 +121,44 @@ impl Queue {
         self.mask
     }
 
-    /// A header word, as an atomic.
+    /// A header word, as an atomic. Callers check `dead` first.
     fn hdr_u32(&self, off: usize) -> &Atomic<u32> {
         // SAFETY: `off` is one of the aligned header offsets, inside the
         // buffer (invariant); the word is only accessed atomically by us.
         unsafe { Atomic::from_ptr(self.buf.as_ptr().add(off).cast::<u32>()) }
     }
 
+    /// Lets go of the memory now (the object that owns the ring is being
+    /// destroyed, and the user context may go right after): a mapped ring's
+    /// entry is removed, a kernel ring freed. The queue stays valid and
+    /// empty.
+    pub(crate) fn detach(&mut self) {
+        if self.dead {
+            return;
+        }
+        self.release();
+        self.dead = true;
+        self.index = 0;
+    }
+
+    /// Frees or gives up the memory (once).
+    fn release(&mut self) {
+        match self.mmap.take() {
+            // SAFETY: The entry owns the buffer; removing it drops the
+            // queue's reference, and the core frees it (and the buffer) once
+            // no `mmap` call is using it.
+            Some(entry) => unsafe { crate::mmap::remove(entry) },
+            // SAFETY: Ours alone (invariant), from `vmalloc_user`, not yet
+            // freed (`dead` is clear).
+            None => unsafe { bindings::vfree(self.buf.as_ptr().cast()) },
+        }
+    }
+
     /// The other end's index, masked: user space may have written anything.
     fn their_index(&self) -> u32 {
+        if self.dead {
+            return self.index;
+        }
         let off = match self.end {
             End::Producer => OFF_CONSUMER,
             End::Consumer => OFF_PRODUCER,
@@ -149,7 +182,7 @@ impl Queue {
 
     /// Whether the ring is full (the producer must wait).
     pub(crate) fn is_full(&self) -> bool {
-        self.count() == self.mask
+        self.dead || self.count() == self.mask
     }
 
     /// The slot at `index` (masked).
@@ -167,7 +200,7 @@ impl Queue {
     /// Producer side: writes `data` (at most a slot) into the next slot and
     /// publishes it. `EBUSY` when the ring is full.
     pub(crate) fn produce(&mut self, data: &[u8]) -> Result {
-        if self.end != End::Producer || data.len() > self.elem_size() {
+        if self.dead || self.end != End::Producer || data.len() > self.elem_size() {
             return Err(EINVAL);
         }
         if self.is_full() {
@@ -196,9 +229,57 @@ impl Queue {
         true
     }
 
+    /// The kernel's index (the consumer's, for a ring the kernel consumes).
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The index after `i`.
+    pub(crate) fn next(&self, i: u32) -> u32 {
+        i.wrapping_add(1) & self.mask
+    }
+
+    /// Consumer side: the producer's index, masked. Elements from
+    /// [`Queue::index`] up to it are the client's.
+    pub(crate) fn producer(&self) -> u32 {
+        if self.end == End::Consumer {
+            self.their_index()
+        } else {
+            self.index
+        }
+    }
+
+    /// Consumer side: whether `i` is an element the client has produced
+    /// and the kernel not yet consumed.
+    pub(crate) fn holds(&self, i: u32) -> bool {
+        let i = i & self.mask;
+        i.wrapping_sub(self.index) & self.mask < self.count()
+    }
+
+    /// Consumer side: copies element `i` (at most a slot) into `out`, if
+    /// the ring [holds](Queue::holds) it.
+    pub(crate) fn copy_at(&self, i: u32, out: &mut [u8]) -> bool {
+        if self.end != End::Consumer || !self.holds(i) {
+            return false;
+        }
+        let len = out.len().min(self.elem_size());
+        // SAFETY: As in `peek`.
+        unsafe { core::ptr::copy_nonoverlapping(self.slot(i), out.as_mut_ptr(), len) };
+        true
+    }
+
+    /// Consumer side: drops every element the client has produced (a QP
+    /// reset).
+    pub(crate) fn discard_all(&mut self) {
+        if self.end == End::Consumer && !self.dead {
+            self.index = self.their_index();
+            self.hdr_u32(OFF_CONSUMER).store(self.index, Release);
+        }
+    }
+
     /// Consumer side: consumes the oldest element.
     pub(crate) fn advance(&mut self) {
-        if self.end != End::Consumer || self.is_empty() {
+        if self.dead || self.end != End::Consumer || self.is_empty() {
             return;
         }
         self.index = (self.index + 1) & self.mask;
@@ -225,7 +306,7 @@ impl Queue {
     /// `EINVAL` if they do not fit.
     pub(crate) fn take_elements(&mut self, old: &Queue) -> Result {
         let n = old.count();
-        if n > self.capacity() || self.end != old.end {
+        if self.dead || old.dead || n > self.capacity() || self.end != old.end {
             return Err(EINVAL);
         }
         let elem = self.elem_size().min(old.elem_size());
@@ -251,15 +332,69 @@ impl Queue {
     }
 }
 
+/// The client's end of a ring the kernel consumes, for kernel consumers'
+/// post calls (which may come in atomic context, without the QP lock): it
+/// writes a slot at the producer index and publishes it.
+///
+/// INVARIANT: `buf` is the buffer of a live, not detached [`Queue`] with
+/// `mask` and `log2_elem`; whoever holds a `RingProducer` drops it before
+/// the queue is detached or dropped, and only one thread uses it at a time.
+pub(crate) struct RingProducer {
+    buf: NonNull<u8>,
+    mask: u32,
+    log2_elem: u32,
+}
+
+// SAFETY: Plain memory; used under the owner's lock (invariant).
+unsafe impl Send for RingProducer {}
+
+impl RingProducer {
+    fn hdr_u32(&self, off: usize) -> &Atomic<u32> {
+        // SAFETY: A header word of the live buffer (invariant).
+        unsafe { Atomic::from_ptr(self.buf.as_ptr().add(off).cast::<u32>()) }
+    }
+
+    /// Fills the next slot with `fill` (given the zeroed slot) and
+    /// publishes it. `ENOMEM` when the ring is full, as verbs say.
+    pub(crate) fn produce(&mut self, fill: impl FnOnce(&mut [u8]) -> Result) -> Result {
+        let prod = self.hdr_u32(OFF_PRODUCER).load(Relaxed) & self.mask;
+        let cons = self.hdr_u32(OFF_CONSUMER).load(Acquire) & self.mask;
+        if prod.wrapping_add(1) & self.mask == cons {
+            return Err(ENOMEM);
+        }
+        let size = 1usize << self.log2_elem;
+        let off = HDR_SIZE + ((prod as usize) << self.log2_elem);
+        // SAFETY: The slot is inside the buffer (invariant); the consumer
+        // does not read it until the index below says so.
+        let slot = unsafe { core::slice::from_raw_parts_mut(self.buf.as_ptr().add(off), size) };
+        slot.fill(0);
+        fill(slot)?;
+        self.hdr_u32(OFF_PRODUCER)
+            .store(prod.wrapping_add(1) & self.mask, Release);
+        Ok(())
+    }
+}
+
+impl Queue {
+    /// The client's end of this ring, for a kernel client.
+    ///
+    /// # Safety
+    ///
+    /// The caller drops the result before this queue is detached or
+    /// dropped, and is its only client.
+    pub(crate) unsafe fn producer_view(&self) -> Option<RingProducer> {
+        (!self.dead && self.end == End::Consumer).then_some(RingProducer {
+            buf: self.buf,
+            mask: self.mask,
+            log2_elem: self.log2_elem,
+        })
+    }
+}
+
 impl Drop for Queue {
     fn drop(&mut self) {
-        match self.mmap {
-            // SAFETY: The entry owns the buffer; removing it drops the
-            // queue's reference, and the core frees it (and the buffer) once
-            // no `mmap` call is using it.
-            Some(entry) => unsafe { crate::mmap::remove(entry) },
-            // SAFETY: Ours alone (invariant), from `vmalloc_user`.
-            None => unsafe { bindings::vfree(self.buf.as_ptr().cast()) },
+        if !self.dead {
+            self.release();
         }
     }
 }
