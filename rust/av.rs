@@ -85,3 +85,49 @@ impl Av {
         ah.__bindgen_anon_1.roce.dmac = self.dmac;
     }
 }
+
+/// Bytes of [`Av::encode`]'s layout.
+pub(crate) const ENCODED_LEN: usize = 48;
+
+impl Av {
+    /// Writes the path into a kernel send WQE's address area (`wr.ud.av`),
+    /// in rxe-rs's own layout: only kernel QPs use it, as kernel AHs have
+    /// no number.
+    pub(crate) fn encode(&self, out: &mut [u8]) -> Option<()> {
+        let b = out.get_mut(..ENCODED_LEN)?;
+        b[0] = 1;
+        b[1] = u8::from(self.ipv6);
+        b[2] = self.sgid_index;
+        b[3] = self.hop_limit;
+        b[4] = self.traffic_class;
+        b[5] = self.sl;
+        b[6..12].copy_from_slice(&self.dmac);
+        b[12..16].copy_from_slice(&self.flow_label.to_ne_bytes());
+        b[16..32].copy_from_slice(&self.sgid);
+        b[32..48].copy_from_slice(&self.dgid);
+        Some(())
+    }
+
+    /// Reads what [`Av::encode`] wrote.
+    pub(crate) fn decode(b: &[u8]) -> Option<Av> {
+        let b = b.get(..ENCODED_LEN)?;
+        if b[0] != 1 {
+            return None;
+        }
+        let mut av = Av {
+            ipv6: b[1] != 0,
+            sgid_index: b[2],
+            hop_limit: b[3],
+            traffic_class: b[4],
+            sl: b[5],
+            dmac: [0; 6],
+            flow_label: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+            sgid: [0; 16],
+            dgid: [0; 16],
+        };
+        av.dmac.copy_from_slice(&b[6..12]);
+        av.sgid.copy_from_slice(&b[16..32]);
+        av.dgid.copy_from_slice(&b[32..48]);
+        Some(av)
+    }
+}

@@ -20,12 +20,15 @@ use kernel::{
 };
 
 use crate::{
+    ah::AhInner,
     bindings,
     mr::Mr,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
     qp::Qp,
-    registry, verbs,
+    registry,
+    srq::Srq,
+    verbs,
 };
 
 /// The driver's part of a device, after the RDMA core's.
@@ -50,6 +53,14 @@ pub(crate) struct DevState {
     pub(crate) cqs: Limit,
     pub(crate) mr_count: Limit,
     pub(crate) qp_count: Limit,
+    pub(crate) ah_count: Limit,
+    pub(crate) srq_count: Limit,
+    /// SRQs by number.
+    #[pin]
+    srqs: IdTable<Arc<Srq>>,
+    /// User AHs by number.
+    #[pin]
+    ahs: IdTable<Arc<AhInner>>,
     /// QPs by QPN.
     #[pin]
     qps: IdTable<Arc<Qp>>,
@@ -120,6 +131,16 @@ impl RxeDev {
     /// The MR table.
     pub(crate) fn mrs(&self) -> &IdTable<Arc<Mr>> {
         &self.state.mrs
+    }
+
+    /// The user AH table.
+    pub(crate) fn ahs(&self) -> &IdTable<Arc<AhInner>> {
+        &self.state.ahs
+    }
+
+    /// The SRQ table.
+    pub(crate) fn srqs(&self) -> &IdTable<Arc<Srq>> {
+        &self.state.srqs
     }
 
     /// The QP table.
@@ -276,6 +297,10 @@ impl DevState {
             cqs: Limit::new(params::MAX_CQ),
             mr_count: Limit::new(params::MAX_MR),
             qp_count: Limit::new(params::MAX_QP),
+            ah_count: Limit::new(params::MAX_AH),
+            srq_count: Limit::new(params::MAX_SRQ),
+            srqs <- IdTable::new(crate::srq::num_range().0, crate::srq::num_range().1),
+            ahs <- IdTable::new(1, params::MAX_AH),
             qps <- IdTable::new(params::MIN_QP_INDEX, params::DEFAULT_MAX_VALUE),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
         }? Error)

@@ -9,6 +9,7 @@
 #include <linux/ratelimit.h>
 #include <linux/highmem.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -149,6 +150,11 @@ int rxe_rs_copy_to_udata(struct ib_udata *udata, const void *src, size_t len)
 	return ib_copy_to_udata(udata, (void *)src, len);
 }
 
+int rxe_rs_copy_to_user(void __user *dst, const void *src, size_t len)
+{
+	return copy_to_user(dst, src, len) ? -EFAULT : 0;
+}
+
 int rxe_rs_copy_from_udata(void *dst, struct ib_udata *udata, size_t len)
 {
 	return ib_copy_from_udata(dst, udata, len);
@@ -206,6 +212,16 @@ void *rxe_rs_kmap_local_page(struct page *page)
 void rxe_rs_kunmap_local(void *addr)
 {
 	kunmap_local(addr);
+}
+
+struct workqueue_struct *rxe_rs_alloc_workqueue(void)
+{
+	return alloc_workqueue("rxe_rs", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+}
+
+void rxe_rs_destroy_workqueue(struct workqueue_struct *wq)
+{
+	destroy_workqueue(wq);
 }
 
 /* sysfs: /sys/class/infiniband/<dev>/parent names the netdev, as in rxe. */

@@ -44,6 +44,8 @@ struct ib_ucontext *rxe_rs_udata_ucontext(struct ib_udata *udata);
 u64 rxe_rs_mmap_offset(struct rdma_user_mmap_entry *entry);
 int rxe_rs_copy_to_udata(struct ib_udata *udata, const void *src, size_t len);
 int rxe_rs_copy_from_udata(void *dst, struct ib_udata *udata, size_t len);
+/* copy_to_user: 0 or -EFAULT. */
+int rxe_rs_copy_to_user(void __user *dst, const void *src, size_t len);
 
 /* Zeroed memory user space can map (rings). */
 void *rxe_rs_vmalloc_user(size_t size);
@@ -59,6 +61,10 @@ void rxe_rs_memcpy_to_page(struct page *page, size_t off, const void *src, size_
 void rxe_rs_memcpy_from_page(void *dst, struct page *page, size_t off, size_t len);
 void *rxe_rs_kmap_local_page(struct page *page);
 void rxe_rs_kunmap_local(void *addr);
+
+/* The module's workqueue. */
+struct workqueue_struct *rxe_rs_alloc_workqueue(void);
+void rxe_rs_destroy_workqueue(struct workqueue_struct *wq);
 
 /* The driver's sysfs attributes (`parent`). */
 extern const struct attribute_group rxe_rs_attr_group;

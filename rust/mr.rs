@@ -23,7 +23,9 @@ const ACCESS_SUPPORTED: u32 = bindings::IB_ACCESS_LOCAL_WRITE
     | bindings::IB_ACCESS_REMOTE_WRITE
     | bindings::IB_ACCESS_REMOTE_READ
     | bindings::IB_ACCESS_REMOTE_ATOMIC
-    | bindings::IB_ACCESS_MW_BIND;
+    | bindings::IB_ACCESS_MW_BIND
+    // Hints a driver may ignore (relaxed ordering): rxe accepts them.
+    | bindings::IB_ACCESS_OPTIONAL;
 
 /// Remote access flags: an MR with any of them can be the target of a
 /// remote operation through its rkey.
@@ -52,9 +54,10 @@ enum Backing {
 
 /// What the packet path needs of an MR.
 pub(crate) struct Mr {
-    /// The PD, compared by address only.
-    pd: usize,
-    access: u32,
+    /// The PD, compared by address only (`rereg` may change it).
+    pd: Atomic<usize>,
+    /// `IB_ACCESS_*` (`rereg` may change it).
+    access: Atomic<u32>,
     iova: u64,
     length: u64,
     /// Set once, right after the MR gets its number; zero (which no lookup
@@ -102,7 +105,7 @@ impl Mr {
 
     /// Whether the MR allows `access` (`IB_ACCESS_*` bits).
     pub(crate) fn allows(&self, access: u32) -> bool {
-        self.access & access == access
+        self.access.load(Relaxed) & access == access
     }
 
     /// Whether `key` names this MR for `kind`, in protection domain `pd`.
@@ -111,7 +114,7 @@ impl Mr {
             KeyKind::Local => self.lkey.load(Relaxed),
             KeyKind::Remote => self.rkey.load(Relaxed),
         };
-        k == key && k != 0 && self.pd == pd
+        k == key && k != 0 && self.pd.load(Relaxed) == pd
     }
 
     /// Copies `data` into the MR at `iova`.
@@ -328,8 +331,8 @@ pub(crate) unsafe extern "C" fn get_dma_mr(
     let access = access as u32;
     err_ptr(publish(dev, pd, true, || {
         Ok(Mr {
-            pd: pd as usize,
-            access,
+            pd: Atomic::new(pd as usize),
+            access: Atomic::new(access),
             iova: 0,
             length: u64::MAX,
             lkey: Atomic::new(0),
@@ -369,8 +372,8 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
         // SAFETY: Our device; the core checks the range is user memory.
         let backing = unsafe { pin_user(dev, start, length, access) }?;
         Ok(Mr {
-            pd: pd as usize,
-            access,
+            pd: Atomic::new(pd as usize),
+            access: Atomic::new(access),
             iova,
             length,
             lkey: Atomic::new(0),
@@ -421,6 +424,65 @@ unsafe fn pin_user(dev: &RxeDev, start: u64, length: u64, access: u32) -> Result
         pages: pages.map_err(|_| ENOMEM)?,
         first_offset: start % PAGE_SIZE,
     })
+}
+
+/// The `rereg_user_mr` callback: as rxe, only a new PD or new access
+/// flags, in place (the pages stay pinned as they were).
+///
+/// # Safety
+///
+/// Called by the RDMA core for a live MR of ours (and a live PD when
+/// `IB_MR_REREG_PD` is set).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn rereg_user_mr(
+    ibmr: *mut bindings::ib_mr,
+    flags: kernel::ffi::c_int,
+    _start: u64,
+    _length: u64,
+    _iova: u64,
+    access: kernel::ffi::c_int,
+    pd: *mut bindings::ib_pd,
+    _udata: *mut bindings::ib_udata,
+) -> *mut bindings::ib_mr {
+    let flags = flags as u32;
+    let supported = bindings::IB_MR_REREG_PD | bindings::IB_MR_REREG_ACCESS;
+    if flags & !supported != 0 {
+        return EOPNOTSUPP.to_ptr();
+    }
+    // SAFETY: Ours, from `publish`.
+    let rmr = unsafe { &mut *ibmr.cast::<RxeMr>() };
+    let mr = &rmr.mr;
+    let Backing::User { umem, .. } = &mr.backing else {
+        return EINVAL.to_ptr();
+    };
+    // SAFETY: The MR's live umem.
+    let ret = unsafe { bindings::ib_umem_check_rereg(umem.as_ptr(), flags as i32, access) };
+    if ret != 0 {
+        return Error::from_errno(ret).to_ptr();
+    }
+    let access = access as u32;
+    if flags & bindings::IB_MR_REREG_ACCESS != 0 {
+        if access & !ACCESS_SUPPORTED != 0 {
+            return EOPNOTSUPP.to_ptr();
+        }
+        mr.access.store(access, Relaxed);
+        // A region that loses remote access loses its rkey.
+        let rkey = if access & ACCESS_REMOTE != 0 {
+            mr.lkey()
+        } else {
+            0
+        };
+        mr.rkey.store(rkey, Relaxed);
+        rmr.ibmr.rkey = rkey;
+    }
+    if flags & bindings::IB_MR_REREG_PD != 0 {
+        if pd.is_null() {
+            return EINVAL.to_ptr();
+        }
+        mr.pd.store(pd as usize, Relaxed);
+    }
+    // NULL: changed in place.
+    core::ptr::null_mut()
 }
 
 /// The `dereg_mr` callback.

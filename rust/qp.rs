@@ -15,9 +15,13 @@
 use core::ptr::addr_of_mut;
 
 use kernel::{
-    new_mutex,
+    new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, SpinLockIrq},
+    workqueue::{
+        impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Work,
+        WorkItem,
+    },
 };
 
 use crate::{
@@ -26,8 +30,11 @@ use crate::{
     cq::RxeCq,
     device::RxeDev,
     mmap::{self, MmInfo},
-    proto::params,
+    mr::Mr,
+    post::{KPost, Limits},
+    proto::{mtu::IbMtu, params},
     queue::{End, Queue},
+    srq::Srq,
     udata,
 };
 
@@ -37,11 +44,15 @@ const SGE_SIZE: u32 = 16;
 pub(crate) const MAX_INLINE_DATA: u32 = params::MAX_SGE * SGE_SIZE;
 /// The QPN of the GSI QP.
 const GSI_QPN: u32 = 1;
-/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`).
+/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`; the
+/// rdma_cm sets the flush flags on devices that advertise flush, as rxe's
+/// attributes do).
 const ACCESS_SUPPORTED_QP: u32 = bindings::IB_ACCESS_LOCAL_WRITE
     | bindings::IB_ACCESS_REMOTE_WRITE
     | bindings::IB_ACCESS_REMOTE_READ
-    | bindings::IB_ACCESS_REMOTE_ATOMIC;
+    | bindings::IB_ACCESS_REMOTE_ATOMIC
+    | bindings::IB_ACCESS_FLUSH_GLOBAL
+    | bindings::IB_ACCESS_FLUSH_PERSISTENT;
 
 /// A work queue: its ring and limits.
 pub(crate) struct WorkQueue {
@@ -51,43 +62,280 @@ pub(crate) struct WorkQueue {
     pub(crate) max_inline: u32,
 }
 
-/// What `modify_qp` changes and the protocol engines read.
+/// What the requester and completer keep of a send WQE once it started:
+/// the WQE's bytes are copied out of the user-writable ring into `shadow`
+/// at the same slot, and everything after reads the copy.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WqeMeta {
+    /// The copy in `shadow` is this WQE's.
+    pub(crate) started: bool,
+    pub(crate) first_psn: u32,
+    pub(crate) last_psn: u32,
+    /// Total payload length (or read/atomic length).
+    pub(crate) len: u32,
+}
+
+/// Requester state.
+#[derive(Default)]
+pub(crate) struct ReqState {
+    /// The next PSN to send.
+    pub(crate) psn: u32,
+    /// The ring index of the WQE being sent (or the next to start).
+    pub(crate) index: u32,
+    /// Bytes of that WQE already sent.
+    pub(crate) off: u32,
+    /// Packets sent since the last that asked for an ACK.
+    pub(crate) noack: u32,
+}
+
+/// Completer state (RC).
+#[derive(Default)]
+pub(crate) struct CompState {
+    /// The oldest PSN not yet acknowledged.
+    pub(crate) psn: u32,
+    /// Retries left for the current timeout / RNR episode.
+    pub(crate) retry_left: u8,
+    pub(crate) rnr_left: u8,
+    /// `psn` when the retransmit timer was last set: no progress since if
+    /// it still is when the timer fires.
+    pub(crate) timer_psn: u32,
+    /// Waiting out an RNR NAK's timer before sending again.
+    pub(crate) rnr_wait: bool,
+}
+
+/// A receive in progress: the WQE being filled.
+pub(crate) struct RecvCtx {
+    pub(crate) slot: KVec<u8>,
+    /// Bytes placed so far.
+    pub(crate) off: u32,
+}
+
+/// An RDMA write in progress.
+pub(crate) struct WriteCtx {
+    pub(crate) mr: Arc<Mr>,
+    pub(crate) va: u64,
+    pub(crate) resid: u32,
+}
+
+/// A read or atomic the responder answered, kept to answer a duplicate.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RdRes {
+    pub(crate) valid: bool,
+    pub(crate) atomic: bool,
+    pub(crate) first_psn: u32,
+    pub(crate) last_psn: u32,
+    pub(crate) va: u64,
+    pub(crate) rkey: u32,
+    pub(crate) len: u32,
+    /// The original value an atomic returned.
+    pub(crate) orig: u64,
+}
+
+/// Responder state.
+#[derive(Default)]
+pub(crate) struct RespState {
+    /// The next expected PSN.
+    pub(crate) psn: u32,
+    /// Messages completed (the AETH's MSN).
+    pub(crate) msn: u32,
+    pub(crate) recv: Option<RecvCtx>,
+    pub(crate) write: Option<WriteCtx>,
+    /// The length of the write in progress (a write with immediate reports
+    /// it in its receive completion).
+    pub(crate) write_total: u32,
+    /// A sequence NAK went out for the current gap (send only one).
+    pub(crate) nak_sent: bool,
+    /// UC: drop packets until the next first/only.
+    pub(crate) drop_msg: bool,
+    /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
+    pub(crate) res: KVec<RdRes>,
+    pub(crate) res_next: usize,
+}
+
+/// What `modify_qp` changes and the protocol engines read and write, under
+/// one lock: the work of a QP is serialized.
 pub(crate) struct QpCore {
     /// The attributes as last set (`qp_state` is the current state).
     pub(crate) attr: bindings::ib_qp_attr,
     /// The primary path, once set.
     pub(crate) av: Option<Av>,
-    /// Set by `destroy_qp`: the CQs and rings may be gone; touch nothing.
+    /// Set by `destroy_qp`: the device, CQs and rings may be gone.
     pub(crate) destroyed: bool,
+    pub(crate) sq: WorkQueue,
+    pub(crate) rq: WorkQueue,
+    /// Copies of started send WQEs, one slot per ring slot.
+    pub(crate) shadow: KVec<u8>,
+    pub(crate) meta: KVec<WqeMeta>,
+    pub(crate) req: ReqState,
+    pub(crate) comp: CompState,
+    pub(crate) resp: RespState,
+}
+
+impl QpCore {
+    /// The path MTU in bytes (UD: the port's).
+    pub(crate) fn mtu(&self, dev: &RxeDev) -> u32 {
+        let m = if self.attr.path_mtu == 0 {
+            dev.active_mtu()
+        } else {
+            self.attr.path_mtu
+        };
+        IbMtu::from_raw(m).map_or(256, IbMtu::bytes)
+    }
+
+    /// The shadow copy of send WQE slot `i`.
+    pub(crate) fn shadow_slot(&self, i: u32) -> &[u8] {
+        let n = self.sq.ring.elem_size();
+        let at = (i as usize & self.sq.ring.capacity() as usize) * n;
+        self.shadow.get(at..at + n).unwrap_or_default()
+    }
+
+    /// The same, writable.
+    pub(crate) fn shadow_slot_mut(&mut self, i: u32) -> &mut [u8] {
+        let n = self.sq.ring.elem_size();
+        let at = (i as usize & self.sq.ring.capacity() as usize) * n;
+        self.shadow.get_mut(at..at + n).unwrap_or_default()
+    }
+
+    /// The requester/completer record of WQE slot `i`.
+    pub(crate) fn meta(&mut self, i: u32) -> Option<&mut WqeMeta> {
+        let m = self.sq.ring.capacity();
+        self.meta.get_mut((i & m) as usize)
+    }
 }
 
 /// The driver's part of a QP.
 ///
-/// INVARIANT: `scq` and `rcq` are CQs of our device that outlive the QP's
-/// use of them: the core holds their use counts until `destroy_qp`, after
-/// which `core.destroyed` is set and no code path touches them.
+/// INVARIANT: `dev` is the device the QP belongs to; `scq` and `rcq` are
+/// CQs of it. All three outlive every use: the core keeps them until
+/// `destroy_qp`, which sets `core.destroyed`, and no code path touches them
+/// without holding `core` and seeing it clear.
 #[pin_data]
 pub(crate) struct Qp {
     pub(crate) qpn: u32,
     pub(crate) qp_type: u32,
     pub(crate) pd: usize,
+    pub(crate) dev: *const RxeDev,
     pub(crate) scq: *mut RxeCq,
     pub(crate) rcq: *mut RxeCq,
+    pub(crate) ibqp: *mut bindings::ib_qp,
     pub(crate) user: bool,
+    /// Every send WQE completes (`IB_SIGNAL_ALL_WR`).
+    pub(crate) sig_all: bool,
+    /// The UDP source port of the QP's packets.
+    pub(crate) src_port: u16,
+    /// The shared receive queue the QP takes receive WQEs from, if any.
+    pub(crate) srq: Option<Arc<Srq>>,
     #[pin]
     pub(crate) core: Mutex<QpCore>,
+    /// Kernel QPs' post path into the rings.
     #[pin]
-    pub(crate) sq: Mutex<WorkQueue>,
+    pub(crate) kpost: SpinLockIrq<KPost>,
     #[pin]
-    pub(crate) rq: Mutex<WorkQueue>,
+    work: Work<Qp>,
+    /// The retransmit (and RNR wait) timer.
+    #[pin]
+    timer: DelayedWork<Qp, 1>,
 }
 
-// SAFETY: The raw CQ pointers are only dereferenced under `core` while the
-// QP is not destroyed (type invariant); everything else is locked or
+impl_has_work! {
+    impl HasWork<Self> for Qp { self.work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for Qp { self.timer }
+}
+
+impl WorkItem<1> for Qp {
+    type Pointer = Arc<Qp>;
+
+    fn run(this: Arc<Qp>) {
+        let mut core = this.core.lock();
+        if core.destroyed {
+            return;
+        }
+        // SAFETY: Not destroyed, under the lock (type invariant).
+        let dev = unsafe { &*this.dev };
+        // SAFETY: As above.
+        unsafe { crate::comp::timer_fired(dev, &this, &mut core) };
+    }
+}
+
+// SAFETY: The raw pointers are only dereferenced under `core` while the QP
+// is not destroyed (type invariant); everything else is locked or
 // immutable.
 unsafe impl Send for Qp {}
 // SAFETY: As above.
 unsafe impl Sync for Qp {}
+
+impl WorkItem for Qp {
+    type Pointer = Arc<Qp>;
+
+    fn run(this: Arc<Qp>) {
+        let mut core = this.core.lock();
+        if core.destroyed {
+            return;
+        }
+        // SAFETY: Not destroyed, under the lock (type invariant).
+        let dev = unsafe { &*this.dev };
+        crate::req::run(dev, &this, &mut core);
+    }
+}
+
+impl Qp {
+    /// Runs the timer handler after `jiffies` (unless it is already set).
+    pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) {
+        if let Some(t) = crate::task::tasks() {
+            let _ = t.queue().enqueue_delayed::<_, 1>(self.clone(), jiffies);
+        }
+    }
+
+    /// Asks for the QP's work (the requester) to run soon.
+    pub(crate) fn schedule(self: &Arc<Self>) {
+        if let Some(t) = crate::task::tasks() {
+            // Already queued is fine: it will see the new state.
+            let _ = t.queue().enqueue::<_, 0>(self.clone());
+        }
+    }
+
+    /// The send CQ.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `core` and saw the QP not destroyed.
+    pub(crate) unsafe fn send_cq(&self) -> &RxeCq {
+        // SAFETY: Live while not destroyed (type invariant).
+        unsafe { &*self.scq }
+    }
+
+    /// The receive CQ.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Qp::send_cq`].
+    pub(crate) unsafe fn recv_cq(&self) -> &RxeCq {
+        // SAFETY: Live while not destroyed (type invariant).
+        unsafe { &*self.rcq }
+    }
+
+    /// Reports an asynchronous event on the QP to its owner.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Qp::send_cq`].
+    pub(crate) unsafe fn event(&self, event: bindings::ib_event_type) {
+        // SAFETY: The core's QP, live while not destroyed.
+        let ibqp = unsafe { &*self.ibqp };
+        if let Some(handler) = ibqp.event_handler {
+            // SAFETY: Plain data.
+            let mut ev: bindings::ib_event = unsafe { core::mem::zeroed() };
+            ev.device = ibqp.device;
+            ev.element.qp = self.ibqp;
+            ev.event = event;
+            // SAFETY: The owner's handler with its context.
+            unsafe { handler(&mut ev, ibqp.qp_context) };
+        }
+    }
+}
 
 /// A QP as the RDMA core sees it.
 ///
@@ -166,8 +414,7 @@ unsafe fn create(
         bindings::IB_QPT_RC | bindings::IB_QPT_UC | bindings::IB_QPT_UD | bindings::IB_QPT_GSI => {}
         _ => return Err(EOPNOTSUPP),
     }
-    if init.create_flags != 0 || !init.srq.is_null() || !init.xrcd.is_null() {
-        // Shared receive queues come with their own verbs, later.
+    if init.create_flags != 0 || !init.xrcd.is_null() {
         return Err(EOPNOTSUPP);
     }
     if init.send_cq.is_null() || init.recv_cq.is_null() {
@@ -176,7 +423,18 @@ unsafe fn create(
     if init.qp_type == bindings::IB_QPT_GSI && init.port_num != 1 {
         return Err(EINVAL);
     }
-    check_cap(dev, &init.cap, false)?;
+    let srq = if init.srq.is_null() {
+        None
+    } else {
+        // SAFETY: The core passes a live SRQ of ours, held for the QP.
+        Some(unsafe { Srq::of(init.srq) }.ok_or(EINVAL)?.clone())
+    };
+    check_cap(dev, &init.cap, srq.is_some())?;
+    if srq.is_some() {
+        // The receive side is the SRQ's.
+        init.cap.max_recv_wr = 0;
+        init.cap.max_recv_sge = 0;
+    }
     let user = !udata.is_null();
     // SAFETY: `udata` is NULL or the caller's.
     if user && unsafe { udata::outlen(udata) } < size_of::<CreateQpResp>() {
@@ -184,7 +442,7 @@ unsafe fn create(
     }
     dev.state().qp_count.take()?;
     // SAFETY: As the core promises.
-    let res = unsafe { create_counted(dev, ibqp, init, udata) };
+    let res = unsafe { create_counted(dev, ibqp, init, udata, srq) };
     if res.is_err() {
         dev.state().qp_count.give();
     }
@@ -199,6 +457,7 @@ unsafe fn create_counted(
     ibqp: *mut bindings::ib_qp,
     init: &mut bindings::ib_qp_init_attr,
     udata: *mut bindings::ib_udata,
+    srq: Option<Arc<Srq>>,
 ) -> Result {
     let (sq_slot, sq_sge, sq_inline) =
         send_wqe_size(init.cap.max_send_sge, init.cap.max_inline_data);
@@ -247,11 +506,32 @@ unsafe fn create_counted(
     };
     let what = Init {
         qp_type: init.qp_type,
+        dev,
         scq: init.send_cq.cast(),
         rcq: init.recv_cq.cast(),
+        ibqp,
         user: !udata.is_null(),
+        sig_all: init.sq_sig_type == bindings::IB_SIGNAL_ALL_WR,
     };
-    let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, attr, sq, rq), GFP_KERNEL);
+    let srq_for_qp = srq;
+    let slots = sq.ring.capacity() as usize + 1;
+    let mut shadow = KVec::new();
+    shadow.resize(slots * sq.ring.elem_size(), 0u8, GFP_KERNEL)?;
+    let mut meta = KVec::new();
+    meta.resize(slots, WqeMeta::default(), GFP_KERNEL)?;
+    let core = QpCore {
+        attr,
+        av: None,
+        destroyed: false,
+        sq,
+        rq,
+        shadow,
+        meta,
+        req: ReqState::default(),
+        comp: CompState::default(),
+        resp: RespState::default(),
+    };
+    let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, core, srq_for_qp), GFP_KERNEL);
     let table = dev.qps();
     let qpn = if init.qp_type == bindings::IB_QPT_GSI {
         table.insert_at_with(GSI_QPN, make).map(|()| GSI_QPN)?
@@ -259,6 +539,22 @@ unsafe fn create_counted(
         table.insert_with(make)?
     };
     let qp = table.with(qpn, |q| Arc::from(q)).ok_or(EINVAL)?;
+    if udata.is_null() {
+        let core = qp.core.lock();
+        let mut k = qp.kpost.lock();
+        // SAFETY: The views live in `kpost`, which `destroy_qp` empties
+        // before it detaches the rings; the kernel consumer is the only
+        // client of a kernel QP's rings.
+        unsafe {
+            k.sq = core.sq.ring.producer_view();
+            k.rq = core.rq.ring.producer_view();
+        }
+        k.lim = Limits {
+            max_send_sge: core.sq.max_sge,
+            max_recv_sge: core.rq.max_sge,
+            max_inline: core.sq.max_inline,
+        };
+    }
     init.cap = attr.cap;
     let rq = ibqp.cast::<RxeQp>();
     // SAFETY: The core's zeroed allocation; `qp` is ours to fill in.
@@ -273,9 +569,12 @@ unsafe fn create_counted(
 #[derive(Clone, Copy)]
 struct Init {
     qp_type: u32,
+    dev: *const RxeDev,
     scq: *mut RxeCq,
     rcq: *mut RxeCq,
+    ibqp: *mut bindings::ib_qp,
     user: bool,
+    sig_all: bool,
 }
 
 /// The initializer of a QP numbered `qpn`.
@@ -283,21 +582,34 @@ fn new_qp(
     qpn: u32,
     init: Init,
     pd: usize,
-    attr: bindings::ib_qp_attr,
-    sq: WorkQueue,
-    rq: WorkQueue,
+    core: QpCore,
+    srq: Option<Arc<Srq>>,
 ) -> impl PinInit<Qp, Error> {
+    let port = src_port(qpn);
     try_pin_init!(Qp {
         qpn,
         qp_type: init.qp_type,
         pd,
+        dev: init.dev,
         scq: init.scq,
         rcq: init.rcq,
+        ibqp: init.ibqp,
         user: init.user,
-        core <- new_mutex!(QpCore { attr, av: None, destroyed: false }, "rxe_rs_qp_core"),
-        sq <- new_mutex!(sq, "rxe_rs_qp_sq"),
-        rq <- new_mutex!(rq, "rxe_rs_qp_rq"),
+        sig_all: init.sig_all,
+        src_port: port,
+        srq,
+        core <- new_mutex!(core, "rxe_rs_qp_core"),
+        kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
+        work <- new_work!("rxe_rs_qp_work"),
+        timer <- new_delayed_work!("rxe_rs_qp_timer"),
     }? Error)
+}
+
+/// The UDP source port of a QP's packets: as rxe, 0xc000 plus 14 bits
+/// hashed from the QPN, so flows spread over paths.
+fn src_port(qpn: u32) -> u16 {
+    let h = qpn.wrapping_mul(0x61c8_8647) >> 18;
+    0xc000 | (h & 0x3fff) as u16
 }
 
 impl RxeQp {
@@ -329,10 +641,18 @@ pub(crate) unsafe extern "C" fn destroy_qp(
     // SAFETY: Our QP's device.
     let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
     drop(dev.qps().remove(qp.qpn));
-    qp.core.lock().destroyed = true;
+    *qp.kpost.lock() = KPost::default();
+    {
+        let mut core = qp.core.lock();
+        core.destroyed = true;
+        // The rings go now, while the user context (and its mmap table)
+        // surely lives; packets in flight may hold the QP a little longer.
+        core.sq.ring.detach();
+        core.rq.ring.detach();
+        core.resp.recv = None;
+        core.resp.write = None;
+    }
     dev.state().qp_count.give();
-    // The rings (and their user mappings' entries) go with the last
-    // reference; packets in flight may hold one a little longer.
     drop(qp);
     0
 }
@@ -397,8 +717,85 @@ unsafe fn modify(
     } else {
         None
     };
+    let res = if mask & bindings::IB_QP_MAX_DEST_RD_ATOMIC != 0 {
+        let mut v = KVec::new();
+        v.resize(
+            usize::from(round_pow2(attr.max_dest_rd_atomic)),
+            RdRes::default(),
+            GFP_KERNEL,
+        )?;
+        Some(v)
+    } else {
+        None
+    };
+    let from = core.attr.qp_state;
     apply(&mut core, attr, mask, av);
+    if let Some(res) = res {
+        core.resp.res = res;
+        core.resp.res_next = 0;
+    }
+    // SAFETY: Under `core`, not destroyed (checked above).
+    unsafe { transition(dev, qp, &mut core, from, attr, mask) };
     Ok(())
+}
+
+/// What a state change does besides recording the state.
+///
+/// # Safety
+///
+/// The caller holds `core` and saw the QP not destroyed.
+unsafe fn transition(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    from: u32,
+    attr: &bindings::ib_qp_attr,
+    mask: u32,
+) {
+    if mask & bindings::IB_QP_SQ_PSN != 0 {
+        core.req.psn = core.attr.sq_psn;
+        core.comp.psn = core.attr.sq_psn;
+    }
+    if mask & bindings::IB_QP_RQ_PSN != 0 {
+        core.resp.psn = core.attr.rq_psn;
+    }
+    if mask & (bindings::IB_QP_RETRY_CNT | bindings::IB_QP_RNR_RETRY) != 0 {
+        core.comp.retry_left = core.attr.retry_cnt;
+        core.comp.rnr_left = core.attr.rnr_retry;
+    }
+    if mask & bindings::IB_QP_STATE == 0 || attr.qp_state == from {
+        return;
+    }
+    match attr.qp_state {
+        bindings::IB_QPS_RESET => reset(core),
+        // SAFETY: As the caller promises.
+        bindings::IB_QPS_ERR => unsafe { crate::comp::flush(dev, qp, core) },
+        bindings::IB_QPS_RTS => qp.schedule(),
+        _ => {}
+    }
+}
+
+/// Back to the reset state: the queues are emptied, the protocol state
+/// forgotten.
+fn reset(core: &mut QpCore) {
+    core.sq.ring.discard_all();
+    core.rq.ring.discard_all();
+    for m in core.meta.iter_mut() {
+        *m = WqeMeta::default();
+    }
+    core.req = ReqState {
+        index: core.sq.ring.index(),
+        ..ReqState::default()
+    };
+    core.comp = CompState::default();
+    let res = core::mem::take(&mut core.resp.res);
+    core.resp = RespState {
+        res,
+        ..RespState::default()
+    };
+    for r in core.resp.res.iter_mut() {
+        *r = RdRes::default();
+    }
 }
 
 /// The attribute checks `ib_modify_qp_is_ok` does not make.
@@ -528,41 +925,104 @@ pub(crate) unsafe extern "C" fn query_qp(
     0
 }
 
-/// The `post_send` callback (the user QPs' doorbell, and kernel QPs' send
-/// path). The requester that would carry the work requests is not there
-/// yet, so it refuses the call: the core calls the op without checking
-/// that it exists, so it must be set.
+/// The `post_send` callback: for user QPs the doorbell (the WQEs are
+/// already in the mapped ring); kernel QPs' send path comes with the kernel
+/// consumers, and is refused until then.
 ///
 /// # Safety
 ///
 /// Called by the RDMA core for a live QP of ours.
 pub(crate) unsafe extern "C" fn post_send(
-    _ibqp: *mut bindings::ib_qp,
+    ibqp: *mut bindings::ib_qp,
     wr: *const bindings::ib_send_wr,
     bad: *mut *const bindings::ib_send_wr,
 ) -> kernel::ffi::c_int {
-    if !bad.is_null() {
-        // SAFETY: The core passes a writable pointer for the failing WR.
-        unsafe { *bad = wr };
+    // SAFETY: Live QP of ours.
+    let qp = match unsafe { RxeQp::qp(ibqp) } {
+        Ok(qp) => qp,
+        Err(e) => return e.to_errno(),
+    };
+    if !qp.user {
+        if wr.is_null() {
+            return 0;
+        }
+        // SAFETY: The consumer's WR chain and result pointer.
+        return crate::verbs::errno(unsafe { crate::post::post_send(qp, wr, bad) });
     }
-    EOPNOTSUPP.to_errno()
+    if !wr.is_null() {
+        // User QPs post through their ring.
+        if !bad.is_null() {
+            // SAFETY: The core passes a writable pointer for the failing WR.
+            unsafe { *bad = wr };
+        }
+        return EINVAL.to_errno();
+    }
+    let mut core = qp.core.lock();
+    if core.destroyed {
+        return EINVAL.to_errno();
+    }
+    match core.attr.qp_state {
+        bindings::IB_QPS_RESET | bindings::IB_QPS_INIT | bindings::IB_QPS_RTR => EINVAL.to_errno(),
+        bindings::IB_QPS_ERR => {
+            // SAFETY: Our device; under `core`, not destroyed.
+            let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+            // Work posted in the error state completes flushed at once.
+            // SAFETY: As above.
+            unsafe { crate::comp::flush(dev, qp, &mut core) };
+            0
+        }
+        _ => {
+            drop(core);
+            qp.schedule();
+            0
+        }
+    }
 }
 
-/// The `post_recv` callback (kernel QPs only: user space writes its
-/// receive ring directly). Refused until the responder exists, for the
-/// same reason as [`post_send`].
+/// Hands a packet for this QP to the responder (requests) or the completer
+/// (responses).
+pub(crate) fn deliver(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    p: &crate::proto::packet::Packet<'_>,
+    meta: &crate::resp::PktMeta<'_>,
+) {
+    let mut core = qp.core.lock();
+    if core.destroyed {
+        return;
+    }
+    if p.info().is_request() {
+        // SAFETY: Under `core`, not destroyed.
+        unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
+    } else if qp.qp_type == bindings::IB_QPT_RC {
+        // SAFETY: As above.
+        unsafe { crate::comp::response(dev, qp, &mut core, p) };
+    }
+}
+
+/// The `post_recv` callback: kernel QPs only (user space writes its
+/// receive ring directly).
 ///
 /// # Safety
 ///
 /// Called by the RDMA core for a live QP of ours.
 pub(crate) unsafe extern "C" fn post_recv(
-    _ibqp: *mut bindings::ib_qp,
+    ibqp: *mut bindings::ib_qp,
     wr: *const bindings::ib_recv_wr,
     bad: *mut *const bindings::ib_recv_wr,
 ) -> kernel::ffi::c_int {
-    if !bad.is_null() {
-        // SAFETY: The core passes a writable pointer for the failing WR.
-        unsafe { *bad = wr };
+    // SAFETY: Live QP of ours.
+    let qp = match unsafe { RxeQp::qp(ibqp) } {
+        Ok(qp) => qp,
+        Err(e) => return e.to_errno(),
+    };
+    if qp.user {
+        if !bad.is_null() {
+            // SAFETY: The core passes a writable pointer for the failing WR.
+            unsafe { *bad = wr };
+        }
+        return EINVAL.to_errno();
     }
-    EOPNOTSUPP.to_errno()
+    // SAFETY: The consumer's WR chain and result pointer.
+    crate::verbs::errno(unsafe { crate::post::post_recv(qp, wr, bad) })
 }

@@ -9,9 +9,11 @@
 
 use kernel::prelude::*;
 
+mod ah;
 #[allow(dead_code)]
 mod av;
 mod bindings;
+mod comp;
 // The object files below hold what the data path (requester, responder,
 // completer; the next step) uses; until it lands, parts are unused.
 #[allow(dead_code)]
@@ -21,10 +23,13 @@ mod link;
 mod mmap;
 #[allow(dead_code)]
 mod mr;
+#[allow(dead_code)]
+mod net;
 mod netdev;
 // The pure protocol crate, compiled in: the kernel uses part of what it
 // offers userspace, and its items are `pub` for the crate's own users.
 mod pool;
+mod post;
 #[path = "proto/src/lib.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod proto;
@@ -33,6 +38,10 @@ mod qp;
 #[allow(dead_code)]
 mod queue;
 mod registry;
+mod req;
+mod resp;
+mod srq;
+mod task;
 #[allow(dead_code)]
 mod udata;
 mod verbs;
@@ -47,23 +56,27 @@ module! {
 
 /// What the module holds while loaded. Fields drop in order: first the link
 /// type (no new devices; unregistering it waits for `newlink` calls in
-/// flight), then the devices left, then the netdev notifier, so that no
-/// device op or notifier call can reach the module after it is gone.
+/// flight), then the devices left, then the workqueue (drained), then the
+/// netdev notifier, so that no device op, work item or notifier call can
+/// reach the module after it is gone.
 struct RxeModule {
     _link: Pin<KBox<link::LinkType>>,
     _devices: registry::Devices,
+    _tasks: task::Installed,
     _notifier: Pin<KBox<netdev::Notifier>>,
 }
 
 impl kernel::Module for RxeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let devices = registry::Devices::init();
+        let tasks = task::install()?;
         let notifier = KBox::pin_init(netdev::Notifier::new(), GFP_KERNEL)?;
         let link = KBox::pin_init(link::LinkType::new()?, GFP_KERNEL)?;
         pr_info!("loaded, link type {:?}\n", link.name());
         Ok(RxeModule {
             _link: link,
             _devices: devices,
+            _tasks: tasks,
             _notifier: notifier,
         })
     }

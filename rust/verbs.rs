@@ -8,11 +8,11 @@
 use kernel::prelude::*;
 
 use crate::{
-    bindings, cq,
+    ah, bindings, cq,
     device::{self, RxeDev},
     mmap, mr,
     proto::params,
-    qp,
+    qp, srq,
 };
 
 /// The rxe user ABI version (`RXE_UVERBS_ABI_VERSION`), which the rdma-core
@@ -75,11 +75,23 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.get_dma_mr = Some(mr::get_dma_mr);
     ops.reg_user_mr = Some(mr::reg_user_mr);
     ops.dereg_mr = Some(mr::dereg_mr);
+    ops.rereg_user_mr = Some(mr::rereg_user_mr);
     ops.create_qp = Some(qp::create_qp);
     ops.modify_qp = Some(qp::modify_qp);
     ops.query_qp = Some(qp::query_qp);
     ops.destroy_qp = Some(qp::destroy_qp);
     ops.post_send = Some(qp::post_send);
+    ops.create_srq = Some(srq::create_srq);
+    ops.modify_srq = Some(srq::modify_srq);
+    ops.query_srq = Some(srq::query_srq);
+    ops.destroy_srq = Some(srq::destroy_srq);
+    ops.post_srq_recv = Some(srq::post_srq_recv);
+    ops.size_ib_srq = size_of::<srq::RxeSrq>();
+    ops.create_ah = Some(ah::create_ah);
+    ops.create_user_ah = Some(ah::create_ah);
+    ops.query_ah = Some(ah::query_ah);
+    ops.destroy_ah = Some(ah::destroy_ah);
+    ops.size_ib_ah = size_of::<ah::RxeAh>();
     ops.post_recv = Some(qp::post_recv);
     ops.size_ib_qp = size_of::<qp::RxeQp>();
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
@@ -219,9 +231,16 @@ unsafe extern "C" fn query_port(
     let a = unsafe { &mut *attr };
     fill_port_attr(dev, a);
     // SAFETY: Our device; the speed fields are writable.
-    let ret = unsafe {
+    let speed = unsafe {
         bindings::ib_get_eth_speed(ibdev, port_num, &mut a.active_speed, &mut a.active_width)
     };
+    if speed != 0 {
+        // The netdev is going away (or reports no speed): the port reads as
+        // down with the default speed rather than failing the query, which
+        // the core's clients would log.
+        a.active_width = bindings::IB_WIDTH_1X as u8;
+        a.active_speed = 1;
+    }
     // SAFETY: `ndev` is held by the device.
     a.state = unsafe { bindings::rxe_rs_port_state(ndev) };
     a.phys_state = if a.state == bindings::IB_PORT_ACTIVE {
@@ -232,7 +251,7 @@ unsafe extern "C" fn query_port(
     } else {
         bindings::IB_PORT_PHYS_STATE_DISABLED
     } as u8;
-    ret
+    0
 }
 
 /// The port attributes of the C rxe (rxe_init_port_param); the link state

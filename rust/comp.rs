@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The completer: turns acknowledgements and read/atomic responses into
+//! send completions, retransmits what was lost, and flushes the queues of
+//! a QP in the error state.
+
+use kernel::{prelude::*, sync::Arc};
+
+use crate::{
+    bindings,
+    cq::Completion,
+    device::RxeDev,
+    mr::{self, KeyKind},
+    proto::{
+        aeth::{NakCode, Syndrome},
+        opcode as opc,
+        packet::Packet as Parsed,
+        psn,
+        wqe::{flags, op, RecvWqe, SendWqe},
+    },
+    qp::{Qp, QpCore},
+    req,
+};
+
+/// The work completion opcode of a send WQE's opcode.
+fn wc_opcode(wr_opcode: u32) -> u32 {
+    match wr_opcode {
+        op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM => bindings::IB_WC_RDMA_WRITE,
+        op::RDMA_READ => bindings::IB_WC_RDMA_READ,
+        op::ATOMIC_CMP_AND_SWP => bindings::IB_WC_COMP_SWAP,
+        op::ATOMIC_FETCH_AND_ADD => bindings::IB_WC_FETCH_ADD,
+        op::LOCAL_INV => bindings::IB_WC_LOCAL_INV,
+        _ => bindings::IB_WC_SEND,
+    }
+}
+
+/// Completes the oldest send WQE with `status` (a completion is posted if
+/// it failed, was signaled, or the QP signals all) and consumes it.
+///
+/// # Safety
+///
+/// The caller holds `core` and saw the QP not destroyed.
+pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, status: u32) {
+    let i = core.sq.ring.index();
+    if !core.sq.ring.holds(i) {
+        return;
+    }
+    let started = core.meta(i).is_some_and(|m| m.started);
+    let (wr_id, opcode, wflags, len) = if started {
+        let len = core.meta(i).map_or(0, |m| m.len);
+        let w = SendWqe::new(core.shadow_slot(i));
+        w.map_or((0, 0, flags::SIGNALED, 0), |w| {
+            (w.wr_id(), w.opcode(), w.send_flags(), len)
+        })
+    } else {
+        // Never started (a flush): read what the ring says, once.
+        let mut tmp = [0u8; crate::proto::wqe::SEND_WQE_SIZE];
+        core.sq.ring.copy_at(i, &mut tmp);
+        SendWqe::new(&tmp).map_or((0, 0, flags::SIGNALED, 0), |w| {
+            (w.wr_id(), w.opcode(), w.send_flags(), 0)
+        })
+    };
+    if let Some(m) = core.meta(i) {
+        m.started = false;
+    }
+    if core.req.index == i {
+        core.req.index = core.sq.ring.next(i);
+        core.req.off = 0;
+    }
+    core.sq.ring.advance();
+    if status == bindings::IB_WC_SUCCESS && !qp.sig_all && wflags & flags::SIGNALED == 0 {
+        return;
+    }
+    let c = Completion {
+        wr_id,
+        status,
+        opcode: wc_opcode(opcode),
+        byte_len: len,
+        qp_num: qp.qpn,
+        qp: qp.ibqp as usize,
+        port_num: 1,
+        ..Completion::default()
+    };
+    let _ = dev;
+    // SAFETY: Not destroyed, under `core` (caller).
+    let _ = unsafe { qp.send_cq() }.post(&c, false);
+}
+
+/// Completes send WQE `i` (the requester could not send it) with `status`
+/// and takes the QP to the error state: older WQEs still waiting for their
+/// acknowledgement are flushed first, so completions stay in order.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn fail_wqe(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32, status: u32) {
+    while core.sq.ring.holds(i) && core.sq.ring.index() != i {
+        // SAFETY: As the caller promises.
+        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_WR_FLUSH_ERR) };
+    }
+    // SAFETY: As above.
+    unsafe { complete_oldest(dev, qp, core, status) };
+    // SAFETY: As above.
+    unsafe { to_error(dev, qp, core) };
+}
+
+/// Moves the QP to the error state and flushes both queues.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn to_error(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
+    let was = core.attr.qp_state;
+    core.attr.qp_state = bindings::IB_QPS_ERR;
+    // SAFETY: As the caller promises.
+    unsafe { flush(dev, qp, core) };
+    if was != bindings::IB_QPS_ERR {
+        // SAFETY: As above.
+        unsafe { qp.event(bindings::IB_EVENT_QP_FATAL) };
+    }
+}
+
+/// Completes every queued WQE with `IB_WC_WR_FLUSH_ERR` (error state).
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn flush(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
+    while !core.sq.ring.is_empty() {
+        // SAFETY: As the caller promises.
+        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_WR_FLUSH_ERR) };
+    }
+    core.resp.recv = None;
+    let mut slot = [0u8; crate::proto::wqe::RECV_WQE_SIZE];
+    // An SRQ's WQEs belong to no QP in particular: they stay.
+    while qp.srq.is_none() && core.rq.ring.peek(&mut slot) {
+        core.rq.ring.advance();
+        let wr_id = RecvWqe::new(&slot).map_or(0, |w| w.wr_id());
+        let c = Completion {
+            wr_id,
+            status: bindings::IB_WC_WR_FLUSH_ERR,
+            opcode: bindings::IB_WC_RECV,
+            qp_num: qp.qpn,
+            qp: qp.ibqp as usize,
+            port_num: 1,
+            ..Completion::default()
+        };
+        // SAFETY: As the caller promises.
+        let _ = unsafe { qp.recv_cq() }.post(&c, false);
+    }
+}
+
+/// Goes back to the oldest unacknowledged WQE and sends again from there.
+fn rewind(qp: &Arc<Qp>, core: &mut QpCore) {
+    let i = core.sq.ring.index();
+    let Some(first) = core.meta(i).filter(|m| m.started).map(|m| m.first_psn) else {
+        return;
+    };
+    core.req.index = i;
+    core.req.off = 0;
+    core.req.psn = first;
+    qp.schedule();
+}
+
+/// Handles a response packet (ACK, NAK, read response, atomic ACK) on an
+/// RC QP.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+    let psn = p.bth().psn;
+    // Only PSNs sent and not yet acknowledged mean anything.
+    if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.psn) >= 0 {
+        return;
+    }
+    match p.opcode() {
+        opc::RC_ACKNOWLEDGE => {
+            let Some(aeth) = p.aeth() else { return };
+            // SAFETY: As the caller promises.
+            unsafe { ack(dev, qp, core, psn, aeth.decoded()) };
+        }
+        opc::RC_ATOMIC_ACKNOWLEDGE => {
+            // SAFETY: As the caller promises.
+            unsafe { ack_before(dev, qp, core, psn) };
+            // SAFETY: As above.
+            unsafe { atomic_ack(dev, qp, core, p) };
+        }
+        opc::RC_RDMA_READ_RESPONSE_FIRST
+        | opc::RC_RDMA_READ_RESPONSE_MIDDLE
+        | opc::RC_RDMA_READ_RESPONSE_LAST
+        | opc::RC_RDMA_READ_RESPONSE_ONLY => {
+            // SAFETY: As the caller promises.
+            unsafe { ack_before(dev, qp, core, psn) };
+            // SAFETY: As above.
+            unsafe { read_response(dev, qp, core, p) };
+        }
+        _ => {}
+    }
+}
+
+/// Whether the oldest WQE is all sent and its packets end at or before
+/// `psn`.
+fn oldest_done_by(core: &mut QpCore, psn: u32) -> Option<u32> {
+    let i = core.sq.ring.index();
+    if !core.sq.ring.holds(i) || (core.req.index == i) {
+        return None;
+    }
+    let m = *core.meta(i)?;
+    if !m.started || psn::psn_compare(m.last_psn, psn) > 0 {
+        return None;
+    }
+    SendWqe::new(core.shadow_slot(i)).map(|w| w.opcode())
+}
+
+/// Completes the sends and writes a response for `psn` implicitly
+/// acknowledges: those whose last PSN is before it.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+unsafe fn ack_before(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32) {
+    let before = psn::psn_prev(psn);
+    while let Some(opcode) = oldest_done_by(core, before) {
+        if is_read_or_atomic(opcode) {
+            // Its response should have come first: it was lost.
+            rewind(qp, core);
+            return;
+        }
+        // SAFETY: As the caller promises.
+        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+    }
+}
+
+fn is_read_or_atomic(opcode: u32) -> bool {
+    matches!(
+        opcode,
+        op::RDMA_READ | op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD
+    )
+}
+
+/// An ACK or NAK for `psn`.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Syndrome) {
+    match syn {
+        Syndrome::Ack { .. } => {
+            while let Some(opcode) = oldest_done_by(core, psn) {
+                if is_read_or_atomic(opcode) {
+                    rewind(qp, core);
+                    return;
+                }
+                // SAFETY: As the caller promises.
+                unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+            }
+            core.comp.psn = psn::psn_next(psn);
+            reset_retries(core);
+            arm_retry_timer(qp, core);
+            qp.schedule();
+        }
+        Syndrome::RnrNak { .. } => {
+            // SAFETY: As the caller promises.
+            unsafe { ack_before(dev, qp, core, psn) };
+            if core.comp.rnr_left == 0 {
+                // SAFETY: As above.
+                unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RNR_RETRY_EXC_ERR) };
+                return;
+            }
+            // Seven means "retry for ever".
+            if core.attr.rnr_retry != 7 {
+                core.comp.rnr_left -= 1;
+            }
+            // Send again once the responder's timer has run out.
+            let timer = match syn {
+                Syndrome::RnrNak { timer } => timer,
+                _ => 0,
+            };
+            let us = crate::proto::aeth::rnr_timer_usecs(timer);
+            core.comp.rnr_wait = true;
+            qp.set_timer(kernel::time::msecs_to_jiffies(us.div_ceil(1000).max(1)));
+        }
+        Syndrome::Nak(NakCode::PsnSeqError) => {
+            // SAFETY: As the caller promises.
+            unsafe { ack_before(dev, qp, core, psn) };
+            rewind(qp, core);
+        }
+        Syndrome::Nak(code) => {
+            // SAFETY: As the caller promises.
+            unsafe { ack_before(dev, qp, core, psn) };
+            let status = match code {
+                NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
+                NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
+                _ => bindings::IB_WC_REM_OP_ERR,
+            };
+            // SAFETY: As above.
+            unsafe { fail_oldest(dev, qp, core, status) };
+        }
+        Syndrome::Reserved(_) => {}
+    }
+}
+
+/// Completes the oldest WQE with an error and takes the QP to error.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+unsafe fn fail_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, status: u32) {
+    // SAFETY: As the caller promises.
+    unsafe { complete_oldest(dev, qp, core, status) };
+    // SAFETY: As above.
+    unsafe { to_error(dev, qp, core) };
+}
+
+/// The retry budgets start over after progress.
+fn reset_retries(core: &mut QpCore) {
+    core.comp.retry_left = core.attr.retry_cnt;
+    core.comp.rnr_left = core.attr.rnr_retry;
+}
+
+/// A read response packet for the oldest WQE: its payload goes to the
+/// WQE's SGEs.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+    let psn = p.bth().psn;
+    let i = core.sq.ring.index();
+    let Some(m) = core.meta(i).copied() else {
+        return;
+    };
+    if !m.started {
+        return;
+    }
+    // The read is the oldest WQE now: everything before it is complete, so
+    // the expected PSN is at least its first.
+    if psn::psn_compare(core.comp.psn, m.first_psn) < 0 {
+        core.comp.psn = m.first_psn;
+    }
+    if psn != core.comp.psn || psn::psn_compare(psn, m.last_psn) > 0 {
+        return;
+    }
+    let slot = core.shadow_slot(i);
+    let Some(w) = SendWqe::new(slot) else { return };
+    if w.opcode() != op::RDMA_READ {
+        return;
+    }
+    let mtu = core.mtu(dev);
+    let off = psn::psn_sub(psn, m.first_psn).saturating_mul(mtu);
+    let data = p.payload();
+    let res = req::copy_sges(
+        w.num_sge(),
+        |k| w.sge(k),
+        off,
+        data.len(),
+        |s, at, pos, n| {
+            let mr = mr::lookup(
+                dev,
+                qp.pd as *mut _,
+                s.lkey,
+                KeyKind::Local,
+                bindings::IB_ACCESS_LOCAL_WRITE,
+            )?;
+            mr.write(
+                s.addr.wrapping_add(at),
+                data.get(pos..pos + n).ok_or(EINVAL)?,
+            )
+        },
+    );
+    if res.is_err() {
+        // SAFETY: As the caller promises.
+        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_LOC_PROT_ERR) };
+        return;
+    }
+    core.comp.psn = psn::psn_next(psn);
+    if psn == m.last_psn {
+        // SAFETY: As the caller promises.
+        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+        reset_retries(core);
+        arm_retry_timer(qp, core);
+        qp.schedule();
+    }
+}
+
+/// An atomic acknowledge for the oldest WQE: the original value goes to its
+/// first SGE.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+    let psn = p.bth().psn;
+    let i = core.sq.ring.index();
+    let Some(m) = core.meta(i).copied() else {
+        return;
+    };
+    let Some(orig) = p.atmack().map(|a| a.orig) else {
+        return;
+    };
+    if !m.started || psn != m.first_psn {
+        return;
+    }
+    let Some(w) = SendWqe::new(core.shadow_slot(i)) else {
+        return;
+    };
+    if !matches!(
+        w.opcode(),
+        op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD
+    ) {
+        return;
+    }
+    let bytes = orig.to_ne_bytes();
+    let res = w.sge(0).ok_or(EINVAL).and_then(|s| {
+        let mr = mr::lookup(
+            dev,
+            qp.pd as *mut _,
+            s.lkey,
+            KeyKind::Local,
+            bindings::IB_ACCESS_LOCAL_WRITE,
+        )?;
+        mr.write(s.addr, &bytes)
+    });
+    if res.is_err() {
+        // SAFETY: As the caller promises.
+        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_LOC_PROT_ERR) };
+        return;
+    }
+    core.comp.psn = psn::psn_next(psn);
+    // SAFETY: As the caller promises.
+    unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+    reset_retries(core);
+    arm_retry_timer(qp, core);
+    qp.schedule();
+}
+
+/// Sets the retransmit timer while packets wait for their acknowledgement:
+/// 4.096 us * 2^timeout, as the IBTA says; a timeout of 0 means none.
+pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
+    if core.attr.timeout == 0 || core.comp.psn == core.req.psn {
+        return;
+    }
+    core.comp.timer_psn = core.comp.psn;
+    let ns = 4096u64 << core.attr.timeout.min(31);
+    let ms = (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32;
+    qp.set_timer(kernel::time::msecs_to_jiffies(ms));
+}
+
+/// The QP's timer: the end of an RNR wait, or a retransmit timeout.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
+    if core.comp.rnr_wait {
+        core.comp.rnr_wait = false;
+        rewind(qp, core);
+        arm_retry_timer(qp, core);
+        return;
+    }
+    if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.psn {
+        return;
+    }
+    if core.comp.psn != core.comp.timer_psn {
+        // Progress since the timer was set: give the rest its time.
+        arm_retry_timer(qp, core);
+        return;
+    }
+    if core.comp.retry_left == 0 {
+        // SAFETY: As the caller promises.
+        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RETRY_EXC_ERR) };
+        return;
+    }
+    core.comp.retry_left -= 1;
+    rewind(qp, core);
+    arm_retry_timer(qp, core);
+}

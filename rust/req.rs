@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The requester: turns send WQEs into request packets.
+//!
+//! It runs as the QP's work item, under the QP lock, and walks the send
+//! ring from `req.index`: a WQE is copied out of the ring when it starts,
+//! then segmented into path-MTU packets with consecutive PSNs. UC and UD
+//! WQEs complete as soon as they are sent; RC WQEs wait for the completer.
+
+use kernel::{prelude::*, sync::Arc};
+
+use crate::{
+    av::Av,
+    comp,
+    device::RxeDev,
+    mr::{self, KeyKind},
+    net::{self, IpAddr, Path},
+    proto::{
+        aeth::Aeth,
+        bth::{Bth, DEFAULT_PKEY},
+        headers::{Atmeth, Deth, Ieth, Immdt, Reth},
+        opcode::{self as opc, Dialect},
+        packet::{self, Headers},
+        psn,
+        wqe::{flags, op, SendWqe},
+    },
+    qp::{Qp, QpCore},
+};
+
+/// How far (in PSNs) the requester runs ahead of the oldest unacknowledged
+/// packet, as rxe (`RXE_MAX_UNACKED_PSNS`).
+const MAX_UNACKED_PSNS: u32 = 128;
+
+/// A long RC message asks for an ACK at least this often.
+const PKTS_PER_ACK: u32 = 32;
+
+/// At most this many packets per run; then the work requeues itself so one
+/// busy QP does not hold a worker for ever.
+const PKTS_PER_RUN: u32 = 64;
+
+/// The IBTA QP states the requester sends in.
+fn may_send(core: &QpCore) -> bool {
+    core.attr.qp_state == crate::bindings::IB_QPS_RTS
+}
+
+/// The requester's run: sends what the ring holds, within the window.
+pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
+    if core.attr.qp_state == crate::bindings::IB_QPS_ERR {
+        // Work posted in the error state completes flushed.
+        // SAFETY: Under `core` on a live QP.
+        unsafe { comp::flush(dev, qp, core) };
+        return;
+    }
+    let mut budget = PKTS_PER_RUN;
+    while may_send(core) && !core.comp.rnr_wait && core.sq.ring.holds(core.req.index) {
+        if budget == 0 {
+            qp.schedule();
+            return;
+        }
+        if qp.qp_type == crate::bindings::IB_QPT_RC
+            && psn::psn_sub(core.req.psn, core.comp.psn) >= MAX_UNACKED_PSNS
+        {
+            return;
+        }
+        let i = core.req.index;
+        if core.req.off == 0 && !resent(core, i) && !start(core, i) {
+            return;
+        }
+        match step(dev, qp, core, i) {
+            Ok(true) => finish(dev, qp, core, i),
+            Ok(false) => {}
+            Err(e) => {
+                // A WQE that cannot be sent completes in error and takes
+                // the QP to the error state, as rxe does.
+                // SAFETY: Called under `core` on a live QP.
+                unsafe { comp::fail_wqe(dev, qp, core, i, wc_status_for(e)) };
+                return;
+            }
+        }
+        budget -= 1;
+    }
+}
+
+/// The completion status for a requester error.
+fn wc_status_for(e: Error) -> u32 {
+    if e == EACCES || e == EFAULT {
+        crate::bindings::IB_WC_LOC_PROT_ERR
+    } else if e == EMSGSIZE {
+        crate::bindings::IB_WC_LOC_LEN_ERR
+    } else {
+        crate::bindings::IB_WC_LOC_QP_OP_ERR
+    }
+}
+
+/// Copies WQE `i` out of the ring into the shadow and records where its
+/// PSNs start. `false` if the ring no longer holds it.
+fn start(core: &mut QpCore, i: u32) -> bool {
+    let n = core.sq.ring.elem_size();
+    let mut tmp = KVec::new();
+    if tmp.resize(n, 0u8, GFP_KERNEL).is_err() {
+        return false;
+    }
+    if !core.sq.ring.copy_at(i, &mut tmp) {
+        return false;
+    }
+    core.shadow_slot_mut(i).copy_from_slice(&tmp);
+    let first_psn = core.req.psn;
+    if let Some(m) = core.meta(i) {
+        *m = crate::qp::WqeMeta {
+            started: true,
+            first_psn,
+            last_psn: first_psn,
+            len: 0,
+        };
+    }
+    true
+}
+
+/// Whether WQE `i` is being sent again (after a rewind) from its copy: it
+/// started before, at the PSN the requester is back at.
+fn resent(core: &mut QpCore, i: u32) -> bool {
+    let psn = core.req.psn;
+    core.meta(i)
+        .is_some_and(|m| m.started && m.first_psn == psn)
+}
+
+/// What a send WQE asks for, checked against the QP.
+struct Work {
+    opcode: u32,
+    flags: u32,
+    len: u32,
+}
+
+/// Checks a WQE's opcode and length against the QP's type and limits.
+fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
+    let opcode = w.opcode();
+    let allowed = match qp.qp_type {
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => {
+            matches!(opcode, op::SEND | op::SEND_WITH_IMM)
+        }
+        crate::bindings::IB_QPT_UC => matches!(
+            opcode,
+            op::SEND | op::SEND_WITH_IMM | op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM
+        ),
+        _ => matches!(
+            opcode,
+            op::SEND
+                | op::SEND_WITH_IMM
+                | op::SEND_WITH_INV
+                | op::RDMA_WRITE
+                | op::RDMA_WRITE_WITH_IMM
+                | op::RDMA_READ
+                | op::ATOMIC_CMP_AND_SWP
+                | op::ATOMIC_FETCH_AND_ADD
+        ),
+    };
+    if !allowed {
+        return Err(EINVAL);
+    }
+    let flags = w.send_flags();
+    let len = if matches!(opcode, op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD) {
+        8
+    } else if flags & flags::INLINE != 0 {
+        if w.dma_length() > core.sq.max_inline {
+            return Err(EMSGSIZE);
+        }
+        w.dma_length()
+    } else {
+        if w.num_sge() > core.sq.max_sge {
+            return Err(EINVAL);
+        }
+        let mut total = 0u32;
+        for k in 0..w.num_sge() {
+            let s = w.sge(k).ok_or(EINVAL)?;
+            total = total.checked_add(s.length).ok_or(EMSGSIZE)?;
+        }
+        total
+    };
+    if len > crate::proto::params::PORT_MAX_MSG_SZ {
+        return Err(EMSGSIZE);
+    }
+    let ud = matches!(
+        qp.qp_type,
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI
+    );
+    if ud && len > mtu {
+        return Err(EMSGSIZE);
+    }
+    Ok(Work { opcode, flags, len })
+}
+
+/// Sends the next packet of WQE `i`; `Ok(true)` when the WQE is all sent.
+fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
+    let slot = core.shadow_slot(i);
+    let w = SendWqe::new(slot).ok_or(EINVAL)?;
+    let work = check(qp, core, &w, core.mtu(dev))?;
+    let path = path_for(dev, qp, core, &w)?;
+    if let Some(m) = core.meta(i) {
+        m.len = work.len;
+    }
+    match work.opcode {
+        op::RDMA_READ => send_read(dev, qp, core, i, &work, &path).map(|()| true),
+        op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD => {
+            send_atomic(dev, qp, core, i, &work, &path).map(|()| true)
+        }
+        _ => send_segment(dev, qp, core, i, &work, &path),
+    }
+}
+
+/// The path of a WQE's packets: the QP's, or a UD WQE's address handle.
+fn path_for(dev: &RxeDev, qp: &Qp, core: &QpCore, w: &SendWqe<'_>) -> Result<Path> {
+    let av = match qp.qp_type {
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI if qp.user => {
+            crate::ah::lookup(dev, qp.pd, w.ud_ah_num())?
+        }
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => {
+            // Kernel WQEs carry the path (kernel AHs have no number).
+            Av::decode(w.ud_av_raw().ok_or(EINVAL)?).ok_or(EINVAL)?
+        }
+        _ => core.av.ok_or(EINVAL)?,
+    };
+    Ok(path_of(&av, qp.src_port))
+}
+
+/// The network path of an address vector.
+pub(crate) fn path_of(av: &Av, src_port: u16) -> Path {
+    Path {
+        src: IpAddr::from_gid(&av.sgid),
+        dst: IpAddr::from_gid(&av.dgid),
+        src_port,
+        traffic_class: av.traffic_class,
+        hop_limit: if av.hop_limit == 0 { 64 } else { av.hop_limit },
+        flow_label: av.flow_label,
+    }
+}
+
+/// The BTH opcode of a send or write packet.
+fn seg_opcode(qp_type: u32, opcode: u32, first: bool, last: bool) -> u8 {
+    let rc = qp_type == crate::bindings::IB_QPT_RC;
+    let base = if rc { 0x00 } else { 0x20 };
+    if matches!(
+        qp_type,
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI
+    ) {
+        return if opcode == op::SEND_WITH_IMM {
+            opc::UD_SEND_ONLY_WITH_IMMEDIATE
+        } else {
+            opc::UD_SEND_ONLY
+        };
+    }
+    let rel = match (opcode, first, last) {
+        (op::SEND | op::SEND_WITH_IMM | op::SEND_WITH_INV, true, false) => opc::RC_SEND_FIRST,
+        (op::SEND | op::SEND_WITH_IMM | op::SEND_WITH_INV, false, false) => opc::RC_SEND_MIDDLE,
+        (op::SEND, true, true) => opc::RC_SEND_ONLY,
+        (op::SEND, false, true) => opc::RC_SEND_LAST,
+        (op::SEND_WITH_IMM, true, true) => opc::RC_SEND_ONLY_WITH_IMMEDIATE,
+        (op::SEND_WITH_IMM, false, true) => opc::RC_SEND_LAST_WITH_IMMEDIATE,
+        (op::SEND_WITH_INV, true, true) => opc::RC_SEND_ONLY_WITH_INVALIDATE,
+        (op::SEND_WITH_INV, false, true) => opc::RC_SEND_LAST_WITH_INVALIDATE,
+        (_, true, false) => opc::RC_RDMA_WRITE_FIRST,
+        (_, false, false) => opc::RC_RDMA_WRITE_MIDDLE,
+        (op::RDMA_WRITE_WITH_IMM, true, true) => opc::RC_RDMA_WRITE_ONLY_WITH_IMMEDIATE,
+        (op::RDMA_WRITE_WITH_IMM, false, true) => opc::RC_RDMA_WRITE_LAST_WITH_IMMEDIATE,
+        (_, true, true) => opc::RC_RDMA_WRITE_ONLY,
+        (_, false, true) => opc::RC_RDMA_WRITE_LAST,
+    };
+    if rc {
+        rel
+    } else {
+        rel | base
+    }
+}
+
+/// Immediate data as the WQE holds it (its bytes in memory are the wire
+/// bytes) turned into the header's numeric value.
+fn imm_of(w: &SendWqe<'_>) -> u32 {
+    u32::from_be(w.ex())
+}
+
+/// Sends the next segment of a send or write WQE.
+fn send_segment(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    i: u32,
+    work: &Work,
+    path: &Path,
+) -> Result<bool> {
+    let mtu = core.mtu(dev);
+    let off = core.req.off;
+    let payload = (work.len - off).min(mtu);
+    let first = off == 0;
+    let last = off + payload == work.len;
+    let opcode = seg_opcode(qp.qp_type, work.opcode, first, last);
+    // RC asks for an ACK at the end of each message, and every
+    // `PKTS_PER_ACK` packets of a long one so the window keeps moving.
+    let rc = qp.qp_type == crate::bindings::IB_QPT_RC;
+    core.req.noack += 1;
+    let ack_req = rc && (last || core.req.noack >= PKTS_PER_ACK);
+    if ack_req || last {
+        core.req.noack = 0;
+    }
+    let w = SendWqe::new(core.shadow_slot(i)).ok_or(EINVAL)?;
+    let mut bth = Bth::new(opcode, DEFAULT_PKEY, dest_qpn(core, &w, qp), core.req.psn);
+    bth.ack_req = ack_req;
+    bth.se = last && work.flags & flags::SOLICITED != 0;
+    let mut h = Headers::new(bth);
+    let is_write = matches!(work.opcode, op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM);
+    if first && is_write {
+        h.reth = Some(Reth {
+            va: w.remote_addr(),
+            rkey: w.rdma_rkey(),
+            len: work.len,
+        });
+    }
+    if last && matches!(work.opcode, op::SEND_WITH_IMM | op::RDMA_WRITE_WITH_IMM) {
+        h.immdt = Some(Immdt { imm: imm_of(&w) });
+    }
+    if last && work.opcode == op::SEND_WITH_INV {
+        h.ieth = Some(Ieth { rkey: w.ex() });
+    }
+    if matches!(
+        qp.qp_type,
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI
+    ) {
+        let qkey = w.ud_remote_qkey();
+        // A qkey with the high bit set means "use the QP's own" (IBTA).
+        let qkey = if qkey & 0x8000_0000 != 0 {
+            core.attr.qkey
+        } else {
+            qkey
+        };
+        h.deth = Some(Deth {
+            qkey,
+            resv: 0,
+            src_qpn: qp.qpn,
+        });
+    }
+    emit(dev, qp.pd, path, &h, payload as usize, |buf| {
+        fill_from_wqe(dev, qp.pd, &w, work.flags, off, buf)
+    })?;
+    core.req.psn = psn::psn_next(core.req.psn);
+    core.req.off = off + payload;
+    Ok(last)
+}
+
+/// The destination QPN: the connected peer's, or the UD WQE's.
+fn dest_qpn(core: &QpCore, w: &SendWqe<'_>, qp: &Qp) -> u32 {
+    match qp.qp_type {
+        crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => w.ud_remote_qpn() & 0xff_ffff,
+        _ => core.attr.dest_qp_num,
+    }
+}
+
+/// Sends an RDMA read request: one packet, and a PSN for each response
+/// packet it asks for.
+fn send_read(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    _i: u32,
+    work: &Work,
+    path: &Path,
+) -> Result {
+    let mtu = core.mtu(dev);
+    let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
+    let mut bth = Bth::new(
+        opc::RC_RDMA_READ_REQUEST,
+        DEFAULT_PKEY,
+        core.attr.dest_qp_num,
+        core.req.psn,
+    );
+    bth.ack_req = true;
+    let mut h = Headers::new(bth);
+    h.reth = Some(Reth {
+        va: w.remote_addr(),
+        rkey: w.rdma_rkey(),
+        len: work.len,
+    });
+    emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
+    let npkts = work.len.div_ceil(mtu).max(1);
+    core.req.psn = psn::psn_add(core.req.psn, npkts);
+    Ok(())
+}
+
+/// Sends an atomic request.
+fn send_atomic(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    _i: u32,
+    work: &Work,
+    path: &Path,
+) -> Result {
+    let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
+    let opcode = if work.opcode == op::ATOMIC_CMP_AND_SWP {
+        opc::RC_COMPARE_SWAP
+    } else {
+        opc::RC_FETCH_ADD
+    };
+    let mut bth = Bth::new(opcode, DEFAULT_PKEY, core.attr.dest_qp_num, core.req.psn);
+    bth.ack_req = true;
+    let mut h = Headers::new(bth);
+    let (swap_add, compare) = if work.opcode == op::ATOMIC_CMP_AND_SWP {
+        (w.swap(), w.compare_add())
+    } else {
+        (w.compare_add(), 0)
+    };
+    h.atmeth = Some(Atmeth {
+        va: w.remote_addr(),
+        rkey: w.atomic_rkey(),
+        swap_add,
+        compare,
+    });
+    emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
+    core.req.psn = psn::psn_next(core.req.psn);
+    Ok(())
+}
+
+/// A WQE is all sent: record its last PSN and move on; UC and UD WQEs
+/// complete now.
+fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
+    let last_psn = psn::psn_prev(core.req.psn);
+    if let Some(m) = core.meta(i) {
+        m.last_psn = last_psn;
+    }
+    core.req.index = core.sq.ring.next(i);
+    core.req.off = 0;
+    if qp.qp_type != crate::bindings::IB_QPT_RC {
+        // SAFETY: Under `core` on a live QP.
+        unsafe { comp::complete_oldest(dev, qp, core, crate::bindings::IB_WC_SUCCESS) };
+    } else {
+        comp::arm_retry_timer(qp, core);
+    }
+}
+
+/// Builds and sends one packet: headers `h`, then `payload_len` bytes
+/// written by `fill`, then pad and the ICRC slot.
+pub(crate) fn emit(
+    dev: &RxeDev,
+    _pd: usize,
+    path: &Path,
+    h: &Headers,
+    payload_len: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result,
+) -> Result {
+    let info = opc::info_in(h.bth.opcode, Dialect::RxeRs).ok_or(EINVAL)?;
+    let len = packet::packet_len(&info, payload_len).ok_or(EINVAL)?;
+    let pad = packet::pad_len(payload_len);
+    let mut hdrs = *h;
+    hdrs.bth.pad = pad;
+    net::send(dev, path, len, |buf| {
+        let hl = hdrs.write(buf, Dialect::RxeRs).map_err(|_| EINVAL)?;
+        let body = buf.get_mut(hl..).ok_or(EINVAL)?;
+        let (data, rest) = body.split_at_mut_checked(payload_len).ok_or(EINVAL)?;
+        fill(data)?;
+        rest.fill(0);
+        Ok(())
+    })
+}
+
+/// Copies `buf.len()` bytes of a WQE's payload, from byte `off`, into
+/// `buf`: from the inline data or through the SGEs' MRs.
+fn fill_from_wqe(
+    dev: &RxeDev,
+    pd: usize,
+    w: &SendWqe<'_>,
+    wflags: u32,
+    off: u32,
+    buf: &mut [u8],
+) -> Result {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if wflags & flags::INLINE != 0 {
+        let data = w.inline_data().ok_or(EINVAL)?;
+        let src = data
+            .get(off as usize..off as usize + buf.len())
+            .ok_or(EINVAL)?;
+        buf.copy_from_slice(src);
+        return Ok(());
+    }
+    copy_sges(
+        w.num_sge(),
+        |k| w.sge(k),
+        off,
+        buf.len(),
+        |sge, at, pos, n| {
+            let mr = mr::lookup(dev, pd as *mut _, sge.lkey, KeyKind::Local, 0)?;
+            let out = buf.get_mut(pos..pos + n).ok_or(EINVAL)?;
+            mr.read(sge.addr.wrapping_add(at), out)
+        },
+    )
+}
+
+/// Walks `len` bytes of an SGE list from byte `off`, calling
+/// `f(sge, offset in the SGE, offset in the walk, bytes)`.
+pub(crate) fn copy_sges(
+    num_sge: u32,
+    sge: impl Fn(u32) -> Option<crate::proto::wqe::Sge>,
+    off: u32,
+    len: usize,
+    mut f: impl FnMut(&crate::proto::wqe::Sge, u64, usize, usize) -> Result,
+) -> Result {
+    let mut skip = u64::from(off);
+    let mut done = 0usize;
+    for k in 0..num_sge {
+        if done == len {
+            break;
+        }
+        let s = sge(k).ok_or(EINVAL)?;
+        let sl = u64::from(s.length);
+        if skip >= sl {
+            skip -= sl;
+            continue;
+        }
+        let n = ((sl - skip) as usize).min(len - done);
+        f(&s, skip, done, n)?;
+        done += n;
+        skip = 0;
+    }
+    if done != len {
+        return Err(EMSGSIZE);
+    }
+    Ok(())
+}
+
+/// An ACK (or NAK) for `psn` with the given syndrome.
+pub(crate) fn send_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, syndrome: u8) -> Result {
+    let av = core.av.ok_or(EINVAL)?;
+    let path = path_of(&av, qp.src_port);
+    let mut h = Headers::new(Bth::new(
+        opc::RC_ACKNOWLEDGE,
+        DEFAULT_PKEY,
+        core.attr.dest_qp_num,
+        psn,
+    ));
+    h.aeth = Some(Aeth {
+        syndrome,
+        msn: core.resp.msn & 0xff_ffff,
+    });
+    emit(dev, qp.pd, &path, &h, 0, |_| Ok(()))
+}

@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The responder: carries out request packets (sends into receive WQEs,
+//! RDMA writes, reads and atomics into and out of MRs), acknowledges them,
+//! and answers duplicates the way the IBTA says.
+
+use kernel::{prelude::*, sync::Arc};
+
+use crate::{
+    bindings,
+    cq::Completion,
+    device::RxeDev,
+    mr::{self, KeyKind},
+    proto::{
+        aeth::{Aeth, NakCode, Syndrome},
+        bth::{Bth, DEFAULT_PKEY},
+        headers::Atmack,
+        opcode::{self as opc, OpcodeInfo},
+        packet::{Headers, Packet as Parsed},
+        psn,
+        wqe::RecvWqe,
+    },
+    qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
+    req,
+};
+
+/// What the network layer knows of a packet besides its bytes.
+pub(crate) struct PktMeta<'a> {
+    /// The IP header (20 bytes of IPv4 or 40 of IPv6), for a UD receive's
+    /// GRH.
+    pub(crate) ip_hdr: &'a [u8],
+    pub(crate) ipv6: bool,
+}
+
+/// Why a request was refused: the NAK it earns.
+enum Refusal {
+    /// Nothing to receive into: RNR NAK (RC) or drop.
+    Rnr,
+    Nak(NakCode),
+    /// Drop silently.
+    Drop,
+}
+
+/// Handles a request packet.
+///
+/// # Safety
+///
+/// The caller holds `core` and saw the QP not destroyed.
+pub(crate) unsafe fn request(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    meta: &PktMeta<'_>,
+) {
+    let state = core.attr.qp_state;
+    if state != bindings::IB_QPS_RTR && state != bindings::IB_QPS_RTS {
+        return;
+    }
+    let info = *p.info();
+    match qp.qp_type {
+        bindings::IB_QPT_RC => {
+            // SAFETY: As the caller promises.
+            unsafe { rc_request(dev, qp, core, p, &info, meta) }
+        }
+        bindings::IB_QPT_UC => {
+            // SAFETY: As the caller promises.
+            unsafe { uc_request(dev, qp, core, p, &info, meta) }
+        }
+        _ => {
+            // SAFETY: As the caller promises.
+            unsafe { ud_request(dev, qp, core, p, meta) }
+        }
+    }
+}
+
+/// The opcode belongs to the QP's transport.
+fn transport_ok(qp_type: u32, opcode: u8) -> bool {
+    let t = opcode & 0xe0;
+    match qp_type {
+        bindings::IB_QPT_RC => t == 0x00,
+        bindings::IB_QPT_UC => t == 0x20,
+        _ => t == 0x60,
+    }
+}
+
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn rc_request(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    info: &OpcodeInfo,
+    meta: &PktMeta<'_>,
+) {
+    if !transport_ok(qp.qp_type, p.opcode()) {
+        return;
+    }
+    let psn = p.bth().psn;
+    let cmp = psn::psn_compare(psn, core.resp.psn);
+    if cmp > 0 {
+        // A gap: ask for the missing packets, once per gap.
+        if !core.resp.nak_sent {
+            core.resp.nak_sent = true;
+            let _ = nak(dev, qp, core, core.resp.psn, NakCode::PsnSeqError);
+        }
+        return;
+    }
+    if cmp < 0 {
+        duplicate(dev, qp, core, p, info);
+        return;
+    }
+    core.resp.nak_sent = false;
+    // SAFETY: As the caller promises.
+    match unsafe { execute(dev, qp, core, p, info, meta) } {
+        Ok(()) => {}
+        Err(Refusal::Rnr) => {
+            let timer = core.attr.min_rnr_timer & 0x1f;
+            let syn = Syndrome::RnrNak { timer }.to_byte();
+            let _ = req::send_ack(dev, qp, core, psn, syn);
+        }
+        Err(Refusal::Nak(code)) => {
+            let _ = nak(dev, qp, core, psn, code);
+            // Access and invalid-request errors end the connection.
+            // SAFETY: As the caller promises.
+            unsafe { crate::comp::to_error(dev, qp, core) };
+        }
+        Err(Refusal::Drop) => {}
+    }
+}
+
+/// Sends a NAK.
+fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result {
+    req::send_ack(dev, qp, core, psn, Syndrome::Nak(code).to_byte())
+}
+
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn uc_request(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    info: &OpcodeInfo,
+    meta: &PktMeta<'_>,
+) {
+    if !transport_ok(qp.qp_type, p.opcode()) {
+        return;
+    }
+    let psn = p.bth().psn;
+    if psn != core.resp.psn || core.resp.drop_msg {
+        // A lost packet spoils its message: drop until a new one starts.
+        if !info.is_first() && !info.is_only() {
+            core.resp.drop_msg = true;
+            core.resp.psn = psn::psn_next(psn);
+            return;
+        }
+        core.resp.recv = None;
+        core.resp.write = None;
+    }
+    core.resp.drop_msg = false;
+    // SAFETY: As the caller promises.
+    if unsafe { execute(dev, qp, core, p, info, meta) }.is_err() {
+        core.resp.drop_msg = !info.is_last() && !info.is_only();
+        core.resp.recv = None;
+        core.resp.write = None;
+        core.resp.psn = psn::psn_next(psn);
+    }
+}
+
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn ud_request(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    meta: &PktMeta<'_>,
+) {
+    if !transport_ok(qp.qp_type, p.opcode()) {
+        return;
+    }
+    let Some(deth) = p.deth() else { return };
+    // The GSI QP takes the well-known qkey; others their own.
+    let qkey = if qp.qp_type == bindings::IB_QPT_GSI {
+        0x8001_0000
+    } else {
+        core.attr.qkey
+    };
+    if deth.qkey != qkey {
+        // A wrong qkey is an access violation: dropped silently (IBTA).
+        let _ = dev;
+        return;
+    }
+    let info = *p.info();
+    core.resp.recv = None;
+    // SAFETY: As the caller promises.
+    let _ = unsafe { execute(dev, qp, core, p, &info, meta) };
+}
+
+/// Carries out a request in sequence.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn execute(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    info: &OpcodeInfo,
+    meta: &PktMeta<'_>,
+) -> core::result::Result<(), Refusal> {
+    let psn = p.bth().psn;
+    if info.is_read() {
+        return read(dev, qp, core, p);
+    }
+    if info.is_atomic() {
+        return atomic(dev, qp, core, p);
+    }
+    if info.is_write() {
+        write(dev, qp, core, p, info)?;
+    } else {
+        // SAFETY: As the caller promises.
+        unsafe { send(dev, qp, core, p, info, meta) }?;
+    }
+    let ends = info.is_last() || info.is_only();
+    if info.is_write() && ends && p.immdt().is_some() {
+        // Write with immediate consumes a receive WQE.
+        // SAFETY: As the caller promises.
+        unsafe { write_imm(dev, qp, core, p, meta) }?;
+    }
+    core.resp.psn = psn::psn_next(psn);
+    if ends {
+        core.resp.msn = psn::psn_next(core.resp.msn);
+    }
+    if qp.qp_type == bindings::IB_QPT_RC && p.bth().ack_req {
+        let _ = req::send_ack(dev, qp, core, psn, Syndrome::ack_unlimited().to_byte());
+    }
+    Ok(())
+}
+
+/// Takes the next receive WQE for a new message, from the QP's ring or
+/// its SRQ.
+fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusal> {
+    let n = match &qp.srq {
+        Some(srq) => srq.slot_size(),
+        None => core.rq.ring.elem_size(),
+    };
+    let mut slot = KVec::new();
+    slot.resize(n, 0u8, GFP_KERNEL).map_err(|_| Refusal::Drop)?;
+    let got = match &qp.srq {
+        Some(srq) => srq.take(&mut slot),
+        None => {
+            let got = core.rq.ring.peek(&mut slot);
+            if got {
+                core.rq.ring.advance();
+            }
+            got
+        }
+    };
+    if !got {
+        return Err(Refusal::Rnr);
+    }
+    Ok(RecvCtx { slot, off: 0 })
+}
+
+/// Places `data` at the current offset of the receive in progress.
+fn place(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    data: &[u8],
+) -> core::result::Result<(), Refusal> {
+    let max_sge = match &qp.srq {
+        Some(srq) => srq.max_sge(),
+        None => core.rq.max_sge,
+    };
+    let Some(ctx) = core.resp.recv.as_mut() else {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    };
+    let w = RecvWqe::new(&ctx.slot).ok_or(Refusal::Drop)?;
+    let nsge = w.num_sge().min(max_sge);
+    req::copy_sges(
+        nsge,
+        |k| w.sge(k),
+        ctx.off,
+        data.len(),
+        |s, at, pos, n| {
+            let mr = mr::lookup(
+                dev,
+                qp.pd as *mut _,
+                s.lkey,
+                KeyKind::Local,
+                bindings::IB_ACCESS_LOCAL_WRITE,
+            )?;
+            mr.write(
+                s.addr.wrapping_add(at),
+                data.get(pos..pos + n).ok_or(EINVAL)?,
+            )
+        },
+    )
+    .map_err(|e| {
+        if e == EMSGSIZE {
+            Refusal::Nak(NakCode::InvalidRequest)
+        } else {
+            Refusal::Nak(NakCode::RemoteOpError)
+        }
+    })?;
+    ctx.off += data.len() as u32;
+    Ok(())
+}
+
+/// A send packet.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn send(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    info: &OpcodeInfo,
+    meta: &PktMeta<'_>,
+) -> core::result::Result<(), Refusal> {
+    if info.is_first() || info.is_only() {
+        core.resp.recv = Some(take_recv(qp, core)?);
+        if matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI) {
+            // UD receives start with the 40-byte GRH: IPv4 headers sit in
+            // its last 20 bytes.
+            let mut grh = [0u8; 40];
+            let at = if meta.ipv6 { 0 } else { 20 };
+            let n = meta.ip_hdr.len().min(40 - at);
+            if let (Some(d), Some(s)) = (grh.get_mut(at..at + n), meta.ip_hdr.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            place(dev, qp, core, &grh)?;
+        }
+    } else if core.resp.recv.is_none() {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    }
+    place(dev, qp, core, p.payload())?;
+    if info.is_last() || info.is_only() {
+        let mut wc_flags = 0;
+        let mut ex = 0;
+        if let Some(imm) = p.immdt() {
+            wc_flags |= bindings::IB_WC_WITH_IMM;
+            ex = imm.imm.to_be();
+        }
+        if let Some(ieth) = p.ieth() {
+            wc_flags |= bindings::IB_WC_WITH_INVALIDATE;
+            ex = ieth.rkey;
+        }
+        let mut src_qp = 0;
+        if let Some(d) = p.deth() {
+            wc_flags |= bindings::IB_WC_GRH;
+            src_qp = d.src_qpn;
+        }
+        // SAFETY: As the caller promises.
+        unsafe {
+            complete_recv(
+                qp,
+                core,
+                bindings::IB_WC_RECV,
+                wc_flags,
+                ex,
+                src_qp,
+                meta,
+                p.bth().se,
+            )
+        };
+    }
+    Ok(())
+}
+
+/// Completes the receive in progress.
+///
+/// # Safety
+///
+/// As for [`request`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn complete_recv(
+    qp: &Qp,
+    core: &mut QpCore,
+    opcode: u32,
+    wc_flags: u32,
+    ex: u32,
+    src_qp: u32,
+    meta: &PktMeta<'_>,
+    solicited: bool,
+) {
+    let Some(ctx) = core.resp.recv.take() else {
+        return;
+    };
+    let wr_id = RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id());
+    let c = Completion {
+        wr_id,
+        status: bindings::IB_WC_SUCCESS,
+        opcode,
+        byte_len: ctx.off,
+        ex,
+        qp_num: qp.qpn,
+        qp: qp.ibqp as usize,
+        src_qp,
+        wc_flags,
+        port_num: 1,
+        network_hdr_type: if meta.ipv6 {
+            bindings::RDMA_NETWORK_IPV6 as u8
+        } else {
+            bindings::RDMA_NETWORK_IPV4 as u8
+        },
+        ..Completion::default()
+    };
+    // SAFETY: Not destroyed, under `core` (caller).
+    let _ = unsafe { qp.recv_cq() }.post(&c, solicited);
+}
+
+/// A write with immediate's last packet: consumes a receive WQE and
+/// completes it.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn write_imm(
+    _dev: &RxeDev,
+    qp: &Arc<Qp>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    meta: &PktMeta<'_>,
+) -> core::result::Result<(), Refusal> {
+    let mut ctx = take_recv(qp, core)?;
+    ctx.off = core.resp.write_total;
+    core.resp.recv = Some(ctx);
+    let imm = p.immdt().map_or(0, |i| i.imm.to_be());
+    // SAFETY: As the caller promises.
+    unsafe {
+        complete_recv(
+            qp,
+            core,
+            bindings::IB_WC_RECV_RDMA_WITH_IMM,
+            bindings::IB_WC_WITH_IMM,
+            imm,
+            0,
+            meta,
+            p.bth().se,
+        )
+    };
+    Ok(())
+}
+
+/// An RDMA write packet.
+fn write(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    info: &OpcodeInfo,
+) -> core::result::Result<(), Refusal> {
+    if info.is_first() || info.is_only() {
+        let reth = p.reth().ok_or(Refusal::Drop)?;
+        if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_WRITE == 0 {
+            return Err(Refusal::Nak(NakCode::RemoteAccessError));
+        }
+        let ctx = if reth.len == 0 {
+            None
+        } else {
+            let mr = mr::lookup(
+                dev,
+                qp.pd as *mut _,
+                reth.rkey,
+                KeyKind::Remote,
+                bindings::IB_ACCESS_REMOTE_WRITE,
+            )
+            .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+            Some(WriteCtx {
+                mr,
+                va: reth.va,
+                resid: reth.len,
+            })
+        };
+        core.resp.write = ctx;
+        core.resp.write_total = reth.len;
+    }
+    let data = p.payload();
+    if data.is_empty() {
+        return Ok(());
+    }
+    let Some(ctx) = core.resp.write.as_mut() else {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    };
+    if data.len() as u64 > u64::from(ctx.resid) {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    }
+    ctx.mr
+        .write(ctx.va, data)
+        .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+    ctx.va = ctx.va.wrapping_add(data.len() as u64);
+    ctx.resid -= data.len() as u32;
+    if info.is_last() || info.is_only() {
+        core.resp.write = None;
+    }
+    Ok(())
+}
+
+/// An RDMA read request: answered at once with response packets.
+fn read(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+) -> core::result::Result<(), Refusal> {
+    let reth = p.reth().ok_or(Refusal::Drop)?;
+    if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_READ == 0 {
+        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+    }
+    if core.resp.res.is_empty() {
+        // max_dest_rd_atomic of 0: reads are not allowed.
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    }
+    if reth.len != 0 {
+        mr::lookup(
+            dev,
+            qp.pd as *mut _,
+            reth.rkey,
+            KeyKind::Remote,
+            bindings::IB_ACCESS_REMOTE_READ,
+        )
+        .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+    }
+    let mtu = core.mtu(dev);
+    let psn = p.bth().psn;
+    let npkts = reth.len.div_ceil(mtu).max(1);
+    let res = RdRes {
+        valid: true,
+        atomic: false,
+        first_psn: psn,
+        last_psn: psn::psn_add(psn, npkts - 1),
+        va: reth.va,
+        rkey: reth.rkey,
+        len: reth.len,
+        orig: 0,
+    };
+    remember(core, res);
+    core.resp.msn = psn::psn_next(core.resp.msn);
+    core.resp.psn = psn::psn_add(psn, npkts);
+    send_read_responses(dev, qp, core, &res, psn).map_err(|_| Refusal::Drop)
+}
+
+/// Keeps an answered read or atomic for duplicates.
+fn remember(core: &mut QpCore, res: RdRes) {
+    let n = core.resp.res.len();
+    if n == 0 {
+        return;
+    }
+    let at = core.resp.res_next % n;
+    if let Some(slot) = core.resp.res.get_mut(at) {
+        *slot = res;
+    }
+    core.resp.res_next = (at + 1) % n;
+}
+
+/// Sends the read responses of `res` from PSN `from` on.
+fn send_read_responses(dev: &RxeDev, qp: &Qp, core: &QpCore, res: &RdRes, from: u32) -> Result {
+    let av = core.av.ok_or(EINVAL)?;
+    let path = req::path_of(&av, qp.src_port);
+    let mtu = core.mtu(dev);
+    let mr = if res.len != 0 {
+        Some(mr::lookup(
+            dev,
+            qp.pd as *mut _,
+            res.rkey,
+            KeyKind::Remote,
+            bindings::IB_ACCESS_REMOTE_READ,
+        )?)
+    } else {
+        None
+    };
+    let npkts = res.len.div_ceil(mtu).max(1);
+    let start = psn::psn_sub(from, res.first_psn);
+    for k in start..npkts {
+        let off = k * mtu;
+        let n = (res.len - off.min(res.len)).min(mtu);
+        let first = k == 0;
+        let last = k + 1 == npkts;
+        let opcode = match (first, last) {
+            (true, true) => opc::RC_RDMA_READ_RESPONSE_ONLY,
+            (true, false) => opc::RC_RDMA_READ_RESPONSE_FIRST,
+            (false, true) => opc::RC_RDMA_READ_RESPONSE_LAST,
+            (false, false) => opc::RC_RDMA_READ_RESPONSE_MIDDLE,
+        };
+        let psn = psn::psn_add(res.first_psn, k);
+        let mut h = Headers::new(Bth::new(opcode, DEFAULT_PKEY, core.attr.dest_qp_num, psn));
+        if first || last {
+            h.aeth = Some(Aeth::new(
+                Syndrome::ack_unlimited(),
+                core.resp.msn & 0xff_ffff,
+            ));
+        }
+        let va = res.va.wrapping_add(u64::from(off));
+        req::emit(dev, qp.pd, &path, &h, n as usize, |buf| match &mr {
+            Some(mr) => mr.read(va, buf),
+            None => Ok(()),
+        })?;
+    }
+    Ok(())
+}
+
+/// An atomic request.
+fn atomic(
+    dev: &RxeDev,
+    qp: &Qp,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+) -> core::result::Result<(), Refusal> {
+    let a = p.atmeth().ok_or(Refusal::Drop)?;
+    if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_ATOMIC == 0 {
+        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+    }
+    if core.resp.res.is_empty() {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    }
+    let mr = mr::lookup(
+        dev,
+        qp.pd as *mut _,
+        a.rkey,
+        KeyKind::Remote,
+        bindings::IB_ACCESS_REMOTE_ATOMIC,
+    )
+    .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+    let cas = p.opcode() == opc::RC_COMPARE_SWAP;
+    let orig = mr
+        .with_u64(a.va, |ptr| {
+            // SAFETY: `ptr` is an aligned u64 in a mapped page of the MR,
+            // valid while the closure runs; other CPUs (and user space) may
+            // access it, so only atomic operations touch it.
+            let word = unsafe { kernel::sync::atomic::Atomic::<u64>::from_ptr(ptr) };
+            if cas {
+                match word.cmpxchg(a.compare, a.swap_add, kernel::sync::atomic::Full) {
+                    Ok(v) | Err(v) => v,
+                }
+            } else {
+                word.fetch_add(a.swap_add, kernel::sync::atomic::Full)
+            }
+        })
+        .map_err(|e| {
+            if e == EINVAL {
+                Refusal::Nak(NakCode::InvalidRequest)
+            } else {
+                Refusal::Nak(NakCode::RemoteAccessError)
+            }
+        })?;
+    let psn = p.bth().psn;
+    let res = RdRes {
+        valid: true,
+        atomic: true,
+        first_psn: psn,
+        last_psn: psn,
+        va: a.va,
+        rkey: a.rkey,
+        len: 8,
+        orig,
+    };
+    remember(core, res);
+    core.resp.msn = psn::psn_next(core.resp.msn);
+    core.resp.psn = psn::psn_next(psn);
+    send_atomic_ack(dev, qp, core, psn, orig).map_err(|_| Refusal::Drop)
+}
+
+/// Sends an atomic acknowledge.
+fn send_atomic_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, orig: u64) -> Result {
+    let av = core.av.ok_or(EINVAL)?;
+    let path = req::path_of(&av, qp.src_port);
+    let mut h = Headers::new(Bth::new(
+        opc::RC_ATOMIC_ACKNOWLEDGE,
+        DEFAULT_PKEY,
+        core.attr.dest_qp_num,
+        psn,
+    ));
+    h.aeth = Some(Aeth::new(
+        Syndrome::ack_unlimited(),
+        core.resp.msn & 0xff_ffff,
+    ));
+    h.atmack = Some(Atmack { orig });
+    req::emit(dev, qp.pd, &path, &h, 0, |_| Ok(()))
+}
+
+/// A request already carried out: sends and writes are acknowledged again,
+/// reads and atomics answered again from what was kept.
+fn duplicate(dev: &RxeDev, qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, info: &OpcodeInfo) {
+    let psn = p.bth().psn;
+    if info.is_read() || info.is_atomic() {
+        let found = core
+            .resp
+            .res
+            .iter()
+            .find(|r| {
+                r.valid
+                    && psn::psn_compare(psn, r.first_psn) >= 0
+                    && psn::psn_compare(psn, r.last_psn) <= 0
+            })
+            .copied();
+        if let Some(r) = found {
+            if r.atomic {
+                let _ = send_atomic_ack(dev, qp, core, psn, r.orig);
+            } else {
+                let _ = send_read_responses(dev, qp, core, &r, psn);
+            }
+        }
+        return;
+    }
+    // Acknowledge up to the last packet carried out.
+    let last = psn::psn_prev(core.resp.psn);
+    let _ = req::send_ack(dev, qp, core, last, Syndrome::ack_unlimited().to_byte());
+}
