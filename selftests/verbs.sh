@@ -50,6 +50,11 @@ case_qp() {
 	"$objs" rxe_a qp
 }
 
+case_srq() {
+	setup
+	"$objs" rxe_a srq
+}
+
 case_unsupported() {
 	setup
 	"$prog" rxe_a unsupported
@@ -106,6 +111,7 @@ t_case "user context and 1000 protection domains" case_pds
 t_case "completion queues: sizes, mapped rings, resize, notify, refusals" case_cq
 t_case "memory regions: sizes, offsets, keys, refusals" case_mr
 t_case "queue pairs: RC/UC/UD, state machine, attributes, query, refusals" case_qp
+t_case "shared receive queues: sizes, limit, resize, QPs on them, refusals" case_srq
 t_case "a verb the driver lacks is refused with EOPNOTSUPP" case_unsupported
 t_case "rdma link del with a user context open" case_link_del_with_open_context
 t_case "module unload with a user context open" case_unload_with_open_context

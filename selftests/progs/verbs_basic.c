@@ -3,7 +3,8 @@
  * Device-level verbs against an rxe device, through the stock rdma-core
  * provider:
  *   verbs_basic DEV pds N       allocate N protection domains, free them
- *   verbs_basic DEV unsupported  an SRQ must be refused with EOPNOTSUPP
+ *   verbs_basic DEV unsupported  a memory window must be refused with
+ *                                EOPNOTSUPP
  *   verbs_basic DEV hold         open a context and a PD, print "ready",
  *                                wait for a line on stdin, then report
  *                                whether the context still works
@@ -56,21 +57,20 @@ static int pds(struct ibv_context *ctx, int n)
 static int unsupported(struct ibv_context *ctx)
 {
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
-	struct ibv_srq_init_attr init = { .attr = { .max_wr = 16, .max_sge = 1 } };
-	struct ibv_srq *srq;
+	struct ibv_mw *mw;
 	int ret = 1;
 
 	if (!pd) {
 		fprintf(stderr, "setup: %s\n", strerror(errno));
 		return 1;
 	}
-	srq = ibv_create_srq(pd, &init);
-	if (srq)
-		fprintf(stderr, "ibv_create_srq succeeded on a device without SRQs\n");
+	mw = ibv_alloc_mw(pd, IBV_MW_TYPE_1);
+	if (mw)
+		fprintf(stderr, "ibv_alloc_mw succeeded on a device without MWs\n");
 	else if (errno != EOPNOTSUPP)
-		fprintf(stderr, "ibv_create_srq: %s, expected EOPNOTSUPP\n", strerror(errno));
+		fprintf(stderr, "ibv_alloc_mw: %s, expected EOPNOTSUPP\n", strerror(errno));
 	else {
-		printf("ibv_create_srq refused: %s\n", strerror(errno));
+		printf("ibv_alloc_mw refused: %s\n", strerror(errno));
 		ret = 0;
 	}
 	ibv_dealloc_pd(pd);

@@ -5,6 +5,8 @@
  *                            notification, and the refusals
  *   verbs_objects DEV mr     memory regions: user memory of several sizes
  *                            and alignments, keys, and the refusals
+ *   verbs_objects DEV srq    shared receive queues: sizes, query, limit,
+ *                            resize, a QP on an SRQ, and the refusals
  *   verbs_objects DEV qp     queue pairs: RC, UC and UD with mapped rings,
  *                            the state machine with its attributes,
  *                            queries, and the refusals
@@ -343,19 +345,6 @@ static void qp_lifecycle(struct ibv_pd *pd, struct ibv_cq *cq, enum ibv_qp_type 
 		      "%s: query_qp returns the path", name);
 	else
 		CHECK(q.qkey == 0x11111111, "%s: query_qp returns the qkey", name);
-	/* No data path yet: the doorbell must fail cleanly, not crash. */
-	char buf[8];
-	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = sizeof(buf) };
-	struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
-				  .send_flags = IBV_SEND_INLINE | IBV_SEND_SIGNALED }, *bad_wr;
-
-	if (type == IBV_QPT_UD) {
-		wr.wr.ud.ah = NULL;
-		wr.num_sge = 0;
-	}
-	if (type != IBV_QPT_UD)
-		CHECK(ibv_post_send(qp, &wr, &bad_wr) != 0,
-		      "%s: post_send refused while there is no data path", name);
 	struct ibv_qp_attr e = { .qp_state = IBV_QPS_ERR };
 
 	CHECK(ibv_modify_qp(qp, &e, IBV_QP_STATE) == 0, "%s: RTS -> ERR", name);
@@ -460,13 +449,71 @@ static int qp(struct ibv_context *ctx)
 	return failed;
 }
 
+static int srq(struct ibv_context *ctx)
+{
+	struct ibv_device_attr da;
+	struct ibv_pd *pd = ibv_alloc_pd(ctx);
+	struct ibv_cq *cq = ibv_create_cq(ctx, 64, NULL, NULL, 0);
+	struct ibv_srq_init_attr init = { .attr = { .max_wr = 100, .max_sge = 2, .srq_limit = 0 } };
+	struct ibv_srq_attr a;
+	struct ibv_srq *s;
+
+	if (!pd || !cq || ibv_query_device(ctx, &da)) {
+		fprintf(stderr, "setup: %s\n", strerror(errno));
+		return 1;
+	}
+	s = ibv_create_srq(pd, &init);
+	CHECK(s && init.attr.max_wr >= 100, "create_srq(100 WRs, 2 SGEs) gives %u", init.attr.max_wr);
+	if (!s)
+		return 1;
+	CHECK(ibv_query_srq(s, &a) == 0 && a.max_wr >= 100 && a.max_sge == 2 && a.srq_limit == 0,
+	      "query_srq: max_wr %u, max_sge %u, limit %u", a.max_wr, a.max_sge, a.srq_limit);
+	a.srq_limit = 10;
+	CHECK(ibv_modify_srq(s, &a, IBV_SRQ_LIMIT) == 0, "modify_srq arms a limit of 10");
+	CHECK(ibv_query_srq(s, &a) == 0 && a.srq_limit == 10, "query_srq says limit 10");
+	a.max_wr = 500;
+	CHECK(ibv_modify_srq(s, &a, IBV_SRQ_MAX_WR) == 0, "modify_srq resizes to 500");
+	CHECK(ibv_query_srq(s, &a) == 0 && a.max_wr >= 500, "query_srq says %u WRs", a.max_wr);
+	struct ibv_recv_wr rwr = { .wr_id = 7 }, *bad;
+
+	CHECK(ibv_post_srq_recv(s, &rwr, &bad) == 0, "post_srq_recv into the resized ring");
+	a.srq_limit = 100000;
+	errno = 0;
+	CHECK(ibv_modify_srq(s, &a, IBV_SRQ_LIMIT) != 0, "a limit above the size is refused");
+	struct ibv_qp_init_attr qi = {
+		.send_cq = cq, .recv_cq = cq, .srq = s, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 4, .max_send_sge = 1 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd, &qi);
+
+	CHECK(qp != NULL, "create_qp on the SRQ");
+	errno = 0;
+	CHECK(ibv_destroy_srq(s) != 0, "destroy_srq refused while a QP uses it");
+	if (qp)
+		CHECK(ibv_destroy_qp(qp) == 0, "destroy_qp on the SRQ");
+	CHECK(ibv_destroy_srq(s) == 0, "destroy_srq");
+	struct ibv_srq_init_attr big = { .attr = { .max_wr = da.max_srq_wr + 1, .max_sge = 1 } };
+
+	errno = 0;
+	s = ibv_create_srq(pd, &big);
+	CHECK(!s && errno == EINVAL, "create_srq over max_srq_wr refused with EINVAL");
+	struct ibv_srq_init_attr sge = { .attr = { .max_wr = 4, .max_sge = da.max_srq_sge + 1 } };
+
+	errno = 0;
+	s = ibv_create_srq(pd, &sge);
+	CHECK(!s && errno == EINVAL, "create_srq over max_srq_sge refused with EINVAL");
+	ibv_destroy_cq(cq);
+	ibv_dealloc_pd(pd);
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	struct ibv_context *ctx;
 	int ret = 2;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: verbs_objects DEV cq|mr|qp\n");
+		fprintf(stderr, "usage: verbs_objects DEV cq|mr|qp|srq\n");
 		return 2;
 	}
 	ctx = open_dev(argv[1]);
@@ -478,6 +525,8 @@ int main(int argc, char **argv)
 		ret = mr(ctx);
 	else if (!strcmp(argv[2], "qp"))
 		ret = qp(ctx);
+	else if (!strcmp(argv[2], "srq"))
+		ret = srq(ctx);
 	ibv_close_device(ctx);
 	return ret;
 }
