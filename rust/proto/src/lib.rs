@@ -9,7 +9,15 @@
 
 #![cfg_attr(not(any(test, MODULE)), no_std)]
 
+pub mod aeth;
+pub mod bth;
+pub mod crc32;
 pub mod guid;
+pub mod headers;
+pub mod icrc;
 pub mod link;
 pub mod mtu;
+pub mod opcode;
+pub mod packet;
 pub mod params;
+pub mod psn;
