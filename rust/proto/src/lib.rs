@@ -15,6 +15,7 @@ pub mod crc32;
 pub mod guid;
 pub mod headers;
 pub mod icrc;
+pub mod ip;
 pub mod link;
 pub mod mtu;
 pub mod opcode;
