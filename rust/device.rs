@@ -21,6 +21,7 @@ use kernel::{
 
 use crate::{
     bindings,
+    counters::Counters,
     mr::Mr,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
@@ -51,6 +52,8 @@ pub(crate) struct DevState {
     /// MRs by key index.
     #[pin]
     mrs: IdTable<Arc<Mr>>,
+    /// The hardware counters (`rdma statistic`).
+    counters: Counters,
 }
 
 /// An rxe-rs device.
@@ -115,6 +118,11 @@ impl RxeDev {
     /// The MR table.
     pub(crate) fn mrs(&self) -> &IdTable<Arc<Mr>> {
         &self.state.mrs
+    }
+
+    /// The hardware counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.state.counters
     }
 
     /// Counters of objects in use.
@@ -266,6 +274,7 @@ impl DevState {
             cqs: Limit::new(params::MAX_CQ),
             mr_count: Limit::new(params::MAX_MR),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
+            counters: Counters::new(),
         }? Error)
     }
 }

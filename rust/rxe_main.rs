@@ -10,6 +10,7 @@
 use kernel::prelude::*;
 
 mod bindings;
+mod counters;
 // The object files below hold what the data path (requester, responder,
 // completer; the next step) uses; until it lands, parts are unused.
 #[allow(dead_code)]

@@ -8,7 +8,7 @@
 use kernel::prelude::*;
 
 use crate::{
-    bindings, cq,
+    bindings, counters, cq,
     device::{self, RxeDev},
     mmap, mr,
     proto::params,
@@ -74,6 +74,8 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.get_dma_mr = Some(mr::get_dma_mr);
     ops.reg_user_mr = Some(mr::reg_user_mr);
     ops.dereg_mr = Some(mr::dereg_mr);
+    ops.alloc_hw_port_stats = Some(counters::alloc_hw_port_stats);
+    ops.get_hw_stats = Some(counters::get_hw_stats);
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
     ops.size_ib_pd = size_of::<RxePd>();
     ops.size_ib_cq = size_of::<cq::RxeCq>();
