@@ -23,6 +23,7 @@ use crate::{
     bindings,
     counters::Counters,
     mr::Mr,
+    netns,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
     registry, verbs,
@@ -54,6 +55,8 @@ pub(crate) struct DevState {
     mrs: IdTable<Arc<Mr>>,
     /// The hardware counters (`rdma statistic`).
     counters: Counters,
+    /// The count on the namespace whose tunnel sockets receive for us.
+    _netns: netns::Membership,
 }
 
 /// An rxe-rs device.
@@ -263,6 +266,8 @@ impl DevState {
         let attr = device_attr(mac);
         // SAFETY: `ndev` is live (the caller holds a reference).
         let mtu = unsafe { bindings::rxe_rs_netdev_mtu(ndev.as_ptr()) };
+        // Inside the initializer, `ndev` names the field.
+        let netdev = ndev;
         try_pin_init!(DevState {
             ndev,
             mac,
@@ -275,6 +280,8 @@ impl DevState {
             mr_count: Limit::new(params::MAX_MR),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
             counters: Counters::new(),
+            // SAFETY: `ndev` is live (the caller holds a reference).
+            _netns: unsafe { netns::Membership::join(netdev)? },
         }? Error)
     }
 }

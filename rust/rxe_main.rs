@@ -21,6 +21,7 @@ mod mmap;
 #[allow(dead_code)]
 mod mr;
 mod netdev;
+mod netns;
 // The pure protocol crate, compiled in: the kernel uses part of what it
 // offers userspace, and its items are `pub` for the crate's own users.
 mod pool;
@@ -29,7 +30,12 @@ mod pool;
 mod proto;
 #[allow(dead_code)]
 mod queue;
+#[allow(dead_code)]
+mod recv;
 mod registry;
+mod rxq;
+mod skb;
+mod tunnel;
 #[allow(dead_code)]
 mod udata;
 mod verbs;
@@ -44,11 +50,14 @@ module! {
 
 /// What the module holds while loaded. Fields drop in order: first the link
 /// type (no new devices; unregistering it waits for `newlink` calls in
-/// flight), then the devices left, then the netdev notifier, so that no
-/// device op or notifier call can reach the module after it is gone.
+/// flight), then the devices left, then the per-namespace sockets (none
+/// should be left) and the receive workqueue, then the netdev notifier, so
+/// that no device op, packet or notifier call can reach the module after it
+/// is gone.
 struct RxeModule {
     _link: Pin<KBox<link::LinkType>>,
     _devices: registry::Devices,
+    _netns: Pin<KBox<netns::Subsys>>,
     _notifier: Pin<KBox<netdev::Notifier>>,
 }
 
@@ -56,11 +65,13 @@ impl kernel::Module for RxeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let devices = registry::Devices::init();
         let notifier = KBox::pin_init(netdev::Notifier::new(), GFP_KERNEL)?;
+        let netns = KBox::pin_init(netns::Subsys::new(), GFP_KERNEL)?;
         let link = KBox::pin_init(link::LinkType::new()?, GFP_KERNEL)?;
         pr_info!("loaded, link type {:?}\n", link.name());
         Ok(RxeModule {
             _link: link,
             _devices: devices,
+            _netns: netns,
             _notifier: notifier,
         })
     }
