@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Socket buffers the driver owns: received packets ([`RxSkb`]) and queues
-//! of them ([`SkbQueue`]).
+//! Socket buffers the driver owns: received packets ([`RxSkb`]), queues of
+//! them ([`SkbQueue`]), and packets being built for sending ([`TxSkb`]).
 //!
 //! Each type owns its `sk_buff` and frees it when dropped, so that no path
 //! (error, teardown) can leak one or free one twice.
@@ -194,5 +194,116 @@ impl SkbQueue {
 impl PinnedDrop for SkbQueue {
     fn drop(self: Pin<&mut Self>) {
         while self.pop().is_some() {}
+    }
+}
+
+/// A route, as the IP layer returns it.
+///
+/// INVARIANT: holds a reference on `dst`.
+pub(crate) struct Dst(NonNull<bindings::dst_entry>);
+
+impl Dst {
+    /// Takes over the reference a route lookup returned (an `ERR_PTR` on
+    /// failure, which becomes the error).
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be a referenced `dst_entry` or an `ERR_PTR`; ownership of
+    /// the reference passes to this function.
+    pub(crate) unsafe fn from_lookup(dst: *mut bindings::dst_entry) -> Result<Self> {
+        let dst = kernel::error::from_err_ptr(dst)?;
+        // INVARIANT: A referenced route (caller).
+        NonNull::new(dst).map(Dst).ok_or(EHOSTUNREACH)
+    }
+}
+
+impl Drop for Dst {
+    fn drop(&mut self) {
+        // SAFETY: The reference held (type invariant).
+        unsafe { bindings::dst_release(self.0.as_ptr()) };
+    }
+}
+
+/// A packet being built for sending.
+///
+/// INVARIANT: owns `skb` (freed on drop unless handed to the IP layer by
+/// [`TxSkb::into_raw`]); its data is linear.
+pub(crate) struct TxSkb(NonNull<bindings::sk_buff>);
+
+impl TxSkb {
+    /// An skb with `len` bytes of data and room before them for `hdr_room`
+    /// bytes of headers plus `ndev`'s link-layer headers.
+    ///
+    /// # Safety
+    ///
+    /// `ndev` must be a live netdev.
+    pub(crate) unsafe fn alloc(
+        ndev: *mut bindings::net_device,
+        hdr_room: usize,
+        len: usize,
+    ) -> Result<Self> {
+        let hdr_room = u32::try_from(hdr_room).map_err(|_| EMSGSIZE)?;
+        let len = u32::try_from(len).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `ndev` is live (caller).
+        let skb = unsafe { bindings::rxe_rs_alloc_tx_skb(ndev, hdr_room, len) };
+        // INVARIANT: A fresh, linear skb, ours.
+        NonNull::new(skb).map(TxSkb).ok_or(ENOMEM)
+    }
+
+    /// The data: the headers pushed so far and what follows.
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        let skb = self.0.as_ptr();
+        // SAFETY: We own the linear skb (type invariant) and borrow it
+        // mutably: its `len` bytes from `data` are ours to write.
+        unsafe {
+            let data = bindings::rxe_rs_skb_data(skb);
+            let len = bindings::rxe_rs_skb_len(skb) as usize;
+            core::slice::from_raw_parts_mut(data, len)
+        }
+    }
+
+    /// The length of the data.
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: We own the skb.
+        unsafe { bindings::rxe_rs_skb_len(self.0.as_ptr()) as usize }
+    }
+
+    /// Pushes `len` bytes for the transport (UDP) header.
+    ///
+    /// # Safety
+    ///
+    /// The headroom must hold `len` more bytes (reserved by `alloc`).
+    pub(crate) unsafe fn push_transport(&mut self, len: u32) {
+        // SAFETY: Ours; the caller promises the room.
+        unsafe { bindings::rxe_rs_skb_push_transport(self.0.as_ptr(), len) };
+    }
+
+    /// Pushes `len` bytes for the network header of ethertype `proto`.
+    ///
+    /// # Safety
+    ///
+    /// The headroom must hold `len` more bytes (reserved by `alloc`).
+    pub(crate) unsafe fn push_network(&mut self, len: u32, proto: u16) {
+        // SAFETY: Ours; the caller promises the room.
+        unsafe { bindings::rxe_rs_skb_push_network(self.0.as_ptr(), len, proto) };
+    }
+
+    /// Attaches the route the packet is to take.
+    pub(crate) fn set_dst(&mut self, dst: Dst) {
+        let dst = core::mem::ManuallyDrop::new(dst);
+        // SAFETY: We own the skb; it takes over the route's reference.
+        unsafe { bindings::rxe_rs_skb_dst_set(self.0.as_ptr(), dst.0.as_ptr()) };
+    }
+
+    /// Hands the skb over (to the IP layer, which frees it).
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl Drop for TxSkb {
+    fn drop(&mut self) {
+        // SAFETY: We own the skb; it is dropped once.
+        unsafe { bindings::rxe_rs_kfree_skb(self.0.as_ptr()) };
     }
 }
