@@ -61,6 +61,8 @@ impl Devices {
 impl Drop for Devices {
     fn drop(&mut self) {
         unregister_all();
+        // The static is never dropped: free the list's buffer.
+        *DEVICES.lock() = KVec::new();
     }
 }
 
