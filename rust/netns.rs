@@ -245,7 +245,12 @@ impl PinnedDrop for Subsys {
         // SAFETY: Registered in `new` (type invariant). Runs `exit` for
         // every namespace, which releases every entry left.
         unsafe { bindings::unregister_pernet_subsys(self.ops.get()) };
-        let wq = NETS.lock().wq.take();
+        let wq = {
+            let mut nets = NETS.lock();
+            // The static is never dropped: free the list's buffer.
+            nets.entries = KVec::new();
+            nets.wq.take()
+        };
         if let Some(wq) = wq {
             // SAFETY: No socket is left to queue work; the work items still
             // queued run now, and nothing uses the workqueue afterwards.
