@@ -4,6 +4,7 @@
  */
 #include <linux/err.h>
 #include <linux/if_ether.h>
+#include <linux/if_vlan.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/workqueue.h>
@@ -44,6 +45,11 @@ struct sock *rxe_rs_socket_sk(struct socket *sock)
 void *rxe_rs_sk_user_data(struct sock *sk)
 {
 	return rcu_dereference_sk_user_data(sk);
+}
+
+struct net_device *rxe_rs_vlan_real_dev(struct net_device *ndev)
+{
+	return is_vlan_dev(ndev) ? vlan_dev_real_dev(ndev) : NULL;
 }
 
 int rxe_rs_skb_linearize(struct sk_buff *skb)

@@ -29,6 +29,9 @@ struct sock *rxe_rs_socket_sk(struct socket *sock);
 /* rcu_dereference_sk_user_data(): the caller holds the RCU read lock. */
 void *rxe_rs_sk_user_data(struct sock *sk);
 
+/* The real netdev under a VLAN netdev, or NULL if @ndev is not one. */
+struct net_device *rxe_rs_vlan_real_dev(struct net_device *ndev);
+
 /* Received sk_buffs. */
 int rxe_rs_skb_linearize(struct sk_buff *skb);
 struct net_device *rxe_rs_skb_dev(struct sk_buff *skb);

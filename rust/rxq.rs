@@ -10,6 +10,8 @@
 //! the device kept registered (its unregistration waits), as the C rxe
 //! holds an `ib_device` reference per packet. Each packet holds its netdev
 //! (see `RxSkb`), so the pointer the lookup compares is never stale.
+//! Packets that arrived on a VLAN netdev are for the device on the real
+//! netdev under it, as in rxe.
 
 use kernel::{
     impl_has_work, new_work,
@@ -121,30 +123,54 @@ impl RxQueue {
         }
         this.skbs.push(skb);
         // Already queued (not yet running) is fine: it will see this one.
+        // The clone then dropped is never the last reference: the tunnel
+        // holds one for as long as `encap_rcv` can run.
         let _ = this.wq.queue().enqueue(Arc::from(this));
     }
 
     /// Processes up to `BATCH` packets; whether more wait.
     fn drain(&self) -> bool {
-        let mut dev: Option<registry::DevRef> = None;
+        // The device found for the last packet's netdev: the next one
+        // likely arrived on the same.
+        let mut last: Option<(*mut bindings::net_device, Option<registry::DevRef>)> = None;
         for _ in 0..BATCH {
             let Some(skb) = self.skbs.pop() else {
                 return false;
             };
             let ndev = skb.ndev();
-            if dev.as_ref().map(|d| d.ndev()) != Some(ndev) {
+            if last.as_ref().map(|(n, _)| *n) != Some(ndev) {
                 // Let the last one go before looking up the next.
-                drop(dev.take());
-                dev = registry::get(ndev);
+                drop(last.take());
+                // SAFETY: The packet holds `ndev`.
+                last = Some((ndev, unsafe { device_for(ndev) }));
             }
-            match &dev {
+            match last.as_ref().and_then(|(_, d)| d.as_ref()) {
                 Some(d) => recv::receive_skb(d, skb),
-                // No device of ours on that netdev: not ours to count.
+                // No device of ours there: not ours to count.
                 None => drop(skb),
             }
         }
         self.skbs.len() != 0
     }
+}
+
+/// The device a packet that arrived on `ndev` is for: ours on `ndev`, or,
+/// if `ndev` is a VLAN netdev, ours on the real netdev under it (the RDMA
+/// core gives a device the GIDs of the VLANs over its netdev), as in rxe.
+///
+/// # Safety
+///
+/// `ndev` must be a live netdev.
+unsafe fn device_for(ndev: *mut bindings::net_device) -> Option<registry::DevRef> {
+    registry::get(ndev).or_else(|| {
+        // SAFETY: `ndev` is live (caller); a VLAN netdev holds its real one.
+        let real = unsafe { bindings::rxe_rs_vlan_real_dev(ndev) };
+        if real.is_null() {
+            None
+        } else {
+            registry::get(real)
+        }
+    })
 }
 
 impl WorkItem for RxQueue {

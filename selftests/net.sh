@@ -67,8 +67,8 @@ mac_of() {
 	ip -n "$1" -br link show "$2" | awk '{ print $3 }'
 }
 
-# send_pkts 4|6 [--flood SECS] KIND...: crafted packets from NS_B to rxe_a's
-# address in NS_A.
+# send_pkts 4|6 [OPTION...] KIND...: crafted packets from NS_B to rxe_a's
+# address in NS_A (options of roce_pkt.py override the addresses).
 send_pkts() {
 	local src=$IP_B dst=$IP_A
 	if [ "$1" = 6 ]; then
@@ -255,6 +255,22 @@ case_valid_packet_to_no_qp() {
 	unload_rxe
 }
 
+# Packets that arrive on a VLAN netdev count for the device on the real one.
+case_vlan() {
+	make_pair
+	load_rxe
+	rdma_in "$NS_A" link add rxe_a type "$RXE_LINK_TYPE" netdev "$VA"
+	ip -n "$NS_A" link add link "$VA" name "$VA.5" type vlan id 5
+	ip -n "$NS_A" addr add 192.168.78.1/24 dev "$VA.5"
+	ip -n "$NS_A" addr add fd00:78::1/64 dev "$VA.5" nodad
+	ip -n "$NS_A" link set "$VA.5" up
+	send_pkts 4 --vlan 5 --src 192.168.78.2 --dst 192.168.78.1 valid bad-icrc
+	send_pkts 6 --vlan 5 --src fd00:78::2 --dst fd00:78::1 valid bad-icrc
+	expect_counter rxe_a rcvd_unknown_qp 2
+	expect_counter rxe_a rcvd_malformed 2
+	unload_rxe
+}
+
 # counter_above DEV NAME N: the counter is above N.
 counter_above() {
 	[ "$(counter "$1" "$2")" -gt "$3" ]
@@ -334,6 +350,7 @@ fi
 t_case "hardware counters: the C rxe's and ours" case_counters_like_c_rxe
 t_case "malformed packets (IPv4, IPv6) are dropped and counted" case_malformed_dropped_and_counted
 t_case "a valid packet to no QP is counted as such" case_valid_packet_to_no_qp
+t_case "packets on a VLAN over the netdev count for its device" case_vlan
 t_case "rdma link del under a packet flood" case_delete_under_flood
 t_case "module unload under a packet flood" case_unload_under_flood
 t_case "namespace deletion under a packet flood" case_netns_delete_under_flood

@@ -3,7 +3,7 @@
 """Crafted RoCEv2 packets for the rxe-rs selftests, sent as whole Ethernet
 frames (AF_PACKET), so that every byte the ICRC covers is ours to choose.
 
-    roce_pkt.py --dev vb --dst-mac MAC --src IP --dst IP KIND [KIND...]
+    roce_pkt.py --dev vb --dst-mac MAC --src IP --dst IP [--vlan ID] KIND...
     roce_pkt.py ... --flood SECONDS KIND [KIND...]
 
 Each KIND is one packet: valid (an RC SEND ONLY to QP 0x123456, which does
@@ -154,6 +154,7 @@ def main():
     ap.add_argument("--dst-mac", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("--dst", required=True)
+    ap.add_argument("--vlan", type=int, default=0)
     ap.add_argument("--flood", type=float, default=0)
     ap.add_argument("kinds", nargs="+")
     a = ap.parse_args()
@@ -164,7 +165,10 @@ def main():
     src_mac = s.getsockname()[4]
     dst_mac = bytes.fromhex(a.dst_mac.replace(":", ""))
     ethertype = 0x86DD if flow.v6 else 0x0800
-    eth = dst_mac + src_mac + struct.pack("!H", ethertype)
+    eth = dst_mac + src_mac
+    if a.vlan:
+        eth += struct.pack("!HH", 0x8100, a.vlan)
+    eth += struct.pack("!H", ethertype)
 
     def send_all():
         for kind in a.kinds:
