@@ -8,6 +8,10 @@
 #include <linux/vmalloc.h>
 #include <linux/if_vlan.h>
 #include <net/addrconf.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/udp_tunnel.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_mad.h>
@@ -17,3 +21,4 @@
 #include <uapi/rdma/rdma_user_rxe.h>
 
 #include "helpers.h"
+#include "net_glue.h"

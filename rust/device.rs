@@ -22,7 +22,9 @@ use kernel::{
 use crate::{
     ah::AhInner,
     bindings,
+    counters::Counters,
     mr::Mr,
+    netns,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
     qp::Qp,
@@ -67,6 +69,10 @@ pub(crate) struct DevState {
     /// MRs by key index.
     #[pin]
     mrs: IdTable<Arc<Mr>>,
+    /// The hardware counters (`rdma statistic`).
+    counters: Counters,
+    /// The count on the namespace whose tunnel sockets receive for us.
+    _netns: netns::Membership,
 }
 
 /// An rxe-rs device.
@@ -146,6 +152,11 @@ impl RxeDev {
     /// The QP table.
     pub(crate) fn qps(&self) -> &IdTable<Arc<Qp>> {
         &self.state.qps
+    }
+
+    /// The hardware counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.state.counters
     }
 
     /// Counters of objects in use.
@@ -286,6 +297,8 @@ impl DevState {
         let attr = device_attr(mac);
         // SAFETY: `ndev` is live (the caller holds a reference).
         let mtu = unsafe { bindings::rxe_rs_netdev_mtu(ndev.as_ptr()) };
+        // Inside the initializer, `ndev` names the field.
+        let netdev = ndev;
         try_pin_init!(DevState {
             ndev,
             mac,
@@ -303,6 +316,9 @@ impl DevState {
             ahs <- IdTable::new(1, params::MAX_AH),
             qps <- IdTable::new(params::MIN_QP_INDEX, params::DEFAULT_MAX_VALUE),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
+            counters: Counters::new(),
+            // SAFETY: `ndev` is live (the caller holds a reference).
+            _netns: unsafe { netns::Membership::join(netdev)? },
         }? Error)
     }
 }

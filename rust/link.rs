@@ -200,6 +200,13 @@ unsafe extern "C" fn newlink(
             e,
             format_args!("{name:?}: name or netdev {ndev_name:?} already in use"),
         ),
+        Err(e) if e == EADDRINUSE => refuse(
+            e,
+            format_args!(
+                "{name:?}: UDP port {} is already in use in the network namespace of {ndev_name:?} (by rdma_rxe?)",
+                proto::ip::ROCE_V2_UDP_PORT
+            ),
+        ),
         Err(e) => refuse(
             e,
             format_args!(

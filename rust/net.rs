@@ -1,49 +1,228 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sending RoCEv2 packets. (Placeholder with the interface of the network
-//! layer being written beside this; replaced when it merges.)
+//! Sending RoCEv2 packets, the transmit half of the device's network layer.
+//!
+//! [`send`] takes a packet the caller lays out (BTH, extended headers,
+//! payload, pad), puts it in UDP and IP headers, computes its ICRC exactly
+//! as the C rxe does (so that the two interoperate), routes it out of the
+//! device's netdev and hands it to the IP layer, as rxe_net.c does. It
+//! needs nothing of the per-namespace sockets, which only receive.
+//!
+//! Addresses come from GIDs: an IPv4-mapped GID (`::ffff:a.b.c.d`) stands
+//! for an IPv4 address, any other for an IPv6 one (`proto::ip::IpAddr`,
+//! which also lays out the headers).
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::rcu};
 
-use crate::device::RxeDev;
+use crate::{
+    bindings,
+    counters::Counter,
+    device::RxeDev,
+    proto::{
+        bth::BTH_LEN,
+        icrc::{icrc_fill, IpHdr, ICRC_LEN, IPV4_HDR_LEN, IPV6_HDR_LEN, UDP_HDR_LEN},
+        ip::{ipv4_header, ipv6_header, udp_header, IpAddr, IpVersion},
+    },
+    skb::{Dst, TxSkb},
+};
 
-/// An IP address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IpAddr {
-    /// An IPv4 address, in network byte order.
-    V4([u8; 4]),
-    /// An IPv6 address, in network byte order.
-    V6([u8; 16]),
+/// Where and how a packet goes: what the address vector (and, for RC and
+/// UC, the queue pair) says.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Path {
+    /// Source address (from the source GID); of the same version as `dst`.
+    pub(crate) src: IpAddr,
+    /// Destination address (from the destination GID).
+    pub(crate) dst: IpAddr,
+    /// Source UDP port (rxe derives it from the QP numbers, for ECMP).
+    pub(crate) src_port: u16,
+    /// IPv4 type of service or IPv6 traffic class.
+    pub(crate) traffic_class: u8,
+    /// IPv4 time to live or IPv6 hop limit.
+    pub(crate) hop_limit: u8,
+    /// IPv6 flow label (20 bits); unused for IPv4.
+    pub(crate) flow_label: u32,
 }
 
-impl IpAddr {
-    /// The address a RoCEv2 GID stands for.
-    pub(crate) fn from_gid(gid: &[u8; 16]) -> Self {
-        if crate::av::is_v4_mapped(gid) {
-            IpAddr::V4([gid[12], gid[13], gid[14], gid[15]])
+impl Path {
+    /// The IP version, if source and destination agree on one.
+    fn version(&self) -> Result<IpVersion> {
+        let v = self.src.version();
+        if v == self.dst.version() {
+            Ok(v)
         } else {
-            IpAddr::V6(*gid)
+            Err(EINVAL)
         }
     }
 }
 
-/// Where and how a packet goes.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Path {
-    pub(crate) src: IpAddr,
-    pub(crate) dst: IpAddr,
-    pub(crate) src_port: u16,
-    pub(crate) traffic_class: u8,
-    pub(crate) hop_limit: u8,
-    pub(crate) flow_label: u32,
+/// Sends one packet of `len` bytes of UDP payload on `dev`'s port along
+/// `path`.
+///
+/// `build` lays out the packet in the buffer it is given, exactly `len`
+/// bytes: BTH, extended headers, payload and pad, then `ICRC_LEN` bytes
+/// that `send` overwrites with the ICRC (`proto::packet::build` writes this
+/// layout, and `proto::packet::packet_len` gives `len`). It runs before any
+/// lock is taken here; an error from it is returned as is, and nothing is
+/// sent.
+///
+/// Counts `sent_pkts` and `sent_bytes` (IP and UDP headers included, as
+/// rxe does), or `send_err` when the packet cannot be routed or the IP
+/// layer refuses it. Any context that may take a spinlock; allocates with
+/// `GFP_ATOMIC`.
+pub(crate) fn send(
+    dev: &RxeDev,
+    path: &Path,
+    len: usize,
+    build: impl FnOnce(&mut [u8]) -> Result,
+) -> Result {
+    let version = path.version()?;
+    let ip_len = version.hdr_len();
+    if len < BTH_LEN + ICRC_LEN || len + UDP_HDR_LEN + ip_len > usize::from(u16::MAX) {
+        return Err(EMSGSIZE);
+    }
+    if dev.netdev_gone() {
+        return Err(ENODEV);
+    }
+    // SAFETY: The device holds a reference on its netdev.
+    let mut skb = unsafe { TxSkb::alloc(dev.ndev(), ip_len + UDP_HDR_LEN, len)? };
+    build(skb.data_mut())?;
+    match transmit(dev, path, version, skb) {
+        Ok(bytes) => {
+            dev.counters().inc(Counter::SentPkts);
+            dev.counters().add(Counter::SentBytes, bytes as u64);
+            Ok(())
+        }
+        Err(e) => {
+            dev.counters().inc(Counter::SendErr);
+            Err(e)
+        }
+    }
 }
 
-/// Sends one packet of `len` bytes of UDP payload laid out by `build`.
-pub(crate) fn send(
-    _dev: &RxeDev,
-    _path: &Path,
-    _len: usize,
-    _build: impl FnOnce(&mut [u8]) -> Result,
-) -> Result {
-    Err(ENODEV)
+/// Routes a built packet, adds its headers and ICRC, and hands it to the
+/// IP layer; returns its length from the IP header on.
+fn transmit(dev: &RxeDev, path: &Path, version: IpVersion, mut skb: TxSkb) -> Result<usize> {
+    let ndev = dev.ndev();
+    // The netdev may move to another namespace at any time (the device
+    // then goes away); under RCU its namespace stays valid while we use it.
+    let _rcu = rcu::read_lock();
+    // SAFETY: `ndev` is held by the device; the RCU read lock is held.
+    let net = unsafe { bindings::rxe_rs_dev_net_rcu(ndev) };
+    let dst = route(net, ndev, path)?;
+    push_udp(&mut skb, path)?;
+    push_ip(&mut skb, net, path, version)?;
+    skb.set_dst(dst);
+    fill_icrc(&mut skb, version)?;
+    let bytes = skb.len();
+    // SAFETY: `skb` is a complete packet with its route; the IP layer takes
+    // it (and frees it, also on error). No socket: none owns it.
+    let ret = unsafe {
+        match version {
+            IpVersion::V4 => bindings::ip_local_out(net, core::ptr::null_mut(), skb.into_raw()),
+            IpVersion::V6 => bindings::ip6_local_out(net, core::ptr::null_mut(), skb.into_raw()),
+        }
+    };
+    local_out_result(ret).map(|()| bytes)
+}
+
+/// The result of `ip_local_out`: an errno, or a `NET_XMIT_*` code of which
+/// only congestion notification means the packet went (`net_xmit_eval`).
+fn local_out_result(ret: kernel::ffi::c_int) -> Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else if ret == 0 || ret as u32 == bindings::NET_XMIT_CN {
+        Ok(())
+    } else {
+        Err(ENOBUFS)
+    }
+}
+
+/// The route for `path` out of `ndev` in `net`.
+fn route(net: *mut bindings::net, ndev: *mut bindings::net_device, path: &Path) -> Result<Dst> {
+    // SAFETY: `net` is valid under the caller's RCU read lock, `ndev` is
+    // held; the addresses are arrays of the sizes the glue reads; the
+    // lookup returns a referenced route or an `ERR_PTR`.
+    unsafe {
+        match (path.src, path.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                Dst::from_lookup(bindings::rxe_rs_route4(net, ndev, s.as_ptr(), d.as_ptr()))
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => Dst::from_lookup(bindings::rxe_rs_route6(
+                net,
+                ndev,
+                s.as_ptr(),
+                d.as_ptr(),
+                path.traffic_class,
+                path.flow_label,
+            )),
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Pushes the UDP header: `path`'s source port to the RoCEv2 port, the
+/// length, and no checksum (the ICRC covers the packet), as rxe sends it.
+fn push_udp(skb: &mut TxSkb, path: &Path) -> Result {
+    let len = u16::try_from(skb.len() + UDP_HDR_LEN).map_err(|_| EMSGSIZE)?;
+    // SAFETY: `send` reserved room for the UDP and IP headers.
+    unsafe { skb.push_transport(UDP_HDR_LEN as u32) };
+    *skb.data_mut()
+        .first_chunk_mut::<UDP_HDR_LEN>()
+        .ok_or(EINVAL)? = udp_header(path.src_port, len);
+    Ok(())
+}
+
+/// Pushes the IP header of `version`. The IPv4 header checksum is left to
+/// `ip_local_out` (the ICRC does not cover it); its other fields are final
+/// here, as the ICRC covers them.
+fn push_ip(skb: &mut TxSkb, net: *mut bindings::net, path: &Path, version: IpVersion) -> Result {
+    let total = skb.len() + version.hdr_len();
+    match (version, path.src, path.dst) {
+        (IpVersion::V4, IpAddr::V4(s), IpAddr::V4(d)) => {
+            let tot_len = u16::try_from(total).map_err(|_| EMSGSIZE)?;
+            // SAFETY: `send` reserved room for the IP header.
+            unsafe { skb.push_network(IPV4_HDR_LEN as u32, bindings::ETH_P_IP as u16) };
+            let hdr = skb
+                .data_mut()
+                .first_chunk_mut::<IPV4_HDR_LEN>()
+                .ok_or(EINVAL)?;
+            *hdr = ipv4_header(path.traffic_class, path.hop_limit, tot_len, s, d);
+            // SAFETY: `hdr` is the packet's IPv4 header; `net` is valid
+            // under the caller's RCU read lock. One segment.
+            unsafe { bindings::__ip_select_ident(net, hdr.as_mut_ptr().cast(), 1) };
+        }
+        (IpVersion::V6, IpAddr::V6(s), IpAddr::V6(d)) => {
+            let payload_len = u16::try_from(total - IPV6_HDR_LEN).map_err(|_| EMSGSIZE)?;
+            // SAFETY: `send` reserved room for the IP header.
+            unsafe { skb.push_network(IPV6_HDR_LEN as u32, bindings::ETH_P_IPV6 as u16) };
+            let hdr = skb
+                .data_mut()
+                .first_chunk_mut::<IPV6_HDR_LEN>()
+                .ok_or(EINVAL)?;
+            *hdr = ipv6_header(
+                path.traffic_class,
+                path.flow_label,
+                path.hop_limit,
+                payload_len,
+                &s,
+                &d,
+            );
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(())
+}
+
+/// Computes the ICRC over the final IP and UDP headers and the packet, and
+/// writes it into the packet's last `ICRC_LEN` bytes.
+fn fill_icrc(skb: &mut TxSkb, version: IpVersion) -> Result {
+    let data = skb.data_mut();
+    let (ip, rest) = data.split_at_mut_checked(version.hdr_len()).ok_or(EINVAL)?;
+    let (udp, payload) = rest.split_at_mut_checked(UDP_HDR_LEN).ok_or(EINVAL)?;
+    let ip = match version {
+        IpVersion::V4 => IpHdr::V4(ip),
+        IpVersion::V6 => IpHdr::V6(ip),
+    };
+    icrc_fill(ip, udp, payload).map(|_| ()).ok_or(EINVAL)
 }

@@ -6,7 +6,7 @@
 
 use kernel::{error::to_result, prelude::*, types::Opaque};
 
-use crate::{bindings, registry};
+use crate::{bindings, counters::Counter, device::RxeDev, registry};
 
 /// The registered netdev notifier.
 ///
@@ -70,10 +70,21 @@ unsafe extern "C" fn notify(
             // SAFETY: The device holds a reference on its netdev.
             dev.set_netdev_mtu(unsafe { bindings::rxe_rs_netdev_mtu(ndev) })
         }
-        bindings::NETDEV_UP | bindings::NETDEV_DOWN | bindings::NETDEV_CHANGE => {
+        bindings::NETDEV_UP => dev.port_state_changed(),
+        bindings::NETDEV_DOWN | bindings::NETDEV_CHANGE => {
+            count_link_down(dev, ndev);
             dev.port_state_changed()
         }
         _ => {}
     });
     bindings::NOTIFY_DONE as i32
+}
+
+/// Counts `link_downed` if the port is down after a netdev going down or
+/// changing carrier, as rxe does.
+fn count_link_down(dev: &RxeDev, ndev: *mut bindings::net_device) {
+    // SAFETY: The device holds a reference on its netdev.
+    if unsafe { bindings::rxe_rs_port_state(ndev) } == bindings::IB_PORT_DOWN {
+        dev.counters().inc(Counter::LinkDowned);
+    }
 }

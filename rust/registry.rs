@@ -7,7 +7,7 @@
 //! match by driver id, which the C `rdma_rxe` shares, and a device of the
 //! other driver must never be mistaken for one of ours.
 
-use core::ptr::NonNull;
+use core::{ops::Deref, ptr::NonNull};
 
 use kernel::{prelude::*, sync::global_lock};
 
@@ -61,6 +61,8 @@ impl Devices {
 impl Drop for Devices {
     fn drop(&mut self) {
         unregister_all();
+        // The static is never dropped: free the list's buffer.
+        *DEVICES.lock() = KVec::new();
     }
 }
 
@@ -120,6 +122,44 @@ pub(crate) fn with_netdev(ndev: *mut bindings::net_device, f: impl FnOnce(&RxeDe
     if let Some(d) = devices.iter().find(|d| d.dev().ndev() == ndev) {
         f(d.dev());
     }
+}
+
+/// One of our devices, registered and held there: while this lives, the
+/// device cannot be unregistered, so its state cannot go.
+///
+/// INVARIANT: `0` is one of our devices, on which this holds an
+/// `ib_device` reference taken by `ib_device_try_get`.
+pub(crate) struct DevRef(NonNull<RxeDev>);
+
+impl Deref for DevRef {
+    type Target = RxeDev;
+
+    fn deref(&self) -> &RxeDev {
+        // SAFETY: The reference keeps the device registered (type
+        // invariant), and registered devices are initialized.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for DevRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference taken in `get` (type invariant).
+        unsafe { bindings::ib_device_put(self.ibdev()) };
+    }
+}
+
+/// Our device on `ndev`, if there is one and it is registered (not still
+/// registering, nor unregistering), held. The registry lock is only held
+/// for the lookup.
+pub(crate) fn get(ndev: *mut bindings::net_device) -> Option<DevRef> {
+    let devices = DEVICES.lock();
+    let d = devices.iter().find(|d| d.dev().ndev() == ndev)?;
+    // SAFETY: Live while on the registry, which we hold locked.
+    if !unsafe { bindings::rxe_rs_ib_device_try_get(d.dev().ibdev()) } {
+        return None;
+    }
+    // INVARIANT: Ours, and held by the reference just taken.
+    Some(DevRef(d.0))
 }
 
 /// Unregisters every device (module unload). New devices cannot appear: the

@@ -14,11 +14,12 @@ use crate::{
     comp,
     device::RxeDev,
     mr::{self, KeyKind},
-    net::{self, IpAddr, Path},
+    net::{self, Path},
     proto::{
         aeth::Aeth,
         bth::{Bth, DEFAULT_PKEY},
         headers::{Atmeth, Deth, Ieth, Immdt, Reth},
+        ip::IpAddr,
         opcode::{self as opc, Dialect},
         packet::{self, Headers},
         psn,

@@ -14,6 +14,7 @@ mod ah;
 mod av;
 mod bindings;
 mod comp;
+mod counters;
 // The object files below hold what the data path (requester, responder,
 // completer; the next step) uses; until it lands, parts are unused.
 #[allow(dead_code)]
@@ -23,9 +24,11 @@ mod link;
 mod mmap;
 #[allow(dead_code)]
 mod mr;
+// The transmit half and parts of the receive half serve the data path.
 #[allow(dead_code)]
 mod net;
 mod netdev;
+mod netns;
 // The pure protocol crate, compiled in: the kernel uses part of what it
 // offers userspace, and its items are `pub` for the crate's own users.
 mod pool;
@@ -37,11 +40,16 @@ mod proto;
 mod qp;
 #[allow(dead_code)]
 mod queue;
+#[allow(dead_code)]
+mod recv;
 mod registry;
 mod req;
 mod resp;
+mod rxq;
+mod skb;
 mod srq;
 mod task;
+mod tunnel;
 #[allow(dead_code)]
 mod udata;
 mod verbs;
@@ -56,12 +64,14 @@ module! {
 
 /// What the module holds while loaded. Fields drop in order: first the link
 /// type (no new devices; unregistering it waits for `newlink` calls in
-/// flight), then the devices left, then the workqueue (drained), then the
-/// netdev notifier, so that no device op, work item or notifier call can
-/// reach the module after it is gone.
+/// flight), then the devices left, then the per-namespace sockets (none
+/// should be left) and the receive workqueue, then the QP workqueue
+/// (drained), then the netdev notifier, so that no device op, packet, work
+/// item or notifier call can reach the module after it is gone.
 struct RxeModule {
     _link: Pin<KBox<link::LinkType>>,
     _devices: registry::Devices,
+    _netns: Pin<KBox<netns::Subsys>>,
     _tasks: task::Installed,
     _notifier: Pin<KBox<netdev::Notifier>>,
 }
@@ -71,12 +81,14 @@ impl kernel::Module for RxeModule {
         let devices = registry::Devices::init();
         let tasks = task::install()?;
         let notifier = KBox::pin_init(netdev::Notifier::new(), GFP_KERNEL)?;
+        let netns = KBox::pin_init(netns::Subsys::new(), GFP_KERNEL)?;
         let link = KBox::pin_init(link::LinkType::new()?, GFP_KERNEL)?;
         pr_info!("loaded, link type {:?}\n", link.name());
         Ok(RxeModule {
             _link: link,
             _devices: devices,
             _tasks: tasks,
+            _netns: netns,
             _notifier: notifier,
         })
     }

@@ -8,7 +8,7 @@
 use kernel::prelude::*;
 
 use crate::{
-    ah, bindings, cq,
+    ah, bindings, counters, cq,
     device::{self, RxeDev},
     mmap, mr,
     proto::params,
@@ -94,6 +94,8 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.size_ib_ah = size_of::<ah::RxeAh>();
     ops.post_recv = Some(qp::post_recv);
     ops.size_ib_qp = size_of::<qp::RxeQp>();
+    ops.alloc_hw_port_stats = Some(counters::alloc_hw_port_stats);
+    ops.get_hw_stats = Some(counters::get_hw_stats);
     ops.size_ib_ucontext = size_of::<RxeUcontext>();
     ops.size_ib_pd = size_of::<RxePd>();
     ops.size_ib_cq = size_of::<cq::RxeCq>();

@@ -23,6 +23,7 @@ mod fuzz;
 pub mod guid;
 pub mod headers;
 pub mod icrc;
+pub mod ip;
 pub mod link;
 pub mod mtu;
 pub mod opcode;
