@@ -3,9 +3,8 @@
 #
 # The kernel's own tools/testing/selftests/rdma scripts, run against
 # rdma_rxe_rs: each script is copied with its module name replaced by
-# $RXE_MODULE. Scripts that need the RoCE data path (the UDP 4791 socket,
-# traffic, byte counters) are reported as SKIP with that reason until the
-# data path exists; they are never counted as passing.
+# $RXE_MODULE, and run with the scripts' own TAP lines reported case by
+# case.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -22,10 +21,6 @@ rm -rf "$work"
 mkdir -p "$work/rdma" "$work/kselftest"
 cp "$kdir"/tools/testing/selftests/kselftest/ktap_helpers.sh "$work/kselftest/"
 
-needs_data_path() {
-	grep -qE '4791|ss -H|rping|sent_rcvd|RDMA_PORT|PORT=' "$1"
-}
-
 # Why a script skipped a case without saying so.
 skip_reason() {
 	case "$1: $2" in
@@ -38,10 +33,6 @@ skip_reason() {
 
 for f in "$src"/*.sh; do
 	name=$(basename "$f")
-	if needs_data_path "$f"; then
-		t_skip "$name" "needs the RoCE data path (UDP 4791 socket and traffic), which rxe-rs does not have yet"
-		continue
-	fi
 	sed -e "s/\brdma_rxe\b/$RXE_MODULE/g" "$f" >"$work/rdma/$name"
 	chmod +x "$work/rdma/$name"
 	since=$(dmesg | wc -l)
