@@ -60,12 +60,21 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
             (w.wr_id(), w.opcode(), w.send_flags(), 0)
         })
     };
+    let last_psn = core.meta(i).filter(|m| m.sent).map(|m| m.last_psn);
     if let Some(m) = core.meta(i) {
         m.started = false;
+        m.sent = false;
     }
     if core.req.index == i {
+        // The requester was resending this WQE (after a rewind), or never
+        // got to it (a flush): it goes on after it.
         core.req.index = core.sq.ring.next(i);
         core.req.off = 0;
+        if let Some(last) = last_psn {
+            if psn::psn_compare(core.req.psn, last) <= 0 {
+                core.req.psn = psn::psn_next(last);
+            }
+        }
     }
     core.sq.ring.advance();
     if status == bindings::IB_WC_SUCCESS && !qp.sig_all && wflags & flags::SIGNALED == 0 {
@@ -171,7 +180,7 @@ fn rewind(qp: &Arc<Qp>, core: &mut QpCore) {
 pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
     let psn = p.bth().psn;
     // Only PSNs sent and not yet acknowledged mean anything.
-    if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.psn) >= 0 {
+    if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) >= 0 {
         return;
     }
     match p.opcode() {
@@ -203,11 +212,11 @@ pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: 
 /// `psn`.
 fn oldest_done_by(core: &mut QpCore, psn: u32) -> Option<u32> {
     let i = core.sq.ring.index();
-    if !core.sq.ring.holds(i) || (core.req.index == i) {
+    if !core.sq.ring.holds(i) {
         return None;
     }
     let m = *core.meta(i)?;
-    if !m.started || psn::psn_compare(m.last_psn, psn) > 0 {
+    if !m.started || !m.sent || psn::psn_compare(m.last_psn, psn) > 0 {
         return None;
     }
     SendWqe::new(core.shadow_slot(i)).map(|w| w.opcode())
@@ -279,7 +288,8 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
             };
             let us = crate::proto::aeth::rnr_timer_usecs(timer);
             core.comp.rnr_wait = true;
-            qp.set_timer(kernel::time::msecs_to_jiffies(us.div_ceil(1000).max(1)));
+            // If the retransmit timer is pending, the wait ends with it.
+            let _ = qp.set_timer(kernel::time::msecs_to_jiffies(us.div_ceil(1000).max(1)));
         }
         Syndrome::Nak(NakCode::PsnSeqError) => {
             // SAFETY: As the caller promises.
@@ -438,13 +448,16 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
 /// Sets the retransmit timer while packets wait for their acknowledgement:
 /// 4.096 us * 2^timeout, as the IBTA says; a timeout of 0 means none.
 pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
-    if core.attr.timeout == 0 || core.comp.psn == core.req.psn {
+    if core.attr.timeout == 0 || core.comp.psn == core.req.max_psn {
         return;
     }
-    core.comp.timer_psn = core.comp.psn;
     let ns = 4096u64 << core.attr.timeout.min(31);
     let ms = (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32;
-    qp.set_timer(kernel::time::msecs_to_jiffies(ms));
+    // A timer already pending keeps its start: "no progress" means none
+    // for a whole timeout, measured from when it was set.
+    if qp.set_timer(kernel::time::msecs_to_jiffies(ms)) {
+        core.comp.timer_psn = core.comp.psn;
+    }
 }
 
 /// The QP's timer: the end of an RNR wait, or a retransmit timeout.
@@ -459,7 +472,7 @@ pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) 
         arm_retry_timer(qp, core);
         return;
     }
-    if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.psn {
+    if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.max_psn {
         return;
     }
     if core.comp.psn != core.comp.timer_psn {

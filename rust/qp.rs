@@ -69,6 +69,8 @@ pub(crate) struct WorkQueue {
 pub(crate) struct WqeMeta {
     /// The copy in `shadow` is this WQE's.
     pub(crate) started: bool,
+    /// All its packets went out at least once (`last_psn` is valid).
+    pub(crate) sent: bool,
     pub(crate) first_psn: u32,
     pub(crate) last_psn: u32,
     /// Total payload length (or read/atomic length).
@@ -82,6 +84,9 @@ pub(crate) struct ReqState {
     pub(crate) psn: u32,
     /// The ring index of the WQE being sent (or the next to start).
     pub(crate) index: u32,
+    /// The PSN after the highest ever sent: after a rewind, `psn` is back
+    /// behind it while acknowledgements up to it are still valid.
+    pub(crate) max_psn: u32,
     /// Bytes of that WQE already sent.
     pub(crate) off: u32,
     /// Packets sent since the last that asked for an ACK.
@@ -283,10 +288,10 @@ impl WorkItem for Qp {
 
 impl Qp {
     /// Runs the timer handler after `jiffies` (unless it is already set).
-    pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) {
-        if let Some(t) = crate::task::tasks() {
-            let _ = t.queue().enqueue_delayed::<_, 1>(self.clone(), jiffies);
-        }
+    /// Returns whether a new timer was set (`false`: one is pending).
+    pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) -> bool {
+        crate::task::tasks()
+            .is_some_and(|t| t.queue().enqueue_delayed::<_, 1>(self.clone(), jiffies).is_ok())
     }
 
     /// Asks for the QP's work (the requester) to run soon.
@@ -754,6 +759,7 @@ unsafe fn transition(
 ) {
     if mask & bindings::IB_QP_SQ_PSN != 0 {
         core.req.psn = core.attr.sq_psn;
+        core.req.max_psn = core.attr.sq_psn;
         core.comp.psn = core.attr.sq_psn;
     }
     if mask & bindings::IB_QP_RQ_PSN != 0 {

@@ -59,6 +59,7 @@ pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
             return;
         }
         if qp.qp_type == crate::bindings::IB_QPT_RC
+            && psn::psn_compare(core.req.psn, core.comp.psn) > 0
             && psn::psn_sub(core.req.psn, core.comp.psn) >= MAX_UNACKED_PSNS
         {
             return;
@@ -109,6 +110,7 @@ fn start(core: &mut QpCore, i: u32) -> bool {
     if let Some(m) = core.meta(i) {
         *m = crate::qp::WqeMeta {
             started: true,
+            sent: false,
             first_psn,
             last_psn: first_psn,
             len: 0,
@@ -340,7 +342,7 @@ fn send_segment(
     emit(dev, qp.pd, path, &h, payload as usize, |buf| {
         fill_from_wqe(dev, qp.pd, &w, work.flags, off, buf)
     })?;
-    core.req.psn = psn::psn_next(core.req.psn);
+    advance_psn(core, 1);
     core.req.off = off + payload;
     Ok(last)
 }
@@ -380,7 +382,7 @@ fn send_read(
     });
     emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
     let npkts = work.len.div_ceil(mtu).max(1);
-    core.req.psn = psn::psn_add(core.req.psn, npkts);
+    advance_psn(core, npkts);
     Ok(())
 }
 
@@ -414,8 +416,16 @@ fn send_atomic(
         compare,
     });
     emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
-    core.req.psn = psn::psn_next(core.req.psn);
+    advance_psn(core, 1);
     Ok(())
+}
+
+/// Moves the next PSN on by `n`, keeping track of the highest sent.
+fn advance_psn(core: &mut QpCore, n: u32) {
+    core.req.psn = psn::psn_add(core.req.psn, n);
+    if psn::psn_compare(core.req.psn, core.req.max_psn) > 0 {
+        core.req.max_psn = core.req.psn;
+    }
 }
 
 /// A WQE is all sent: record its last PSN and move on; UC and UD WQEs
@@ -424,6 +434,7 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
     let last_psn = psn::psn_prev(core.req.psn);
     if let Some(m) = core.meta(i) {
         m.last_psn = last_psn;
+        m.sent = true;
     }
     core.req.index = core.sq.ring.next(i);
     core.req.off = 0;
