@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Traffic between two rxe-rs devices in two namespaces, through the stock
-# rdma-core tools: ibv_rc_pingpong, ibv_uc_pingpong and ibv_ud_pingpong with
+# rdma-core tools: ibv_rc_pingpong, ibv_uc_pingpong, ibv_ud_pingpong and
+# ibv_srq_pingpong with
 # buffer checking, several sizes from 1 byte to above the path MTU, over
 # IPv4 and IPv6 GIDs.
 
 . "$(dirname "$0")/lib.sh"
 
 cleanup() {
-	pkill -f 'ibv_(rc|uc|ud)_pingpong' 2>/dev/null
+	pkill -f 'ibv_(rc|uc|ud|srq)_pingpong' 2>/dev/null
 	del_pair
 	unload_rxe 2>/dev/null
 	true
@@ -101,6 +102,12 @@ case_ud() {
 	pingpong ibv_ud_pingpong 6 200 50
 }
 
+case_srq() {
+	setup
+	pingpong ibv_srq_pingpong 4 1 50
+	pingpong ibv_srq_pingpong 4 4000 50
+}
+
 case_rc_many() {
 	setup
 	pingpong ibv_rc_pingpong 4 4096 2000
@@ -115,5 +122,6 @@ t_case "ibv_rc_pingpong, 1 B to 64 KiB, IPv4, data checked" case_rc
 t_case "ibv_rc_pingpong over IPv6 GIDs" case_rc_v6
 t_case "ibv_uc_pingpong, 1 B to 3000 B" case_uc
 t_case "ibv_ud_pingpong, 1 B to the MTU, IPv4 and IPv6" case_ud
+t_case "ibv_srq_pingpong, 1 B and 4000 B" case_srq
 t_case "ibv_rc_pingpong, 2000 round trips of 4 KiB" case_rc_many
 t_done
