@@ -290,8 +290,11 @@ impl Qp {
     /// Runs the timer handler after `jiffies` (unless it is already set).
     /// Returns whether a new timer was set (`false`: one is pending).
     pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) -> bool {
-        crate::task::tasks()
-            .is_some_and(|t| t.queue().enqueue_delayed::<_, 1>(self.clone(), jiffies).is_ok())
+        crate::task::tasks().is_some_and(|t| {
+            t.queue()
+                .enqueue_delayed::<_, 1>(self.clone(), jiffies)
+                .is_ok()
+        })
     }
 
     /// Asks for the QP's work (the requester) to run soon.
