@@ -10,7 +10,7 @@ use crate::{
     bindings,
     cq::Completion,
     device::RxeDev,
-    mr::{self, KeyKind},
+    mr,
     proto::{
         aeth::{NakCode, Syndrome},
         opcode as opc,
@@ -366,13 +366,7 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
         off,
         data.len(),
         |s, at, pos, n| {
-            let mr = mr::lookup(
-                dev,
-                qp.pd as *mut _,
-                s.lkey,
-                KeyKind::Local,
-                bindings::IB_ACCESS_LOCAL_WRITE,
-            )?;
+            let mr = mr::lookup_local_write(dev, qp.pd, s.lkey)?;
             mr.write(
                 s.addr.wrapping_add(at),
                 data.get(pos..pos + n).ok_or(EINVAL)?,
@@ -423,13 +417,7 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
     }
     let bytes = orig.to_ne_bytes();
     let res = w.sge(0).ok_or(EINVAL).and_then(|s| {
-        let mr = mr::lookup(
-            dev,
-            qp.pd as *mut _,
-            s.lkey,
-            KeyKind::Local,
-            bindings::IB_ACCESS_LOCAL_WRITE,
-        )?;
+        let mr = mr::lookup_local_write(dev, qp.pd, s.lkey)?;
         mr.write(s.addr, &bytes)
     });
     if res.is_err() {

@@ -252,6 +252,18 @@ pub(crate) fn lookup(
     Ok(mr)
 }
 
+/// Finds the MR of a local SGE the driver writes into (receive buffers,
+/// read responses, atomic results).
+pub(crate) fn lookup_local_write(dev: &RxeDev, pd: usize, lkey: u32) -> Result<Arc<Mr>> {
+    lookup(
+        dev,
+        pd as *mut _,
+        lkey,
+        KeyKind::Local,
+        bindings::IB_ACCESS_LOCAL_WRITE,
+    )
+}
+
 /// Adds the MR `build` makes to the device's table, gives it its keys
 /// (`remote`: an rkey too) and makes the `ib_mr` for it.
 fn publish(

@@ -33,31 +33,6 @@ pub(crate) struct Limits {
     pub(crate) max_inline: u32,
 }
 
-/// The send opcodes kernel consumers may post (the rest come later: memory
-/// registration and local invalidate).
-fn send_opcode_ok(qp_type: u32, opcode: u32) -> bool {
-    match qp_type {
-        bindings::IB_QPT_UD | bindings::IB_QPT_GSI => {
-            matches!(opcode, op::SEND | op::SEND_WITH_IMM)
-        }
-        bindings::IB_QPT_UC => matches!(
-            opcode,
-            op::SEND | op::SEND_WITH_IMM | op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM
-        ),
-        _ => matches!(
-            opcode,
-            op::SEND
-                | op::SEND_WITH_IMM
-                | op::SEND_WITH_INV
-                | op::RDMA_WRITE
-                | op::RDMA_WRITE_WITH_IMM
-                | op::RDMA_READ
-                | op::ATOMIC_CMP_AND_SWP
-                | op::ATOMIC_FETCH_AND_ADD
-        ),
-    }
-}
-
 /// The SGE list of a work request.
 ///
 /// # Safety
@@ -79,7 +54,7 @@ unsafe fn sges<'a>(list: *const bindings::ib_sge, n: u32) -> &'a [bindings::ib_s
 /// `ib_rdma_wr` / `ib_atomic_wr` / `ib_ud_wr` around it).
 unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u8]) -> Result {
     let opcode = wr.opcode;
-    if !send_opcode_ok(qp.qp_type, opcode) {
+    if !crate::req::opcode_allowed(qp.qp_type, opcode) {
         return Err(EINVAL);
     }
     let nsge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;

@@ -134,10 +134,11 @@ struct Work {
     len: u32,
 }
 
-/// Checks a WQE's opcode and length against the QP's type and limits.
-fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
-    let opcode = w.opcode();
-    let allowed = match qp.qp_type {
+/// Whether a QP of `qp_type` may post send opcode `opcode` (memory
+/// registration, local invalidate, flush and atomic write are not carried
+/// yet).
+pub(crate) fn opcode_allowed(qp_type: u32, opcode: u32) -> bool {
+    match qp_type {
         crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => {
             matches!(opcode, op::SEND | op::SEND_WITH_IMM)
         }
@@ -156,7 +157,13 @@ fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
                 | op::ATOMIC_CMP_AND_SWP
                 | op::ATOMIC_FETCH_AND_ADD
         ),
-    };
+    }
+}
+
+/// Checks a WQE's opcode and length against the QP's type and limits.
+fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
+    let opcode = w.opcode();
+    let allowed = opcode_allowed(qp.qp_type, opcode);
     if !allowed {
         return Err(EINVAL);
     }

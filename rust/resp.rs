@@ -291,13 +291,7 @@ fn place(
         ctx.off,
         data.len(),
         |s, at, pos, n| {
-            let mr = mr::lookup(
-                dev,
-                qp.pd as *mut _,
-                s.lkey,
-                KeyKind::Local,
-                bindings::IB_ACCESS_LOCAL_WRITE,
-            )?;
+            let mr = mr::lookup_local_write(dev, qp.pd, s.lkey)?;
             mr.write(
                 s.addr.wrapping_add(at),
                 data.get(pos..pos + n).ok_or(EINVAL)?,
