@@ -8,6 +8,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
+    counters::Counter,
     cq::Completion,
     device::RxeDev,
     mr,
@@ -77,6 +78,9 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
         }
     }
     core.sq.ring.advance();
+    if status == bindings::IB_WC_SUCCESS && wc_opcode(opcode) == bindings::IB_WC_SEND {
+        dev.counters().inc(Counter::RdmaSend);
+    }
     if status == bindings::IB_WC_SUCCESS && !qp.sig_all && wflags & flags::SIGNALED == 0 {
         return;
     }
@@ -90,7 +94,6 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
         port_num: 1,
         ..Completion::default()
     };
-    let _ = dev;
     // SAFETY: Not destroyed, under `core` (caller).
     let _ = unsafe { qp.send_cq() }.post(&c, false);
 }
@@ -270,9 +273,11 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
             qp.schedule();
         }
         Syndrome::RnrNak { .. } => {
+            dev.counters().inc(Counter::RcvRnr);
             // SAFETY: As the caller promises.
             unsafe { ack_before(dev, qp, core, psn) };
             if core.comp.rnr_left == 0 {
+                dev.counters().inc(Counter::RnrRetryExceeded);
                 // SAFETY: As above.
                 unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RNR_RETRY_EXC_ERR) };
                 return;
@@ -292,6 +297,7 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
             let _ = qp.set_timer(kernel::time::msecs_to_jiffies(us.div_ceil(1000).max(1)));
         }
         Syndrome::Nak(NakCode::PsnSeqError) => {
+            dev.counters().inc(Counter::RcvSeqErr);
             // SAFETY: As the caller promises.
             unsafe { ack_before(dev, qp, core, psn) };
             rewind(qp, core);
@@ -469,10 +475,12 @@ pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) 
         return;
     }
     if core.comp.retry_left == 0 {
+        dev.counters().inc(Counter::RetryExceeded);
         // SAFETY: As the caller promises.
         unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RETRY_EXC_ERR) };
         return;
     }
+    dev.counters().inc(Counter::CompRetry);
     core.comp.retry_left -= 1;
     rewind(qp, core);
     arm_retry_timer(qp, core);

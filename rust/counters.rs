@@ -64,10 +64,15 @@ pub(crate) enum Counter {
     /// rxe-rs: valid packets dropped because no queue pair of the device
     /// has their destination QP number (`rcvd_unknown_qp`).
     RcvdUnknownQp,
+    /// rxe-rs: valid requests their queue pair dropped without an answer
+    /// (`rcvd_qp_dropped`): the QP is not ready to receive, the opcode is
+    /// of another transport, the Q_Key is wrong, or the request could not
+    /// be carried out for want of memory.
+    RcvdQpDropped,
 }
 
 /// How many counters there are.
-pub(crate) const NUM_COUNTERS: usize = Counter::RcvdUnknownQp as usize + 1;
+pub(crate) const NUM_COUNTERS: usize = Counter::RcvdQpDropped as usize + 1;
 
 /// The names, by counter.
 const NAMES: [&CStr; NUM_COUNTERS] = [
@@ -90,6 +95,7 @@ const NAMES: [&CStr; NUM_COUNTERS] = [
     c"rcvd_bytes",
     c"rcvd_malformed",
     c"rcvd_unknown_qp",
+    c"rcvd_qp_dropped",
 ];
 
 /// The counter descriptions the RDMA core shows: static, as the core keeps

@@ -8,6 +8,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
+    counters::Counter,
     cq::Completion,
     device::RxeDev,
     mr::{self, KeyKind},
@@ -55,6 +56,7 @@ pub(crate) unsafe fn request(
 ) {
     let state = core.attr.qp_state;
     if state != bindings::IB_QPS_RTR && state != bindings::IB_QPS_RTS {
+        dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let info = *p.info();
@@ -96,6 +98,7 @@ unsafe fn rc_request(
     meta: &PktMeta<'_>,
 ) {
     if !transport_ok(qp.qp_type, p.opcode()) {
+        dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let psn = p.bth().psn;
@@ -104,11 +107,13 @@ unsafe fn rc_request(
         // A gap: ask for the missing packets, once per gap.
         if !core.resp.nak_sent {
             core.resp.nak_sent = true;
+            dev.counters().inc(Counter::OutOfSeqReq);
             let _ = nak(dev, qp, core, core.resp.psn, NakCode::PsnSeqError);
         }
         return;
     }
     if cmp < 0 {
+        dev.counters().inc(Counter::DupReq);
         duplicate(dev, qp, core, p, info);
         return;
     }
@@ -117,6 +122,7 @@ unsafe fn rc_request(
     match unsafe { execute(dev, qp, core, p, info, meta) } {
         Ok(()) => {}
         Err(Refusal::Rnr) => {
+            dev.counters().inc(Counter::SndRnr);
             let timer = core.attr.min_rnr_timer & 0x1f;
             let syn = Syndrome::RnrNak { timer }.to_byte();
             let _ = req::send_ack(dev, qp, core, psn, syn);
@@ -127,7 +133,7 @@ unsafe fn rc_request(
             // SAFETY: As the caller promises.
             unsafe { crate::comp::to_error(dev, qp, core) };
         }
-        Err(Refusal::Drop) => {}
+        Err(Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),
     }
 }
 
@@ -148,6 +154,7 @@ unsafe fn uc_request(
     meta: &PktMeta<'_>,
 ) {
     if !transport_ok(qp.qp_type, p.opcode()) {
+        dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let psn = p.bth().psn;
@@ -182,6 +189,7 @@ unsafe fn ud_request(
     meta: &PktMeta<'_>,
 ) {
     if !transport_ok(qp.qp_type, p.opcode()) {
+        dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let Some(deth) = p.deth() else { return };
@@ -193,7 +201,7 @@ unsafe fn ud_request(
     };
     if deth.qkey != qkey {
         // A wrong qkey is an access violation: dropped silently (IBTA).
-        let _ = dev;
+        dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let info = *p.info();
@@ -358,6 +366,7 @@ unsafe fn send(
         // SAFETY: As the caller promises.
         unsafe {
             complete_recv(
+                dev,
                 qp,
                 core,
                 bindings::IB_WC_RECV,
@@ -379,6 +388,7 @@ unsafe fn send(
 /// As for [`request`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn complete_recv(
+    dev: &RxeDev,
     qp: &Qp,
     core: &mut QpCore,
     opcode: u32,
@@ -410,6 +420,7 @@ unsafe fn complete_recv(
         },
         ..Completion::default()
     };
+    dev.counters().inc(Counter::RdmaRecv);
     // SAFETY: Not destroyed, under `core` (caller).
     let _ = unsafe { qp.recv_cq() }.post(&c, solicited);
 }
@@ -421,7 +432,7 @@ unsafe fn complete_recv(
 ///
 /// As for [`request`].
 unsafe fn write_imm(
-    _dev: &RxeDev,
+    dev: &RxeDev,
     qp: &Arc<Qp>,
     core: &mut QpCore,
     p: &Parsed<'_>,
@@ -434,6 +445,7 @@ unsafe fn write_imm(
     // SAFETY: As the caller promises.
     unsafe {
         complete_recv(
+            dev,
             qp,
             core,
             bindings::IB_WC_RECV_RDMA_WITH_IMM,
