@@ -151,3 +151,128 @@ rdma_in() {
 	shift
 	ip netns exec "$ns" rdma "$@"
 }
+
+# --- two devices and traffic between them ---------------------------------
+
+# two_devices [KIND_A [KIND_B]]: the veth pair, with device rxe_a on VA in
+# NS_A and rxe_b on VB in NS_B. A KIND is rs (rdma_rxe_rs, the default) or
+# c (the C rdma_rxe): with a C device, rdma_rxe_rs takes link type rxe_rs,
+# as the two drivers cannot both be "rxe".
+two_devices() {
+	local a=${1:-rs} b=${2:-rs} ta tb
+	make_pair
+	if [ "$a" = c ] || [ "$b" = c ]; then
+		modprobe "$RXE_MODULE" link_type=rxe_rs || die_case "modprobe $RXE_MODULE link_type=rxe_rs failed"
+		modprobe rdma_rxe || die_case "modprobe rdma_rxe failed"
+		ta=rxe_rs tb=rxe_rs
+		[ "$a" = c ] && ta=rxe
+		[ "$b" = c ] && tb=rxe
+	else
+		load_rxe
+		ta=$RXE_LINK_TYPE tb=$RXE_LINK_TYPE
+	fi
+	rdma_in "$NS_A" link add rxe_a type "$ta" netdev "$VA"
+	rdma_in "$NS_B" link add rxe_b type "$tb" netdev "$VB"
+}
+
+# Unloads whatever two_devices loaded (the C driver's unload removes every
+# RXE-driver device, ours included, so ours goes first).
+unload_all() {
+	unload_rxe 2>/dev/null
+	modprobe -r rdma_rxe 2>/dev/null
+	true
+}
+
+# Ends the traffic tools a case may have left running.
+stop_apps() {
+	pkill -f 'ib_(send|write|read|atomic)_(bw|lat)|rping|ucmatose|udaddy|ibv_(rc|uc|ud|srq)_pingpong' 2>/dev/null
+	true
+}
+
+# gid_index DEV HEXTAIL: the index of DEV's RoCE v2 GID ending in HEXTAIL.
+gid_index() {
+	local dev=$1 tail=$2 f i
+	for f in /sys/class/infiniband/"$dev"/ports/1/gids/*; do
+		i=${f##*/}
+		case "$(cat "$f" 2>/dev/null)" in
+		*"$tail")
+			[ "$(cat /sys/class/infiniband/"$dev"/ports/1/gid_attrs/types/"$i" 2>/dev/null)" = "RoCE v2" ] &&
+				echo "$i" && return 0
+			;;
+		esac
+	done
+	return 1
+}
+
+# gids FAMILY: sets GID_A and GID_B to the RoCE v2 GID indexes of IP_A
+# (IP6_A) on rxe_a and IP_B (IP6_B) on rxe_b, waiting for them to appear.
+gids() {
+	local ta=ffff:c0a8:4d01 tb=ffff:c0a8:4d02
+	if [ "$1" = 6 ]; then
+		ta=fd00:0077:0000:0000:0000:0000:0000:0001
+		tb=fd00:0077:0000:0000:0000:0000:0000:0002
+	fi
+	wait_for 10 gid_index rxe_a "$ta" >/dev/null || die_case "no IPv$1 GID on rxe_a"
+	wait_for 10 gid_index rxe_b "$tb" >/dev/null || die_case "no IPv$1 GID on rxe_b"
+	GID_A=$(gid_index rxe_a "$ta")
+	GID_B=$(gid_index rxe_b "$tb")
+}
+
+# listening NS PORT: waits until something listens on TCP PORT in NS.
+listening() {
+	wait_for 20 sh -c "ip netns exec $1 ss -ltn | grep -q ':$2 '"
+}
+
+PP_SRV_LOG=/tmp/rxe-rs-srv.log
+PP_CLI_LOG=/tmp/rxe-rs-cli.log
+
+# pp_start TOOL FAMILY SIZE ITERS [EXTRA...]: an rdma-core pingpong tool
+# with buffer checking (-c), server on rxe_b, client on rxe_a, both in the
+# background (PP_SRV, PP_CLI); pp_wait collects them. FAMILY is that of
+# the GIDs; the tools' TCP side channel always uses IPv4 (the server
+# listens on the first address getaddrinfo gives it).
+pp_start() {
+	local tool=$1 family=$2 size=$3 iters=$4
+	shift 4
+	gids "$family"
+	PP_WHAT="$tool -s $size -n $iters $* over IPv$family"
+	ip netns exec "$NS_B" timeout "${PP_TIMEOUT:-60}" "$tool" -d rxe_b -g "$GID_B" -s "$size" \
+		-n "$iters" -c "$@" >"$PP_SRV_LOG" 2>&1 &
+	PP_SRV=$!
+	# The tools meet over TCP first: wait for the server to listen.
+	listening "$NS_B" 18515 || die_case "$tool server did not start: $(cat "$PP_SRV_LOG")"
+	ip netns exec "$NS_A" timeout "${PP_TIMEOUT:-60}" "$tool" -d rxe_a -g "$GID_A" -s "$size" \
+		-n "$iters" -c "$@" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
+	PP_CLI=$!
+}
+
+pp_wait() {
+	local rc=0
+	wait "$PP_CLI" || rc=$?
+	wait "$PP_SRV" || rc=$((rc ? rc : 1))
+	echo "$PP_WHAT: $(tail -n 2 "$PP_CLI_LOG" | tr '\n' ' ')"
+	if [ "$rc" != 0 ]; then
+		cat "$PP_CLI_LOG" "$PP_SRV_LOG" >&2
+		die_case "$PP_WHAT failed ($rc)"
+	fi
+}
+
+# pingpong TOOL FAMILY SIZE ITERS [EXTRA...]: pp_start and pp_wait.
+pingpong() {
+	pp_start "$@"
+	pp_wait
+}
+
+# pp_field LOG local|remote QPN|PSN: a field of the address line a pingpong
+# tool printed, as a number.
+pp_field() {
+	local v
+	v=$(sed -n "s/.*$2 address:.*$3 0x\([0-9a-f]*\).*/\1/p" "$1" | head -n 1)
+	[ -n "$v" ] || return 1
+	echo $((16#$v))
+}
+
+# counter DEV NAME: a hardware counter of DEV's port.
+counter() {
+	rdma statistic show link "$1/1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); exit } }'
+}

@@ -52,11 +52,6 @@ expect_socks() {
 		die_case "namespace $1: $(socks "$1" 4) IPv4 and $(socks "$1" 6) IPv6 sockets on 4791, expected $2 each"
 }
 
-# counter DEV NAME: a hardware counter of DEV's port.
-counter() {
-	rdma statistic show link "$1/1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); exit } }'
-}
-
 # expect_counter DEV NAME VALUE: waits for the (asynchronous) receive path.
 expect_counter() {
 	wait_for 10 test "$(counter "$1" "$2")" = "$3" ||
