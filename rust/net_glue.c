@@ -5,6 +5,8 @@
 #include <linux/err.h>
 #include <linux/if_ether.h>
 #include <linux/if_vlan.h>
+#include <linux/inetdevice.h>
+#include <linux/ip.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/workqueue.h>
@@ -50,6 +52,25 @@ void *rxe_rs_sk_user_data(struct sock *sk)
 struct net_device *rxe_rs_vlan_real_dev(struct net_device *ndev)
 {
 	return is_vlan_dev(ndev) ? vlan_dev_real_dev(ndev) : NULL;
+}
+
+struct net_device *rxe_rs_loopback_owner(struct sk_buff *skb)
+{
+	struct net *net = dev_net(skb->dev);
+	struct net_device *ndev = NULL;
+
+	if (!(skb->dev->flags & IFF_LOOPBACK))
+		return NULL;
+	if (skb->protocol == htons(ETH_P_IP)) {
+		ndev = ip_dev_find(net, ip_hdr(skb)->daddr);
+	} else if (skb->protocol == htons(ETH_P_IPV6)) {
+		rcu_read_lock();
+		ndev = ipv6_dev_find(net, &ipv6_hdr(skb)->daddr, NULL);
+		if (ndev)
+			dev_hold(ndev);
+		rcu_read_unlock();
+	}
+	return ndev;
 }
 
 int rxe_rs_skb_linearize(struct sk_buff *skb)

@@ -32,6 +32,13 @@ void *rxe_rs_sk_user_data(struct sock *sk);
 /* The real netdev under a VLAN netdev, or NULL if @ndev is not one. */
 struct net_device *rxe_rs_vlan_real_dev(struct net_device *ndev);
 
+/*
+ * For a packet that came over the loopback netdev (sent to a local
+ * address): the netdev in its namespace that owns its destination address,
+ * held; NULL if it did not come over loopback or no netdev owns it.
+ */
+struct net_device *rxe_rs_loopback_owner(struct sk_buff *skb);
+
 /* Received sk_buffs. */
 int rxe_rs_skb_linearize(struct sk_buff *skb);
 struct net_device *rxe_rs_skb_dev(struct sk_buff *skb);

@@ -138,6 +138,20 @@ impl RxQueue {
                 return false;
             };
             let ndev = skb.ndev();
+            if let Some(owner) = skb.loopback_owner() {
+                // Sent to a local address: for the device on the netdev
+                // that owns it, as if it had arrived there (no cache: the
+                // next packet over loopback may be for another).
+                // SAFETY: `owner` is held until the put below.
+                let d = unsafe { device_for(owner.as_ptr()) };
+                // SAFETY: The reference `loopback_owner` took.
+                unsafe { bindings::rxe_rs_dev_put(owner.as_ptr()) };
+                match d {
+                    Some(d) => recv::receive_skb(&d, skb),
+                    None => drop(skb),
+                }
+                continue;
+            }
             if last.as_ref().map(|(n, _)| *n) != Some(ndev) {
                 // Let the last one go before looking up the next.
                 drop(last.take());

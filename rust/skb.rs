@@ -67,6 +67,16 @@ impl RxSkb {
         unsafe { bindings::rxe_rs_skb_dev(self.0.as_ptr()) }
     }
 
+    /// For a packet sent to a local address (it came over the loopback
+    /// netdev): the netdev that owns its destination address, held (the
+    /// caller puts it); `None` for any other packet.
+    pub(crate) fn loopback_owner(&self) -> Option<NonNull<bindings::net_device>> {
+        // SAFETY: We own the skb; it still has its IP header (type
+        // invariant) and holds its netdev, whose namespace is therefore
+        // live.
+        NonNull::new(unsafe { bindings::rxe_rs_loopback_owner(self.0.as_ptr()) })
+    }
+
     /// The packet from the UDP header to its end.
     pub(crate) fn udp(&self) -> &[u8] {
         let skb = self.0.as_ptr();

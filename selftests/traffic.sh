@@ -5,7 +5,7 @@
 # rdma-core tools: ibv_rc_pingpong, ibv_uc_pingpong, ibv_ud_pingpong and
 # ibv_srq_pingpong with
 # buffer checking, several sizes from 1 byte to above the path MTU, over
-# IPv4 and IPv6 GIDs.
+# IPv4 and IPv6 GIDs; and both ends on one device (loopback).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -63,6 +63,32 @@ case_rc_many() {
 	pingpong ibv_rc_pingpong 4 4096 2000
 }
 
+# Both ends on rxe_a, to its own address: the packets go over the
+# loopback netdev and come back to the device that owns the address.
+case_loopback() {
+	setup
+	gids 4
+	local srv rc=0 s
+	for s in 1 4096 65536; do
+		ip netns exec "$NS_A" timeout 60 ibv_rc_pingpong -d rxe_a -g "$GID_A" -s "$s" -n 50 -c \
+			>"$PP_SRV_LOG" 2>&1 &
+		srv=$!
+		listening "$NS_A" 18515 || die_case "server did not start: $(cat "$PP_SRV_LOG")"
+		ip netns exec "$NS_A" timeout 60 ibv_rc_pingpong -d rxe_a -g "$GID_A" -s "$s" -n 50 -c \
+			"$IP_A" >"$PP_CLI_LOG" 2>&1 || rc=$?
+		wait "$srv" || rc=$((rc ? rc : 1))
+		echo "loopback -s $s: $(tail -n 1 "$PP_CLI_LOG")"
+		[ "$rc" = 0 ] || die_case "loopback pingpong -s $s failed ($rc): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
+	done
+	# And over rdma_cm.
+	ip netns exec "$NS_A" timeout 60 rping -s -a "$IP_A" -C 20 -V >"$PP_SRV_LOG" 2>&1 &
+	srv=$!
+	sleep 1
+	ip netns exec "$NS_A" timeout 60 rping -c -a "$IP_A" -C 20 -V >"$PP_CLI_LOG" 2>&1 || rc=$?
+	wait "$srv" || rc=$((rc ? rc : 1))
+	[ "$rc" = 0 ] || die_case "loopback rping failed ($rc): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
+}
+
 command -v ibv_rc_pingpong >/dev/null || {
 	t_skip "traffic" "ibv_rc_pingpong missing (ibverbs-utils; scripts/setup installs it)"
 	t_done
@@ -74,4 +100,5 @@ t_case "ibv_uc_pingpong, 1 B to 3000 B" case_uc
 t_case "ibv_ud_pingpong, 1 B to the MTU, IPv4 and IPv6" case_ud
 t_case "ibv_srq_pingpong, 1 B and 4000 B" case_srq
 t_case "ibv_rc_pingpong, 2000 round trips of 4 KiB" case_rc_many
+t_case "loopback: ibv_rc_pingpong and rping to the device's own address" case_loopback
 t_done
