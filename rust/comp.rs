@@ -4,7 +4,7 @@
 //! send completions, retransmits what was lost, and flushes the queues of
 //! a QP in the error state.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc, time::Instant};
 
 use crate::{
     bindings,
@@ -62,6 +62,11 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
         })
     };
     let last_psn = core.meta(i).filter(|m| m.sent).map(|m| m.last_psn);
+    if started && is_read_or_atomic(opcode) {
+        // Counted when it started (req::start); the requester may start
+        // the next one now.
+        core.req.rd_atomic = core.req.rd_atomic.saturating_sub(1);
+    }
     if let Some(m) = core.meta(i) {
         m.started = false;
         m.sent = false;
@@ -162,17 +167,35 @@ pub(crate) unsafe fn flush(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
     }
 }
 
-/// Goes back to the oldest unacknowledged WQE and sends again from there.
-fn rewind(qp: &Arc<Qp>, core: &mut QpCore) {
+/// Goes back to the oldest unacknowledged packet and sends again from
+/// there: from the middle of the oldest WQE if the responder acknowledged
+/// its start (a read asks for the rest of its data), else from its start.
+fn rewind(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
     let i = core.sq.ring.index();
-    let Some(first) = core.meta(i).filter(|m| m.started).map(|m| m.first_psn) else {
+    let Some(m) = core.meta(i).filter(|m| m.started).copied() else {
         return;
     };
+    let mut off = 0;
+    let mut from = m.first_psn;
+    let done = psn::psn_sub(core.comp.psn, m.first_psn);
+    if psn::psn_compare(core.comp.psn, m.first_psn) > 0 && done < MAX_RESUME_PKTS {
+        if let Some(o) = done.checked_mul(core.mtu(dev)) {
+            if o < m.len {
+                off = o;
+                from = core.comp.psn;
+            }
+        }
+    }
     core.req.index = i;
-    core.req.off = 0;
-    core.req.psn = first;
+    core.req.off = off;
+    core.req.psn = from;
+    core.req.noack = 0;
     qp.schedule();
 }
+
+/// A bound on how far into a WQE a rewind resumes (its packets): anything
+/// larger is not a PSN of the WQE but a wrapped difference.
+const MAX_RESUME_PKTS: u32 = 1 << 22;
 
 /// Handles a response packet (ACK, NAK, read response, atomic ACK) on an
 /// RC QP.
@@ -182,6 +205,7 @@ fn rewind(qp: &Arc<Qp>, core: &mut QpCore) {
 /// As for [`complete_oldest`].
 pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
     let psn = p.bth().psn;
+    core.comp.last_rx = Some(Instant::now());
     // Only PSNs sent and not yet acknowledged mean anything.
     if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) >= 0 {
         return;
@@ -236,7 +260,7 @@ unsafe fn ack_before(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32) {
     while let Some(opcode) = oldest_done_by(core, before) {
         if is_read_or_atomic(opcode) {
             // Its response should have come first: it was lost.
-            rewind(qp, core);
+            rewind(dev, qp, core);
             return;
         }
         // SAFETY: As the caller promises.
@@ -244,7 +268,21 @@ unsafe fn ack_before(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32) {
     }
 }
 
-fn is_read_or_atomic(opcode: u32) -> bool {
+/// Whether the oldest WQE is a read or atomic that starts before `psn`.
+fn awaits_response_before(core: &mut QpCore, psn: u32) -> bool {
+    let i = core.sq.ring.index();
+    if !core.sq.ring.holds(i) {
+        return false;
+    }
+    let Some(m) = core.meta(i).copied() else {
+        return false;
+    };
+    m.started
+        && psn::psn_compare(m.first_psn, psn) < 0
+        && SendWqe::new(core.shadow_slot(i)).is_some_and(|w| is_read_or_atomic(w.opcode()))
+}
+
+pub(crate) fn is_read_or_atomic(opcode: u32) -> bool {
     matches!(
         opcode,
         op::RDMA_READ | op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD
@@ -261,13 +299,14 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
         Syndrome::Ack { .. } => {
             while let Some(opcode) = oldest_done_by(core, psn) {
                 if is_read_or_atomic(opcode) {
-                    rewind(qp, core);
+                    rewind(dev, qp, core);
                     return;
                 }
                 // SAFETY: As the caller promises.
                 unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
             }
             core.comp.psn = psn::psn_next(psn);
+            core.comp.gap_retried = false;
             reset_retries(core);
             arm_retry_timer(qp, core);
             qp.schedule();
@@ -300,7 +339,15 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
             dev.counters().inc(Counter::RcvSeqErr);
             // SAFETY: As the caller promises.
             unsafe { ack_before(dev, qp, core, psn) };
-            rewind(qp, core);
+            // The responder has all requests before `psn`: that much is
+            // acknowledged, and the rewind resumes from there; but not
+            // past a read or atomic, which its response acknowledges.
+            if psn::psn_compare(psn, core.comp.psn) > 0 && !awaits_response_before(core, psn) {
+                core.comp.psn = psn;
+                core.comp.gap_retried = false;
+                reset_retries(core);
+            }
+            rewind(dev, qp, core);
         }
         Syndrome::Nak(code) => {
             // SAFETY: As the caller promises.
@@ -355,7 +402,17 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
     if psn::psn_compare(core.comp.psn, m.first_psn) < 0 {
         core.comp.psn = m.first_psn;
     }
-    if psn != core.comp.psn || psn::psn_compare(psn, m.last_psn) > 0 {
+    if psn::psn_compare(psn, m.last_psn) > 0 {
+        return;
+    }
+    if psn != core.comp.psn {
+        if psn::psn_compare(psn, core.comp.psn) > 0 && !core.comp.gap_retried {
+            // Responses come in order: the ones before this were lost.
+            // Ask again now rather than after a timeout, once per gap.
+            core.comp.gap_retried = true;
+            dev.counters().inc(Counter::CompRetry);
+            rewind(dev, qp, core);
+        }
         return;
     }
     let slot = core.shadow_slot(i);
@@ -385,6 +442,7 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
         return;
     }
     core.comp.psn = psn::psn_next(psn);
+    core.comp.gap_retried = false;
     if psn == m.last_psn {
         // SAFETY: As the caller promises.
         unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
@@ -439,18 +497,47 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
     qp.schedule();
 }
 
-/// Sets the retransmit timer while packets wait for their acknowledgement:
-/// 4.096 us * 2^timeout, as the IBTA says; a timeout of 0 means none.
+/// The local ACK timeout in milliseconds: 4.096 us * 2^timeout, as the
+/// IBTA says (at least 1 ms, the timer's grain).
+fn timeout_ms(core: &QpCore) -> u32 {
+    let ns = 4096u64 << core.attr.timeout.min(31);
+    (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32
+}
+
+/// Whether a response packet came since the timer was set, and less than
+/// a timeout ago: the timeout counts from the last sign of life.
+fn heard_within_timeout(core: &QpCore) -> bool {
+    match (core.comp.last_rx, core.comp.timer_set) {
+        (Some(rx), Some(set)) => {
+            let since_rx = rx.elapsed();
+            since_rx.as_nanos() < set.elapsed().as_nanos()
+                && since_rx.as_millis() < i64::from(timeout_ms(core))
+        }
+        _ => false,
+    }
+}
+
+/// Sets the retransmit timer while packets wait for their acknowledgement;
+/// a timeout of 0 means none.
 pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
     if core.attr.timeout == 0 || core.comp.psn == core.req.max_psn {
         return;
     }
-    let ns = 4096u64 << core.attr.timeout.min(31);
-    let ms = (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32;
+    // Each retry without progress waits longer (up to 4 timeouts): on a
+    // slow or congested link, what the last rewind resent may still be on
+    // its way, and sending it yet again only adds to the queue. The IBTA
+    // timeout is a minimum.
+    let used = core
+        .attr
+        .retry_cnt
+        .saturating_sub(core.comp.retry_left)
+        .min(2);
+    let ms = timeout_ms(core).saturating_mul(1 << used);
     // A timer already pending keeps its start: "no progress" means none
     // for a whole timeout, measured from when it was set.
     if qp.set_timer(kernel::time::msecs_to_jiffies(ms)) {
         core.comp.timer_psn = core.comp.psn;
+        core.comp.timer_set = Some(Instant::now());
     }
 }
 
@@ -462,15 +549,16 @@ pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
 pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
     if core.comp.rnr_wait {
         core.comp.rnr_wait = false;
-        rewind(qp, core);
+        rewind(dev, qp, core);
         arm_retry_timer(qp, core);
         return;
     }
     if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.max_psn {
         return;
     }
-    if core.comp.psn != core.comp.timer_psn {
-        // Progress since the timer was set: give the rest its time.
+    if core.comp.psn != core.comp.timer_psn || heard_within_timeout(core) {
+        // Progress since the timer was set, or responses still coming in
+        // (what an earlier rewind asked for again): give it time.
         arm_retry_timer(qp, core);
         return;
     }
@@ -482,6 +570,6 @@ pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) 
     }
     dev.counters().inc(Counter::CompRetry);
     core.comp.retry_left -= 1;
-    rewind(qp, core);
+    rewind(dev, qp, core);
     arm_retry_timer(qp, core);
 }

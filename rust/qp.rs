@@ -18,6 +18,7 @@ use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{Arc, Mutex, SpinLockIrq},
+    time::{Instant, Monotonic},
     workqueue::{
         impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Work,
         WorkItem,
@@ -91,6 +92,9 @@ pub(crate) struct ReqState {
     pub(crate) off: u32,
     /// Packets sent since the last that asked for an ACK.
     pub(crate) noack: u32,
+    /// Reads and atomics started and not yet completed: at most
+    /// `max_rd_atomic`, as many as the responder keeps for replays.
+    pub(crate) rd_atomic: u32,
 }
 
 /// Completer state (RC).
@@ -106,6 +110,15 @@ pub(crate) struct CompState {
     pub(crate) timer_psn: u32,
     /// Waiting out an RNR NAK's timer before sending again.
     pub(crate) rnr_wait: bool,
+    /// When the last response packet came, stale ones included: while
+    /// they stream in, the link is busy (with what a rewind resent), not
+    /// lost, and the retransmit timer waits for a whole timeout of quiet.
+    pub(crate) last_rx: Option<Instant<Monotonic>>,
+    /// When the retransmit timer was last set.
+    pub(crate) timer_set: Option<Instant<Monotonic>>,
+    /// A gap in read responses made the requester send again: not again
+    /// until the completer makes progress.
+    pub(crate) gap_retried: bool,
 }
 
 /// A receive in progress: the WQE being filled.

@@ -105,6 +105,17 @@ fn start(core: &mut QpCore, i: u32) -> bool {
     if !core.sq.ring.copy_at(i, &mut tmp) {
         return false;
     }
+    let rd_atomic = SendWqe::new(&tmp).is_some_and(|w| comp::is_read_or_atomic(w.opcode()));
+    if rd_atomic {
+        // No more reads and atomics in flight than the responder keeps
+        // for replays (a max_rd_atomic of 0 still lets one go, so that
+        // the QP does not stall for ever). The completer schedules the
+        // requester again when one completes.
+        if core.req.rd_atomic >= u32::from(core.attr.max_rd_atomic).max(1) {
+            return false;
+        }
+        core.req.rd_atomic += 1;
+    }
     core.shadow_slot_mut(i).copy_from_slice(&tmp);
     let first_psn = core.req.psn;
     if let Some(m) = core.meta(i) {
@@ -382,13 +393,17 @@ fn send_read(
     );
     bth.ack_req = true;
     let mut h = Headers::new(bth);
+    // After a rewind into the read, only the rest of its data (the
+    // responder answers from that PSN on).
+    let off = core.req.off.min(work.len);
+    let len = work.len - off;
     h.reth = Some(Reth {
-        va: w.remote_addr(),
+        va: w.remote_addr().wrapping_add(u64::from(off)),
         rkey: w.rdma_rkey(),
-        len: work.len,
+        len,
     });
     emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
-    let npkts = work.len.div_ceil(mtu).max(1);
+    let npkts = len.div_ceil(mtu).max(1);
     advance_psn(core, npkts);
     Ok(())
 }
