@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# RC traffic over a lossy link: tc netem drops, duplicates and reorders 5%
+# of the packets on the veth. Every message must still arrive intact (the
+# pingpong tools and rping check the data), through the retransmit timer,
+# sequence-error NAKs and duplicate handling; the counters must show that
+# those paths ran.
+#
+# rping and perftest lose packets both ways. The pingpong tools lose them
+# from server to client only: their client exits as soon as it has the
+# server's last message, so if the ACK it sends for that one were lost,
+# the server's retransmissions would find no QP and its last send would
+# end in "retry exceeded" with no transport at fault. Lossy in one
+# direction, the server's messages and the ACKs to the client's are lost,
+# and both engines of both ends still meet every loss path.
+
+. "$(dirname "$0")/lib.sh"
+
+cleanup() {
+	stop_apps
+	# What the recovery paths did, for the log of a failed case.
+	rdma statistic show 2>/dev/null | grep -E 'rxe_(a|b)' | tr -s ' ' | cut -c1-400
+	del_pair
+	unload_rxe 2>/dev/null
+	true
+}
+trap cleanup EXIT
+
+NETEM="loss 5% duplicate 5% delay 1ms reorder 5% 50%"
+
+# lossy both|to-client: rxe_a and rxe_b on a veth pair that loses,
+# duplicates and reorders, in both directions or only from rxe_b (the
+# servers' side) to rxe_a.
+lossy() {
+	two_devices rs rs
+	# The tools' TCP side channel and rdma_cm's address resolution run
+	# over the same link: permanent neighbour entries keep a lost ARP or
+	# ND packet from failing them outright (TCP retransmits the rest).
+	local ma mb
+	ma=$(ip -n "$NS_A" -br link show "$VA" | awk '{ print $3 }')
+	mb=$(ip -n "$NS_B" -br link show "$VB" | awk '{ print $3 }')
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$mb" dev "$VA" nud permanent
+	ip -n "$NS_A" neigh replace "$IP6_B" lladdr "$mb" dev "$VA" nud permanent
+	ip -n "$NS_B" neigh replace "$IP_A" lladdr "$ma" dev "$VB" nud permanent
+	ip -n "$NS_B" neigh replace "$IP6_A" lladdr "$ma" dev "$VB" nud permanent
+	# shellcheck disable=SC2086 # netem's arguments are words
+	tc -n "$NS_B" qdisc add dev "$VB" root netem $NETEM
+	if [ "$1" = both ]; then
+		# shellcheck disable=SC2086
+		tc -n "$NS_A" qdisc add dev "$VA" root netem $NETEM
+	fi
+	tc -n "$NS_B" qdisc show dev "$VB"
+}
+
+# total NAME: a counter summed over both devices.
+total() {
+	echo $(($(counter rxe_a "$1") + $(counter rxe_b "$1")))
+}
+
+# expect_counted NAME...: at least one of the counters went up.
+expect_counted() {
+	local n sum=0
+	for n in "$@"; do
+		echo "$n: $(total "$n")"
+		sum=$((sum + $(total "$n")))
+	done
+	[ "$sum" -gt 0 ] || die_case "none of $* counted anything: the lossy paths did not run"
+}
+
+case_rc_pingpong() {
+	lossy to-client
+	local s
+	for s in 1 4096 65536; do
+		PP_TIMEOUT=300 pingpong ibv_rc_pingpong 4 "$s" 200
+	done
+	PP_TIMEOUT=300 pingpong ibv_rc_pingpong 6 5000 100
+	expect_counted completer_retry_err rcvd_seq_err
+	expect_counted duplicate_request
+	expect_counted out_of_seq_request
+}
+
+case_srq_pingpong() {
+	lossy to-client
+	PP_TIMEOUT=300 pingpong ibv_srq_pingpong 4 3000 100
+}
+
+case_rping() {
+	lossy both
+	local rc=0 srv
+	ip netns exec "$NS_B" timeout 300 rping -s -a "$IP_B" -C 50 -V -S 4000 >"$PP_SRV_LOG" 2>&1 &
+	srv=$!
+	sleep 1
+	ip netns exec "$NS_A" timeout 300 rping -c -a "$IP_B" -C 50 -V -S 4000 >"$PP_CLI_LOG" 2>&1 || rc=$?
+	wait "$srv" || rc=$((rc ? rc : 1))
+	if [ "$rc" != 0 ]; then
+		cat "$PP_CLI_LOG" "$PP_SRV_LOG"
+		die_case "rping under loss failed ($rc)"
+	fi
+}
+
+# perf TOOL ARGS...: a perftest run from rxe_a to rxe_b, which must end well.
+perf() {
+	local t=$1 rc=0 srv
+	shift
+	ip netns exec "$NS_B" timeout 300 "$t" -d rxe_b -x "$GID_B" -F "$@" >"$PP_SRV_LOG" 2>&1 &
+	srv=$!
+	listening "$NS_B" 18515 || die_case "$t server did not start: $(cat "$PP_SRV_LOG")"
+	ip netns exec "$NS_A" timeout 300 "$t" -d rxe_a -x "$GID_A" -F "$@" "$IP_B" \
+		>"$PP_CLI_LOG" 2>&1 || rc=$?
+	wait "$srv" || rc=$((rc ? rc : 1))
+	echo "$t $*: $(grep -A1 '#bytes' "$PP_CLI_LOG" | tail -n 1)"
+	if [ "$rc" != 0 ]; then
+		cat "$PP_CLI_LOG" "$PP_SRV_LOG"
+		die_case "$t $* under loss failed ($rc)"
+	fi
+}
+
+# Go-back-N resends every read after a lost packet, and the responder
+# answers each again in full: 16 outstanding reads of 16 KiB keep that
+# within what a TCG guest moves in a retransmit timeout.
+case_read_write() {
+	lossy both
+	gids 4
+	perf ib_write_bw -n 200 -s 65536
+	perf ib_read_bw -n 200 -s 16384 -o 16
+	perf ib_atomic_bw -n 200
+	expect_counted completer_retry_err rcvd_seq_err
+}
+
+for tool in ibv_rc_pingpong rping ib_write_bw tc; do
+	command -v "$tool" >/dev/null || {
+		t_skip "loss" "$tool missing (scripts/setup installs it)"
+		t_done
+		exit 0
+	}
+done
+t_case "netem 5% loss/dup/reorder: ibv_rc_pingpong 1 B to 64 KiB, data checked" case_rc_pingpong
+t_case "netem 5% loss/dup/reorder: ibv_srq_pingpong" case_srq_pingpong
+t_case "netem 5% loss/dup/reorder: rping -V over rdma_cm" case_rping
+t_case "netem 5% loss/dup/reorder: RDMA write, read and atomics complete" case_read_write
+t_done
