@@ -30,7 +30,7 @@ use crate::{
     cq::RxeCq,
     device::RxeDev,
     mmap::{self, MmInfo},
-    mr::Mr,
+    mr::MrRef,
     post::{KPost, Limits},
     proto::{mtu::IbMtu, params},
     queue::{End, Queue},
@@ -117,7 +117,7 @@ pub(crate) struct RecvCtx {
 
 /// An RDMA write in progress.
 pub(crate) struct WriteCtx {
-    pub(crate) mr: Arc<Mr>,
+    pub(crate) mr: MrRef,
     pub(crate) va: u64,
     pub(crate) resid: u32,
 }
