@@ -44,9 +44,11 @@ const SGE_SIZE: u32 = 16;
 pub(crate) const MAX_INLINE_DATA: u32 = params::MAX_SGE * SGE_SIZE;
 /// The QPN of the GSI QP.
 const GSI_QPN: u32 = 1;
-/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`; the
-/// rdma_cm sets the flush flags on devices that advertise flush, as rxe's
-/// attributes do).
+/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`). The
+/// flush flags stay accepted although rxe-rs has no flush yet and does not
+/// advertise it: rdma_cm sets them when a device advertises flush, and a
+/// consumer that asks for them (no flush request is ever carried out) is
+/// not refused.
 const ACCESS_SUPPORTED_QP: u32 = bindings::IB_ACCESS_LOCAL_WRITE
     | bindings::IB_ACCESS_REMOTE_WRITE
     | bindings::IB_ACCESS_REMOTE_READ
