@@ -258,9 +258,9 @@ impl Pages for PageList {
 
 /// The offset of `[iova, iova + len)` in a registration of `length` bytes
 /// at `base`, if it lies within.
-fn offset_in(base: u64, length: u64, iova: u64, len: usize) -> Result<u64> {
+fn offset_in(base: u64, length: u64, iova: u64, len: u64) -> Result<u64> {
     let off = iova.checked_sub(base).ok_or(EFAULT)?;
-    let end = off.checked_add(len as u64).ok_or(EFAULT)?;
+    let end = off.checked_add(len).ok_or(EFAULT)?;
     if end > length {
         return Err(EFAULT);
     }
@@ -337,7 +337,7 @@ impl Fixed {
     }
 
     fn write(&self, iova: u64, data: &[u8]) -> Result {
-        let off = offset_in(self.iova, self.length, iova, data.len())?;
+        let off = offset_in(self.iova, self.length, iova, data.len() as u64)?;
         match &self.backing {
             Backing::Dma => {
                 // SAFETY: A DMA MR belongs to a kernel consumer, which
@@ -353,7 +353,7 @@ impl Fixed {
     }
 
     fn read(&self, iova: u64, out: &mut [u8]) -> Result {
-        let off = offset_in(self.iova, self.length, iova, out.len())?;
+        let off = offset_in(self.iova, self.length, iova, out.len() as u64)?;
         match &self.backing {
             Backing::Dma => {
                 // SAFETY: As in `write`.
@@ -377,12 +377,12 @@ impl Fixed {
 
 impl FastReg {
     fn write(&self, iova: u64, data: &[u8]) -> Result {
-        let off = offset_in(self.iova, self.length, iova, data.len())?;
+        let off = offset_in(self.iova, self.length, iova, data.len() as u64)?;
         write_pages(&self.live, off, data)
     }
 
     fn read(&self, iova: u64, out: &mut [u8]) -> Result {
-        let off = offset_in(self.iova, self.length, iova, out.len())?;
+        let off = offset_in(self.iova, self.length, iova, out.len() as u64)?;
         read_pages(&self.live, off, out)
     }
 
@@ -421,6 +421,15 @@ impl MrRef {
                 reg.admits(self.key, self.access)?;
                 Ok(Access::Fast(reg))
             }
+        }
+    }
+
+    /// Whether `[iova, iova + len)` lies within the MR: checked for a whole
+    /// request before any of it is carried out.
+    pub(crate) fn covers(&self, iova: u64, len: u32) -> Result {
+        match self.access()? {
+            Access::Fixed(f) => offset_in(f.iova, f.length, iova, len.into()).map(drop),
+            Access::Fast(reg) => offset_in(reg.iova, reg.length, iova, len.into()).map(drop),
         }
     }
 

@@ -503,6 +503,8 @@ fn write(
                 bindings::IB_ACCESS_REMOTE_WRITE,
             )
             .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+            mr.covers(reth.va, reth.len)
+                .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
             Some(WriteCtx {
                 mr,
                 va: reth.va,
@@ -556,6 +558,7 @@ fn read(
             KeyKind::Remote,
             bindings::IB_ACCESS_REMOTE_READ,
         )
+        .and_then(|mr| mr.covers(reth.va, reth.len))
         .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
     }
     let mtu = core.mtu(dev);
