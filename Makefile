@@ -2,7 +2,8 @@
 #
 # rxe-rs: Soft-RoCE (RXE) in Rust, as an out-of-tree kernel module.
 #
-#   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel)
+#   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel),
+#                        and the test module the VM tests load (make kmod)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
 #   make kernel          build the cached test kernel (FLAVOR=debug for KASAN/lockdep/kmemleak)
@@ -31,9 +32,9 @@ endif
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules clean kernel kdir setup check demo bench host-test fmt-check vm
+.PHONY: all modules kmod clean kernel kdir setup check demo bench host-test fmt-check vm
 
-all: modules
+all: modules kmod
 
 modules:
 ifdef KDIR_IS_OURS
@@ -44,8 +45,13 @@ endif
 		{ echo "rxe-rs: $(KDIR) is not a kernel build tree with Rust support (needs CONFIG_RUST=y and a built rust/); rdma_rxe_rs is written in Rust"; exit 1; }
 	$(KMAKE) modules
 
+# The kernel verbs test module selftests/kverbs.sh loads, against the same tree.
+kmod:
+	$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM))
+
 clean:
 	-$(KMAKE) clean
+	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) clean
 	rm -rf $(SRC)/rust/proto/target
 
 kernel:

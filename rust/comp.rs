@@ -31,6 +31,7 @@ fn wc_opcode(wr_opcode: u32) -> u32 {
         op::ATOMIC_CMP_AND_SWP => bindings::IB_WC_COMP_SWAP,
         op::ATOMIC_FETCH_AND_ADD => bindings::IB_WC_FETCH_ADD,
         op::LOCAL_INV => bindings::IB_WC_LOCAL_INV,
+        op::REG_MR => bindings::IB_WC_REG_MR,
         _ => bindings::IB_WC_SEND,
     }
 }
@@ -101,6 +102,28 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
     };
     // SAFETY: Not destroyed, under `core` (caller).
     let _ = unsafe { qp.send_cq() }.post(&c, false);
+}
+
+/// Completes the local operations (memory registration, local
+/// invalidate) the requester carried out at the head of the send queue:
+/// they wait for no acknowledgement, only for the older WQEs to complete.
+///
+/// # Safety
+///
+/// As for [`complete_oldest`].
+pub(crate) unsafe fn complete_local_ops(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
+    loop {
+        let i = core.sq.ring.index();
+        if !core.sq.ring.holds(i) || !core.meta(i).is_some_and(|m| m.started && m.sent) {
+            return;
+        }
+        let local = SendWqe::new(core.shadow_slot(i)).is_some_and(|w| req::is_local_op(w.opcode()));
+        if !local {
+            return;
+        }
+        // SAFETY: As the caller promises.
+        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+    }
 }
 
 /// Completes send WQE `i` (the requester could not send it) with `status`
@@ -446,6 +469,8 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
     if psn == m.last_psn {
         // SAFETY: As the caller promises.
         unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+        // SAFETY: As above.
+        unsafe { complete_local_ops(dev, qp, core) };
         reset_retries(core);
         arm_retry_timer(qp, core);
         qp.schedule();
@@ -492,6 +517,8 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
     core.comp.psn = psn::psn_next(psn);
     // SAFETY: As the caller promises.
     unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+    // SAFETY: As above.
+    unsafe { complete_local_ops(dev, qp, core) };
     reset_retries(core);
     arm_retry_timer(qp, core);
     qp.schedule();

@@ -226,7 +226,10 @@ unsafe fn with_registered(ibdev: *mut bindings::ib_device, f: impl FnOnce(&RxeDe
 }
 
 /// The device attributes of the C rxe (rxe_init_device_param), so that
-/// software sees the same device on either driver.
+/// software sees the same device on either driver - except for what
+/// rxe-rs does not implement yet, which it does not advertise: memory
+/// windows (`max_mw` 0), flush and atomic write. Consumers that look for
+/// them (rdma_cm's flush access flags, say) then leave them alone.
 fn device_attr(mac: [u8; 6]) -> bindings::ib_device_attr {
     // SAFETY: `ib_device_attr` is plain data; all zeroes is valid for it.
     let mut a: bindings::ib_device_attr = unsafe { core::mem::zeroed() };
@@ -244,12 +247,7 @@ fn device_attr(mac: [u8; 6]) -> bindings::ib_device_attr {
         | bindings::IB_DEVICE_SYS_IMAGE_GUID
         | bindings::IB_DEVICE_RC_RNR_NAK_GEN
         | bindings::IB_DEVICE_SRQ_RESIZE
-        | bindings::IB_DEVICE_MEM_MGT_EXTENSIONS
-        | bindings::IB_DEVICE_MEM_WINDOW
-        | bindings::IB_DEVICE_FLUSH_GLOBAL
-        | bindings::IB_DEVICE_FLUSH_PERSISTENT
-        | bindings::IB_DEVICE_MEM_WINDOW_TYPE_2B
-        | bindings::IB_DEVICE_ATOMIC_WRITE) as u64;
+        | bindings::IB_DEVICE_MEM_MGT_EXTENSIONS) as u64;
     a.kernel_cap_flags = u64::from(bindings::IBK_ALLOW_USER_UNREG);
     a.max_send_sge = params::MAX_SGE;
     a.max_recv_sge = params::MAX_SGE;
@@ -257,7 +255,7 @@ fn device_attr(mac: [u8; 6]) -> bindings::ib_device_attr {
     a.max_cq = params::MAX_CQ;
     a.max_cqe = params::MAX_CQE;
     a.max_mr = params::MAX_MR;
-    a.max_mw = params::MAX_MW;
+    a.max_mw = 0;
     a.max_pd = params::MAX_PD;
     a.max_qp_rd_atom = params::MAX_QP_RD_ATOM;
     a.max_res_rd_atom = params::MAX_RES_RD_ATOM;

@@ -214,6 +214,11 @@ void rxe_rs_kunmap_local(void *addr)
 	kunmap_local(addr);
 }
 
+struct page *rxe_rs_virt_dma_to_page(u64 dma_addr)
+{
+	return ib_virt_dma_to_page(dma_addr);
+}
+
 struct workqueue_struct *rxe_rs_alloc_workqueue(void)
 {
 	return alloc_workqueue("rxe_rs", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);

@@ -61,6 +61,8 @@ void rxe_rs_memcpy_to_page(struct page *page, size_t off, const void *src, size_
 void rxe_rs_memcpy_from_page(void *dst, struct page *page, size_t off, size_t len);
 void *rxe_rs_kmap_local_page(struct page *page);
 void rxe_rs_kunmap_local(void *addr);
+/* The page behind a kernel consumer's DMA address (rxe maps DMA virtually). */
+struct page *rxe_rs_virt_dma_to_page(u64 dma_addr);
 
 /* The module's workqueue. */
 struct workqueue_struct *rxe_rs_alloc_workqueue(void);

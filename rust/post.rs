@@ -51,10 +51,11 @@ unsafe fn sges<'a>(list: *const bindings::ib_sge, n: u32) -> &'a [bindings::ib_s
 /// # Safety
 ///
 /// `wr` must be a valid send WR of the kind its opcode says (the
-/// `ib_rdma_wr` / `ib_atomic_wr` / `ib_ud_wr` around it).
+/// `ib_rdma_wr` / `ib_atomic_wr` / `ib_ud_wr` / `ib_reg_wr` around it);
+/// `qp` must not be destroyed.
 unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u8]) -> Result {
     let opcode = wr.opcode;
-    if !crate::req::opcode_allowed(qp.qp_type, opcode) {
+    if !crate::req::opcode_allowed(qp, opcode) {
         return Err(EINVAL);
     }
     let nsge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
@@ -67,6 +68,16 @@ unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u
     // SAFETY: Immediate data and the rkey share the union; both are plain.
     let ex = unsafe { wr.ex.imm_data };
     wqe::write_send(slot, wr_id, opcode, wflags, ex).ok_or(EINVAL)?;
+    if crate::req::is_local_op(opcode) {
+        // No payload; a local invalidate's key is in `ex`.
+        if opcode == op::REG_MR {
+            // SAFETY: A REG_MR WR is an `ib_reg_wr` (caller).
+            let r = unsafe { &*core::ptr::from_ref(wr).cast::<bindings::ib_reg_wr>() };
+            // SAFETY: As the caller promises.
+            unsafe { fill_reg(qp, r, slot) }?;
+        }
+        return wqe::write_send_dma(slot, 0, 0, &[]).ok_or(EINVAL);
+    }
     let mut words = [0u8; 32];
     match opcode {
         op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM | op::RDMA_READ => {
@@ -107,6 +118,36 @@ unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u
         }
         fill_sges(list, slot, wqe::send_data_offset(), true)
     }
+}
+
+/// Writes a fast registration into a WQE: the MR by its table index, and
+/// the iova and length `map_mr_sg` gave its `ib_mr` (which the consumer
+/// may have moved since, within the mapping).
+///
+/// # Safety
+///
+/// `r.mr` must be NULL or a live MR (the verbs contract: the consumer
+/// keeps it until the WR completes); `qp` is not destroyed (its post path
+/// is open).
+unsafe fn fill_reg(qp: &Qp, r: &bindings::ib_reg_wr, slot: &mut [u8]) -> Result {
+    let ibmr = r.mr;
+    // Another device's MR is not an `RxeMr`: compare devices first.
+    // SAFETY: A live MR (caller) and our live QP.
+    if ibmr.is_null() || unsafe { (*ibmr).device != (*qp.ibqp).device } {
+        return Err(EINVAL);
+    }
+    // SAFETY: An MR of our device, so one this module made.
+    let mr_index = unsafe { crate::mr::index_of(ibmr) };
+    // SAFETY: A live MR (caller); the consumer does not map it meanwhile.
+    let (iova, length) = unsafe { ((*ibmr).iova, (*ibmr).length) };
+    let reg = wqe::Reg {
+        mr_index,
+        key: r.key,
+        access: r.access as u32,
+        iova,
+        length,
+    };
+    wqe::write_reg(slot, &reg).ok_or(EINVAL)
 }
 
 /// Copies an inline send's payload (kernel addresses) into the WQE.
@@ -173,7 +214,9 @@ pub(crate) unsafe fn post_send(
                 res = Err(EINVAL);
                 break;
             };
-            // SAFETY: As the caller promises.
+            // SAFETY: As the caller promises; the QP's rings are still in
+            // `kpost`, which `destroy_qp` empties first, so it is not
+            // destroyed.
             if let Err(e) = sq.produce(|slot| unsafe { fill_send(qp, lim, w, slot) }) {
                 res = Err(e);
                 break;

@@ -31,7 +31,7 @@ use crate::{
     cq::RxeCq,
     device::RxeDev,
     mmap::{self, MmInfo},
-    mr::Mr,
+    mr::MrRef,
     post::{KPost, Limits},
     proto::{mtu::IbMtu, params},
     queue::{End, Queue},
@@ -45,9 +45,11 @@ const SGE_SIZE: u32 = 16;
 pub(crate) const MAX_INLINE_DATA: u32 = params::MAX_SGE * SGE_SIZE;
 /// The QPN of the GSI QP.
 const GSI_QPN: u32 = 1;
-/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`; the
-/// rdma_cm sets the flush flags on devices that advertise flush, as rxe's
-/// attributes do).
+/// Access flags a QP may allow its peer (`RXE_ACCESS_SUPPORTED_QP`). The
+/// flush flags stay accepted although rxe-rs has no flush yet and does not
+/// advertise it: rdma_cm sets them when a device advertises flush, and a
+/// consumer that asks for them (no flush request is ever carried out) is
+/// not refused.
 const ACCESS_SUPPORTED_QP: u32 = bindings::IB_ACCESS_LOCAL_WRITE
     | bindings::IB_ACCESS_REMOTE_WRITE
     | bindings::IB_ACCESS_REMOTE_READ
@@ -130,7 +132,7 @@ pub(crate) struct RecvCtx {
 
 /// An RDMA write in progress.
 pub(crate) struct WriteCtx {
-    pub(crate) mr: Arc<Mr>,
+    pub(crate) mr: MrRef,
     pub(crate) va: u64,
     pub(crate) resid: u32,
 }

@@ -6,6 +6,8 @@
 //! ring from `req.index`: a WQE is copied out of the ring when it starts,
 //! then segmented into path-MTU packets with consecutive PSNs. UC and UD
 //! WQEs complete as soon as they are sent; RC WQEs wait for the completer.
+//! Local operations (memory registration, local invalidate) send nothing:
+//! the requester carries them out and they complete in their turn.
 
 use kernel::{prelude::*, sync::Arc};
 
@@ -66,6 +68,10 @@ pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
         }
         let i = core.req.index;
         if core.req.off == 0 && !resent(core, i) && !start(core, i) {
+            return;
+        }
+        if fenced(core, i) {
+            // The completer schedules the requester as WQEs complete.
             return;
         }
         match step(dev, qp, core, i) {
@@ -145,11 +151,11 @@ struct Work {
     len: u32,
 }
 
-/// Whether a QP of `qp_type` may post send opcode `opcode` (memory
-/// registration, local invalidate, flush and atomic write are not carried
-/// yet).
-pub(crate) fn opcode_allowed(qp_type: u32, opcode: u32) -> bool {
-    match qp_type {
+/// Whether `qp` may post send opcode `opcode` (flush and atomic write
+/// are not carried yet; memory registration is for kernel consumers, as
+/// rxe has it, and local operations for RC QPs).
+pub(crate) fn opcode_allowed(qp: &Qp, opcode: u32) -> bool {
+    match qp.qp_type {
         crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => {
             matches!(opcode, op::SEND | op::SEND_WITH_IMM)
         }
@@ -157,24 +163,32 @@ pub(crate) fn opcode_allowed(qp_type: u32, opcode: u32) -> bool {
             opcode,
             op::SEND | op::SEND_WITH_IMM | op::RDMA_WRITE | op::RDMA_WRITE_WITH_IMM
         ),
-        _ => matches!(
-            opcode,
+        _ => match opcode {
+            op::REG_MR => !qp.user,
             op::SEND
-                | op::SEND_WITH_IMM
-                | op::SEND_WITH_INV
-                | op::RDMA_WRITE
-                | op::RDMA_WRITE_WITH_IMM
-                | op::RDMA_READ
-                | op::ATOMIC_CMP_AND_SWP
-                | op::ATOMIC_FETCH_AND_ADD
-        ),
+            | op::SEND_WITH_IMM
+            | op::SEND_WITH_INV
+            | op::RDMA_WRITE
+            | op::RDMA_WRITE_WITH_IMM
+            | op::RDMA_READ
+            | op::ATOMIC_CMP_AND_SWP
+            | op::ATOMIC_FETCH_AND_ADD
+            | op::LOCAL_INV => true,
+            _ => false,
+        },
     }
+}
+
+/// Whether a send opcode is carried out by the requester itself, with no
+/// packet: memory registration and local invalidate.
+pub(crate) fn is_local_op(opcode: u32) -> bool {
+    matches!(opcode, op::REG_MR | op::LOCAL_INV)
 }
 
 /// Checks a WQE's opcode and length against the QP's type and limits.
 fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
     let opcode = w.opcode();
-    let allowed = opcode_allowed(qp.qp_type, opcode);
+    let allowed = opcode_allowed(qp, opcode);
     if !allowed {
         return Err(EINVAL);
     }
@@ -214,6 +228,9 @@ fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
 fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
     let slot = core.shadow_slot(i);
     let w = SendWqe::new(slot).ok_or(EINVAL)?;
+    if is_local_op(w.opcode()) {
+        return local_op(dev, qp, core, i).map(|()| true);
+    }
     let work = check(qp, core, &w, core.mtu(dev))?;
     let path = path_for(dev, qp, core, &w)?;
     if let Some(m) = core.meta(i) {
@@ -226,6 +243,39 @@ fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
         }
         _ => send_segment(dev, qp, core, i, &work, &path),
     }
+}
+
+/// Carries out local operation WQE `i` (memory registration, local
+/// invalidate), unless it already was: after a rewind the requester walks
+/// over it again.
+fn local_op(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result {
+    let w = SendWqe::new(core.shadow_slot(i)).ok_or(EINVAL)?;
+    let (opcode, key, reg) = (w.opcode(), w.ex(), w.reg());
+    if !opcode_allowed(qp, opcode) {
+        return Err(EINVAL);
+    }
+    if core.meta(i).is_some_and(|m| m.sent) {
+        return Ok(());
+    }
+    if opcode == op::LOCAL_INV {
+        return mr::invalidate(dev, qp.pd, key);
+    }
+    let r = mr::RegMr {
+        index: reg.mr_index,
+        key: reg.key,
+        access: reg.access,
+        iova: reg.iova,
+        length: reg.length,
+    };
+    mr::register(dev, qp.pd, &r)
+}
+
+/// Whether WQE `i` must wait: a local invalidate waits until every older
+/// WQE has completed (the IBTA's local invalidate fence, which rxe makes
+/// mandatory), so that a read response still to come finds its MR.
+fn fenced(core: &QpCore, i: u32) -> bool {
+    let inv = SendWqe::new(core.shadow_slot(i)).is_some_and(|w| w.opcode() == op::LOCAL_INV);
+    inv && core.sq.ring.index() != i
 }
 
 /// The path of a WQE's packets: the QP's, or a UD WQE's address handle.
@@ -450,8 +500,8 @@ fn advance_psn(core: &mut QpCore, n: u32) {
     }
 }
 
-/// A WQE is all sent: record its last PSN and move on; UC and UD WQEs
-/// complete now.
+/// A WQE is all sent (a local operation: carried out): record its last
+/// PSN and move on; UC and UD WQEs complete now.
 fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
     let last_psn = psn::psn_prev(core.req.psn);
     if let Some(m) = core.meta(i) {
@@ -464,6 +514,10 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
         // SAFETY: Under `core` on a live QP.
         unsafe { comp::complete_oldest(dev, qp, core, crate::bindings::IB_WC_SUCCESS) };
     } else {
+        // A local operation has no acknowledgement to wait for: it
+        // completes now if it is the oldest WQE, or after the older ones.
+        // SAFETY: Under `core` on a live QP.
+        unsafe { comp::complete_local_ops(dev, qp, core) };
         comp::arm_retry_timer(qp, core);
     }
 }

@@ -355,6 +355,12 @@ unsafe fn send(
             ex = imm.imm.to_be();
         }
         if let Some(ieth) = p.ieth() {
+            // After the data is placed, as rxe does.
+            if mr::invalidate(dev, qp.pd, ieth.rkey).is_err() {
+                // SAFETY: As the caller promises.
+                unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+                return Err(Refusal::Nak(NakCode::InvalidRequest));
+            }
             wc_flags |= bindings::IB_WC_WITH_INVALIDATE;
             ex = ieth.rkey;
         }
@@ -425,6 +431,32 @@ unsafe fn complete_recv(
     let _ = unsafe { qp.recv_cq() }.post(&c, solicited);
 }
 
+/// Completes the receive in progress with an error `status`: a send with
+/// invalidate whose rkey could not be invalidated (only the current key of
+/// a fast-registration MR of the QP's PD can be). rxe completes it so too
+/// and moves the QP to the error state; the caller also NAKs the request
+/// (rxe acknowledges it), so the requester learns it failed.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn fail_recv(qp: &Qp, core: &mut QpCore, status: u32) {
+    let Some(ctx) = core.resp.recv.take() else {
+        return;
+    };
+    let c = Completion {
+        wr_id: RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id()),
+        status,
+        opcode: bindings::IB_WC_RECV,
+        qp_num: qp.qpn,
+        qp: qp.ibqp as usize,
+        port_num: 1,
+        ..Completion::default()
+    };
+    // SAFETY: Not destroyed, under `core` (caller).
+    let _ = unsafe { qp.recv_cq() }.post(&c, true);
+}
+
 /// A write with immediate's last packet: consumes a receive WQE and
 /// completes it.
 ///
@@ -483,6 +515,8 @@ fn write(
                 bindings::IB_ACCESS_REMOTE_WRITE,
             )
             .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
+            mr.covers(reth.va, reth.len)
+                .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
             Some(WriteCtx {
                 mr,
                 va: reth.va,
@@ -536,6 +570,7 @@ fn read(
             KeyKind::Remote,
             bindings::IB_ACCESS_REMOTE_READ,
         )
+        .and_then(|mr| mr.covers(reth.va, reth.len))
         .map_err(|_| Refusal::Nak(NakCode::RemoteAccessError))?;
     }
     let mtu = core.mtu(dev);

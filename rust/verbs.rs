@@ -76,6 +76,8 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.reg_user_mr = Some(mr::reg_user_mr);
     ops.dereg_mr = Some(mr::dereg_mr);
     ops.rereg_user_mr = Some(mr::rereg_user_mr);
+    ops.alloc_mr = Some(mr::alloc_mr);
+    ops.map_mr_sg = Some(mr::map_mr_sg);
     ops.create_qp = Some(qp::create_qp);
     ops.modify_qp = Some(qp::modify_qp);
     ops.query_qp = Some(qp::query_qp);

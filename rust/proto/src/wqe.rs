@@ -70,6 +70,39 @@ pub mod op {
     pub const LOCAL_INV: u32 = 7;
     /// Send with invalidate.
     pub const SEND_WITH_INV: u32 = 9;
+    /// Fast memory registration (`IB_WR_REG_MR`): kernel consumers only,
+    /// the user ABI has no such opcode.
+    pub const REG_MR: u32 = 0x20;
+}
+
+/// Offsets of a fast registration in the `wr` union. rxe keeps the
+/// `ib_mr` pointer there (`wr.reg`); rxe-rs keeps the MR's table index and
+/// the iova and length the `ib_mr` had when the WR was posted, so no
+/// pointer travels through a ring.
+mod reg {
+    pub(super) const MR_INDEX: usize = super::send::WR;
+    pub(super) const KEY: usize = super::send::WR + 8;
+    pub(super) const ACCESS: usize = super::send::WR + 12;
+    pub(super) const IOVA: usize = super::send::WR + 16;
+    pub(super) const LENGTH: usize = super::send::WR + 24;
+}
+
+// The registration stays inside the `wr` union, before `dma`.
+const _: () = assert!(reg::LENGTH + 8 <= send::DMA_LENGTH);
+
+/// What an `IB_WR_REG_MR` WQE asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reg {
+    /// The MR's table index.
+    pub mr_index: u32,
+    /// The new key (the MR's index and a new low byte).
+    pub key: u32,
+    /// `IB_ACCESS_*`.
+    pub access: u32,
+    /// The registration's first byte.
+    pub iova: u64,
+    /// Its length in bytes.
+    pub length: u64,
 }
 
 /// A scatter/gather element.
@@ -167,6 +200,17 @@ impl<'a> SendWqe<'a> {
     /// `wr.atomic.rkey`.
     pub fn atomic_rkey(&self) -> u32 {
         u32_at(self.b, send::WR + 24).unwrap_or(0)
+    }
+
+    /// The fast registration of an `IB_WR_REG_MR` WQE.
+    pub fn reg(&self) -> Reg {
+        Reg {
+            mr_index: u32_at(self.b, reg::MR_INDEX).unwrap_or(0),
+            key: u32_at(self.b, reg::KEY).unwrap_or(0),
+            access: u32_at(self.b, reg::ACCESS).unwrap_or(0),
+            iova: u64_at(self.b, reg::IOVA).unwrap_or(0),
+            length: u64_at(self.b, reg::LENGTH).unwrap_or(0),
+        }
     }
 
     /// `wr.ud.remote_qpn`.
@@ -276,6 +320,15 @@ pub fn write_send_wr(slot: &mut [u8], words: &[u8]) -> Option<()> {
     put(slot, send::WR, words)
 }
 
+/// Writes the fast registration of an `IB_WR_REG_MR` WQE.
+pub fn write_reg(slot: &mut [u8], r: &Reg) -> Option<()> {
+    put(slot, reg::MR_INDEX, &u64::from(r.mr_index).to_ne_bytes())?;
+    put(slot, reg::KEY, &r.key.to_ne_bytes())?;
+    put(slot, reg::ACCESS, &r.access.to_ne_bytes())?;
+    put(slot, reg::IOVA, &r.iova.to_ne_bytes())?;
+    put(slot, reg::LENGTH, &r.length.to_ne_bytes())
+}
+
 /// Writes a send WQE's SGE list (or, with `INLINE`, the payload).
 pub fn write_send_dma(slot: &mut [u8], length: u32, num_sge: u32, data: &[u8]) -> Option<()> {
     put(slot, send::DMA_LENGTH, &length.to_ne_bytes())?;
@@ -380,6 +433,24 @@ mod tests {
         assert_eq!(w.sge(u32::MAX - 1), None);
         assert_eq!(w.inline_data(), None);
         assert!(SendWqe::new(&slot[..SEND_WQE_SIZE - 1]).is_none());
+    }
+
+    #[test]
+    fn reg_round_trip() {
+        let mut slot = [0u8; SEND_WQE_SIZE];
+        let r = Reg {
+            mr_index: 0x1234,
+            key: 0x12_34ab,
+            access: 7,
+            iova: 0xffff_8880_0000_1000,
+            length: 0x3000,
+        };
+        write_send(&mut slot, 5, op::REG_MR, flags::SIGNALED, 0).unwrap();
+        write_reg(&mut slot, &r).unwrap();
+        let w = SendWqe::new(&slot).unwrap();
+        assert_eq!(w.opcode(), op::REG_MR);
+        assert_eq!(w.reg(), r);
+        assert!(write_reg(&mut slot[..SEND_WQE_SIZE / 4], &r).is_none());
     }
 
     #[test]
