@@ -520,7 +520,10 @@ fn fill_from_wqe(
         off,
         buf.len(),
         |sge, at, pos, n| {
-            let mr = mr::lookup(dev, pd as *mut _, sge.lkey, KeyKind::Local, 0)?;
+            // An lkey that names no MR is a local protection error too,
+            // like one of another PD's MR or out of its range.
+            let mr =
+                mr::lookup(dev, pd as *mut _, sge.lkey, KeyKind::Local, 0).map_err(|_| EACCES)?;
             let out = buf.get_mut(pos..pos + n).ok_or(EINVAL)?;
             mr.read(sge.addr.wrapping_add(at), out)
         },
