@@ -469,8 +469,10 @@ fn write(
 ) -> core::result::Result<(), Refusal> {
     if info.is_first() || info.is_only() {
         let reth = p.reth().ok_or(Refusal::Drop)?;
+        // An operation the QP does not enable is an invalid request (class
+        // C), as rxe has it; the rkey's violations are access errors.
         if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_WRITE == 0 {
-            return Err(Refusal::Nak(NakCode::RemoteAccessError));
+            return Err(Refusal::Nak(NakCode::InvalidRequest));
         }
         let ctx = if reth.len == 0 {
             None
@@ -522,7 +524,7 @@ fn read(
 ) -> core::result::Result<(), Refusal> {
     let reth = p.reth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_READ == 0 {
-        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
     if core.resp.res.is_empty() {
         // max_dest_rd_atomic of 0: reads are not allowed.
@@ -625,7 +627,7 @@ fn atomic(
 ) -> core::result::Result<(), Refusal> {
     let a = p.atmeth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_ATOMIC == 0 {
-        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
     if core.resp.res.is_empty() {
         return Err(Refusal::Nak(NakCode::InvalidRequest));
