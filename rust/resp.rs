@@ -128,6 +128,13 @@ unsafe fn rc_request(
             let _ = req::send_ack(dev, qp, core, psn, syn);
         }
         Err(Refusal::Nak(code)) => {
+            // An rkey violation is an access error event for the QP's
+            // owner too (C9-222.1), unless a receive WQE can carry it: a
+            // write with immediate's.
+            if code == NakCode::RemoteAccessError && p.immdt().is_none() {
+                // SAFETY: As the caller promises.
+                unsafe { qp.event(bindings::IB_EVENT_QP_ACCESS_ERR) };
+            }
             let _ = nak(dev, qp, core, psn, code);
             // Access and invalid-request errors end the connection.
             // SAFETY: As the caller promises.
