@@ -135,6 +135,8 @@ unsafe fn rc_request(
                 // SAFETY: As the caller promises.
                 unsafe { qp.event(bindings::IB_EVENT_QP_ACCESS_ERR) };
             }
+            // SAFETY: As the caller promises.
+            unsafe { fail_recv_for(qp, core, p, code) };
             let _ = nak(dev, qp, core, psn, code);
             // Access and invalid-request errors end the connection.
             // SAFETY: As the caller promises.
@@ -147,6 +149,41 @@ unsafe fn rc_request(
 /// Sends a NAK.
 fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result {
     req::send_ack(dev, qp, core, psn, Syndrome::Nak(code).to_byte())
+}
+
+/// Completes the receive a refused request was being placed into (for a
+/// write with immediate whose rkey is refused, the one it would have
+/// consumed) with the status rxe gives it for the NAK: a remote access
+/// error, a remote invalid request, or, for a remote operational error (the
+/// receive's buffers could not take the data), a local QP operation error.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, code: NakCode) {
+    if core.resp.recv.is_none() && p.immdt().is_some() && code == NakCode::RemoteAccessError {
+        core.resp.recv = take_recv(qp, core).ok();
+    }
+    let Some(ctx) = core.resp.recv.take() else {
+        return;
+    };
+    let status = match code {
+        NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
+        NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
+        _ => bindings::IB_WC_LOC_QP_OP_ERR,
+    };
+    let c = Completion {
+        wr_id: RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id()),
+        status,
+        opcode: bindings::IB_WC_RECV,
+        qp_num: qp.qpn,
+        qp: qp.ibqp as usize,
+        port_num: 1,
+        ..Completion::default()
+    };
+    // An error completion also answers a request for solicited ones.
+    // SAFETY: Not destroyed, under `core` (caller).
+    let _ = unsafe { qp.recv_cq() }.post(&c, true);
 }
 
 /// # Safety
@@ -313,13 +350,9 @@ fn place(
             )
         },
     )
-    .map_err(|e| {
-        if e == EMSGSIZE {
-            Refusal::Nak(NakCode::InvalidRequest)
-        } else {
-            Refusal::Nak(NakCode::RemoteOpError)
-        }
-    })?;
+    // Data the receive cannot take, too much of it included, is a
+    // malformed WQE to rxe (class A): a remote operational error.
+    .map_err(|_| Refusal::Nak(NakCode::RemoteOpError))?;
     ctx.off += data.len() as u32;
     Ok(())
 }
