@@ -248,10 +248,34 @@ unsafe fn ud_request(
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
+    // A datagram the next receive cannot hold with its 40-byte GRH is
+    // dropped, and the receive stays for the next one (class D), as rxe
+    // does.
+    if qp.srq.is_none() && !recv_holds(core, p.payload().len() + 40) {
+        return;
+    }
     let info = *p.info();
     core.resp.recv = None;
     // SAFETY: As the caller promises.
     let _ = unsafe { execute(dev, qp, core, p, &info, meta) };
+}
+
+/// Whether the receive WQE at the head of the QP's ring holds `len` bytes;
+/// `true` if there is none to look at (taking it finds that out).
+fn recv_holds(core: &QpCore, len: usize) -> bool {
+    let mut slot = KVec::new();
+    let n = core.rq.ring.elem_size();
+    if slot.resize(n, 0u8, GFP_KERNEL).is_err() || !core.rq.ring.peek(&mut slot) {
+        return true;
+    }
+    let Some(w) = RecvWqe::new(&slot) else {
+        return true;
+    };
+    let room: u64 = (0..w.num_sge().min(core.rq.max_sge))
+        .filter_map(|k| w.sge(k))
+        .map(|s| u64::from(s.length))
+        .sum();
+    room >= len as u64
 }
 
 /// Carries out a request in sequence.
