@@ -146,18 +146,16 @@ pub(crate) unsafe fn fail_wqe(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32, 
 
 /// Moves the QP to the error state and flushes both queues.
 ///
+/// No asynchronous event: the error is reported in a completion (the
+/// IBTA's fatal QP event is for errors that cannot be), as rxe does.
+///
 /// # Safety
 ///
 /// As for [`complete_oldest`].
 pub(crate) unsafe fn to_error(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
-    let was = core.attr.qp_state;
     core.attr.qp_state = bindings::IB_QPS_ERR;
     // SAFETY: As the caller promises.
     unsafe { flush(dev, qp, core) };
-    if was != bindings::IB_QPS_ERR {
-        // SAFETY: As above.
-        unsafe { qp.event(bindings::IB_EVENT_QP_FATAL) };
-    }
 }
 
 /// Completes every queued WQE with `IB_WC_WR_FLUSH_ERR` (error state).

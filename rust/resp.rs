@@ -128,6 +128,15 @@ unsafe fn rc_request(
             let _ = req::send_ack(dev, qp, core, psn, syn);
         }
         Err(Refusal::Nak(code)) => {
+            // An rkey violation is an access error event for the QP's
+            // owner too (C9-222.1), unless a receive WQE can carry it: a
+            // write with immediate's.
+            if code == NakCode::RemoteAccessError && p.immdt().is_none() {
+                // SAFETY: As the caller promises.
+                unsafe { qp.event(bindings::IB_EVENT_QP_ACCESS_ERR) };
+            }
+            // SAFETY: As the caller promises.
+            unsafe { fail_recv_for(qp, core, p, code) };
             let _ = nak(dev, qp, core, psn, code);
             // Access and invalid-request errors end the connection.
             // SAFETY: As the caller promises.
@@ -140,6 +149,41 @@ unsafe fn rc_request(
 /// Sends a NAK.
 fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result {
     req::send_ack(dev, qp, core, psn, Syndrome::Nak(code).to_byte())
+}
+
+/// Completes the receive a refused request was being placed into (for a
+/// write with immediate whose rkey is refused, the one it would have
+/// consumed) with the status rxe gives it for the NAK: a remote access
+/// error, a remote invalid request, or, for a remote operational error (the
+/// receive's buffers could not take the data), a local QP operation error.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, code: NakCode) {
+    if core.resp.recv.is_none() && p.immdt().is_some() && code == NakCode::RemoteAccessError {
+        core.resp.recv = take_recv(qp, core).ok();
+    }
+    let Some(ctx) = core.resp.recv.take() else {
+        return;
+    };
+    let status = match code {
+        NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
+        NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
+        _ => bindings::IB_WC_LOC_QP_OP_ERR,
+    };
+    let c = Completion {
+        wr_id: RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id()),
+        status,
+        opcode: bindings::IB_WC_RECV,
+        qp_num: qp.qpn,
+        qp: qp.ibqp as usize,
+        port_num: 1,
+        ..Completion::default()
+    };
+    // An error completion also answers a request for solicited ones.
+    // SAFETY: Not destroyed, under `core` (caller).
+    let _ = unsafe { qp.recv_cq() }.post(&c, true);
 }
 
 /// # Safety
@@ -204,10 +248,34 @@ unsafe fn ud_request(
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
+    // A datagram the next receive cannot hold with its 40-byte GRH is
+    // dropped, and the receive stays for the next one (class D), as rxe
+    // does.
+    if qp.srq.is_none() && !recv_holds(core, p.payload().len() + 40) {
+        return;
+    }
     let info = *p.info();
     core.resp.recv = None;
     // SAFETY: As the caller promises.
     let _ = unsafe { execute(dev, qp, core, p, &info, meta) };
+}
+
+/// Whether the receive WQE at the head of the QP's ring holds `len` bytes;
+/// `true` if there is none to look at (taking it finds that out).
+fn recv_holds(core: &QpCore, len: usize) -> bool {
+    let mut slot = KVec::new();
+    let n = core.rq.ring.elem_size();
+    if slot.resize(n, 0u8, GFP_KERNEL).is_err() || !core.rq.ring.peek(&mut slot) {
+        return true;
+    }
+    let Some(w) = RecvWqe::new(&slot) else {
+        return true;
+    };
+    let room: u64 = (0..w.num_sge().min(core.rq.max_sge))
+        .filter_map(|k| w.sge(k))
+        .map(|s| u64::from(s.length))
+        .sum();
+    room >= len as u64
 }
 
 /// Carries out a request in sequence.
@@ -306,13 +374,9 @@ fn place(
             )
         },
     )
-    .map_err(|e| {
-        if e == EMSGSIZE {
-            Refusal::Nak(NakCode::InvalidRequest)
-        } else {
-            Refusal::Nak(NakCode::RemoteOpError)
-        }
-    })?;
+    // Data the receive cannot take, too much of it included, is a
+    // malformed WQE to rxe (class A): a remote operational error.
+    .map_err(|_| Refusal::Nak(NakCode::RemoteOpError))?;
     ctx.off += data.len() as u32;
     Ok(())
 }
@@ -501,8 +565,10 @@ fn write(
 ) -> core::result::Result<(), Refusal> {
     if info.is_first() || info.is_only() {
         let reth = p.reth().ok_or(Refusal::Drop)?;
+        // An operation the QP does not enable is an invalid request (class
+        // C), as rxe has it; the rkey's violations are access errors.
         if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_WRITE == 0 {
-            return Err(Refusal::Nak(NakCode::RemoteAccessError));
+            return Err(Refusal::Nak(NakCode::InvalidRequest));
         }
         let ctx = if reth.len == 0 {
             None
@@ -556,7 +622,7 @@ fn read(
 ) -> core::result::Result<(), Refusal> {
     let reth = p.reth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_READ == 0 {
-        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
     if core.resp.res.is_empty() {
         // max_dest_rd_atomic of 0: reads are not allowed.
@@ -660,7 +726,7 @@ fn atomic(
 ) -> core::result::Result<(), Refusal> {
     let a = p.atmeth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_ATOMIC == 0 {
-        return Err(Refusal::Nak(NakCode::RemoteAccessError));
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
     if core.resp.res.is_empty() {
         return Err(Refusal::Nak(NakCode::InvalidRequest));

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The data path's unhappy paths, through the stock rdma-core provider: one
+# process drives rxe_a (in namespace NS_A) and rxe_b (in NS_B) and, with a
+# fresh RC (UC, UD) QP pair per case, checks the work completion statuses
+# the C rxe gives for local and remote protection errors, requests the
+# responder QP does not allow, sends longer than the receive buffer, RNR
+# and transport retries running out, misaligned atomics and UD datagrams
+# that do not fit; the QP states after them (query_qp); that memory stays
+# untouched; the verbs refused with an errno; and, after each case, that a
+# new QP pair on the same devices still carries data.
+#
+# ERRORS_ON=c runs the same checks between two C rxe devices, as a
+# reference: that of Linux 7.3 fails only the local error statuses (its
+# completer flushes the WQE its requester failed, so it completes with
+# IBV_WC_WR_FLUSH_ERR rather than with its error).
+
+. "$(dirname "$0")/lib.sh"
+
+prog=/tmp/rxe-rs-verbs_errors
+
+cleanup() {
+	del_pair
+	unload_all
+}
+trap cleanup EXIT
+
+# Both devices (rxe-rs, or with ERRORS_ON=c the C rxe), with their IPv4
+# RoCE v2 GIDs there (the program finds them itself).
+setup() {
+	two_devices "${ERRORS_ON:-rs}" "${ERRORS_ON:-rs}"
+	gids 4
+}
+
+# run_case CASE: the test program's CASE between rxe_a and rxe_b.
+run_case() {
+	setup
+	timeout 300 "$prog" rxe_a rxe_b "$1"
+}
+
+case_local() { run_case local; }
+case_remote() { run_case remote; }
+case_qp_access() { run_case qp_access; }
+case_length() { run_case length; }
+case_retries() { run_case retries; }
+case_atomic() { run_case atomic; }
+case_ud() { run_case ud; }
+case_refusals() { run_case refusals; }
+
+# Without a compiler or the verbs headers the cases cannot run (SKIP); a
+# test program that does not compile is a failure of its own.
+if ! command -v gcc >/dev/null || [ ! -e /usr/include/infiniband/verbs.h ]; then
+	t_skip "errors" "needs gcc and libibverbs-dev (scripts/setup installs them)"
+	t_done
+	exit 0
+fi
+if ! gcc -O2 -Wall -Werror -o "$prog" "$SELFTESTS_DIR/progs/verbs_errors.c" -libverbs \
+	2>/tmp/rxe-rs-cc.log; then
+	t_fail "errors: test program builds: $(grep -m1 error /tmp/rxe-rs-cc.log)"
+	t_done
+	exit 1
+fi
+t_case "local errors: bad lkey, SGE outside its MR, another PD's MR, read into a read-only MR, read on UC" case_local
+t_case "remote access errors: bad rkey, outside the MR, no remote access, deregistered MR, another PD" case_remote
+t_case "requests the responder QP does not allow: access flags, no responder resources" case_qp_access
+t_case "sends longer than the receive buffer" case_length
+t_case "RNR and transport retries running out" case_retries
+t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
+t_case "UD: a send beyond the MTU, a receive buffer too small" case_ud
+t_case "verbs refused with an errno: SGEs, inline, full queues, busy objects, modify_qp, create_ah" case_refusals
+t_done

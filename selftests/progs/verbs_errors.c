@@ -1,0 +1,1254 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The data path's unhappy paths between two rxe devices, through the stock
+ * rdma-core provider, in one process (RDMA devices are shared across
+ * network namespaces):
+ *   verbs_errors DEV_A DEV_B local      requester-side errors: an lkey that
+ *                                       does not exist, an SGE beyond its MR,
+ *                                       an MR of another PD, a read into a
+ *                                       local MR without local write, a read
+ *                                       on a UC QP
+ *   verbs_errors DEV_A DEV_B remote     rkey errors: bad rkey, beyond the
+ *                                       MR, MR without the remote access,
+ *                                       deregistered MR (writes, reads,
+ *                                       atomics)
+ *   verbs_errors DEV_A DEV_B qp_access  requests the responder QP does not
+ *                                       allow (access flags, no responder
+ *                                       resources)
+ *   verbs_errors DEV_A DEV_B length     a send longer than the receive
+ *                                       buffer
+ *   verbs_errors DEV_A DEV_B retries    RNR retries and transport retries
+ *                                       running out
+ *   verbs_errors DEV_A DEV_B atomic     misaligned atomics
+ *   verbs_errors DEV_A DEV_B ud         a UD send beyond the MTU, a UD
+ *                                       receive buffer too small
+ *   verbs_errors DEV_A DEV_B refusals   verbs refused with an errno
+ * Each error case gets a fresh RC (or UC, UD) QP pair from DEV_A to DEV_B,
+ * checks the work completions' statuses (those the C rxe gives; where the
+ * C rxe loses its status to a flush, the IBTA's), the queue pairs' states
+ * (query_qp), the async events and what reached memory, and then that a
+ * new good pair still carries data. Prints one line per check; exit 0 when
+ * all hold, the failures on stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <infiniband/verbs.h>
+
+static int failed;
+
+#define CHECK(cond, ...)                                        \
+	do {                                                    \
+		if (cond) {                                     \
+			printf("ok: " __VA_ARGS__);             \
+			printf("\n");                           \
+		} else {                                        \
+			fprintf(stderr, "FAIL: " __VA_ARGS__);  \
+			fprintf(stderr, " (errno %s)\n", strerror(errno)); \
+			failed = 1;                             \
+		}                                               \
+	} while (0)
+
+#define BUF_SIZE (64 * 1024)
+#define PSN 0x100
+#define FULL_ACCESS (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+		     IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
+#define QKEY 0x11111111
+/* How long a completion that should come may take (TCG is slow). */
+#define WAIT_MS 10000
+/* How long to watch for one that should not come. */
+#define QUIET_MS 300
+
+struct dev {
+	const char *name;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	union ibv_gid gid;
+	int gidx;
+	char *buf;
+	struct ibv_mr *mr;	/* all of buf, every access */
+};
+
+struct end {
+	struct dev *d;
+	struct ibv_cq *cq;	/* send and receive completions */
+	struct ibv_qp *qp;
+};
+
+/* Connection parameters; the responder is end b. */
+struct conn {
+	enum ibv_qp_type type;
+	int b_access;		/* b's qp_access_flags */
+	int b_rd_atomic;	/* b's max_dest_rd_atomic */
+	int timeout, retry_cnt, rnr_retry;	/* a's */
+};
+
+struct pair {
+	struct end a, b;
+};
+
+static struct dev A, B;
+
+static const struct conn RC = {
+	.type = IBV_QPT_RC, .b_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+					IBV_ACCESS_REMOTE_ATOMIC,
+	.b_rd_atomic = 4, .timeout = 14, .retry_cnt = 3, .rnr_retry = 3,
+};
+
+static const char *st(enum ibv_wc_status s)
+{
+	return ibv_wc_status_str(s);
+}
+
+static const char *qps_name(int s)
+{
+	static const char *const n[] = { "RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR" };
+
+	return s >= 0 && s < 7 ? n[s] : "?";
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void fill(char *p, size_t len, int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (char)(seed + i * 7);
+}
+
+static int filled(const char *p, size_t len, int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != (char)(seed + i * 7))
+			return 0;
+	return 1;
+}
+
+static struct ibv_context *open_dev(const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+
+	for (int i = 0; list && list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!ctx)
+		fprintf(stderr, "cannot open %s: %s\n", name, strerror(errno));
+	return ctx;
+}
+
+/* A RoCEv2 GID with an IPv4 address, or -1. */
+static int v4_gid_index(struct ibv_context *ctx, union ibv_gid *gid)
+{
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(ctx, 1, &port))
+		return -1;
+	for (int i = 0; i < port.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
+			continue;
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
+		    e.gid.raw[11] == 0xff) {
+			*gid = e.gid;
+			return i;
+		}
+	}
+	return -1;
+}
+
+static int dev_open(struct dev *d, const char *name)
+{
+	d->name = name;
+	d->ctx = open_dev(name);
+	if (!d->ctx)
+		return -1;
+	d->pd = ibv_alloc_pd(d->ctx);
+	d->gidx = v4_gid_index(d->ctx, &d->gid);
+	d->buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!d->pd || d->gidx < 0 || d->buf == MAP_FAILED) {
+		fprintf(stderr, "%s: setup: pd %p, IPv4 GID index %d: %s\n", name, (void *)d->pd,
+			d->gidx, strerror(errno));
+		return -1;
+	}
+	d->mr = ibv_reg_mr(d->pd, d->buf, BUF_SIZE, FULL_ACCESS);
+	if (!d->mr) {
+		fprintf(stderr, "%s: reg_mr: %s\n", name, strerror(errno));
+		return -1;
+	}
+	/* Async events are read without blocking. */
+	fcntl(d->ctx->async_fd, F_SETFL, fcntl(d->ctx->async_fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+static unsigned long qp_events(struct dev *d, struct ibv_qp *qp, int ms);
+
+static int end_new(struct dev *d, struct end *e, enum ibv_qp_type type)
+{
+	struct ibv_qp_init_attr init = {
+		.qp_type = type,
+		.cap = { .max_send_wr = 16, .max_recv_wr = 16, .max_send_sge = 2,
+			 .max_recv_sge = 2, .max_inline_data = 64 },
+	};
+
+	e->d = d;
+	e->cq = ibv_create_cq(d->ctx, 128, NULL, NULL, 0);
+	if (!e->cq)
+		return -1;
+	init.send_cq = e->cq;
+	init.recv_cq = e->cq;
+	e->qp = ibv_create_qp(d->pd, &init);
+	return e->qp ? 0 : -1;
+}
+
+static void end_free(struct end *e)
+{
+	if (e->qp) {
+		qp_events(e->d, NULL, 0);
+		ibv_destroy_qp(e->qp);
+	}
+	if (e->cq)
+		ibv_destroy_cq(e->cq);
+	e->qp = NULL;
+	e->cq = NULL;
+}
+
+/* RESET -> INIT -> RTR (-> RTS) towards the peer QPN on the peer device. */
+static int connect_end(struct dev *self, struct dev *peer, struct ibv_qp *qp, uint32_t peer_qpn,
+		       const struct conn *c, int access, int rd_atomic, int rts)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+
+	if (c->type == IBV_QPT_UD) {
+		a.qkey = QKEY;
+		mask |= IBV_QP_QKEY;
+	} else {
+		a.qp_access_flags = access;
+		mask |= IBV_QP_ACCESS_FLAGS;
+	}
+	if (ibv_modify_qp(qp, &a, mask))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	mask = IBV_QP_STATE;
+	if (c->type != IBV_QPT_UD) {
+		a.path_mtu = IBV_MTU_1024;
+		a.dest_qp_num = peer_qpn;
+		a.rq_psn = PSN;
+		a.ah_attr.is_global = 1;
+		a.ah_attr.grh.dgid = peer->gid;
+		a.ah_attr.grh.sgid_index = self->gidx;
+		a.ah_attr.grh.hop_limit = 64;
+		a.ah_attr.port_num = 1;
+		mask |= IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN;
+	}
+	if (c->type == IBV_QPT_RC) {
+		a.max_dest_rd_atomic = rd_atomic;
+		a.min_rnr_timer = 1;
+		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+	}
+	if (ibv_modify_qp(qp, &a, mask))
+		return -1;
+	if (!rts)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = PSN;
+	mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
+	if (c->type == IBV_QPT_RC) {
+		a.timeout = c->timeout;
+		a.retry_cnt = c->retry_cnt;
+		a.rnr_retry = c->rnr_retry;
+		a.max_rd_atomic = 4;
+		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			IBV_QP_MAX_QP_RD_ATOMIC;
+	}
+	return ibv_modify_qp(qp, &a, mask);
+}
+
+/* A connected pair from A (requester, end a) to B (responder, end b). */
+static int pair_new(struct pair *p, const struct conn *c)
+{
+	memset(p, 0, sizeof(*p));
+	if (end_new(&A, &p->a, c->type) || end_new(&B, &p->b, c->type) ||
+	    connect_end(&A, &B, p->a.qp, p->b.qp->qp_num, c, IBV_ACCESS_REMOTE_WRITE |
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC, 4, 1) ||
+	    connect_end(&B, &A, p->b.qp, p->a.qp->qp_num, c, c->b_access, c->b_rd_atomic, 1)) {
+		fprintf(stderr, "FAIL: setting up a QP pair: %s\n", strerror(errno));
+		failed = 1;
+		end_free(&p->a);
+		end_free(&p->b);
+		return -1;
+	}
+	return 0;
+}
+
+static void pair_free(struct pair *p)
+{
+	end_free(&p->a);
+	end_free(&p->b);
+}
+
+static int qp_state(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a;
+	struct ibv_qp_init_attr i;
+
+	if (ibv_query_qp(qp, &a, IBV_QP_STATE, &i))
+		return -1;
+	return a.qp_state;
+}
+
+/* Polls until n completions came or ms passed; returns how many came. */
+static int poll_n(struct ibv_cq *cq, struct ibv_wc *wc, int n, int ms)
+{
+	long end = now_ms() + ms;
+	int got = 0;
+
+	while (got < n) {
+		int r = ibv_poll_cq(cq, n - got, wc + got);
+
+		if (r < 0)
+			return got;
+		got += r;
+		if (got < n) {
+			if (now_ms() > end)
+				break;
+			usleep(1000);
+		}
+	}
+	return got;
+}
+
+/* The completions that come within QUIET_MS (into wc[0..max)). */
+static int poll_quiet(struct ibv_cq *cq, struct ibv_wc *wc, int max)
+{
+	return poll_n(cq, wc, max, QUIET_MS);
+}
+
+static int post_recv(struct ibv_qp *qp, struct dev *d, size_t off, uint32_t len, uint64_t wr_id)
+{
+	struct ibv_sge s = { .addr = (uintptr_t)d->buf + off, .length = len, .lkey = d->mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &s, .num_sge = 1 }, *bad;
+
+	return ibv_post_recv(qp, &wr, &bad);
+}
+
+/* One send WR of opcode op with one SGE; raddr/rkey for RDMA and atomics. */
+static struct ibv_send_wr wr1(struct ibv_sge *s, uint64_t wr_id, enum ibv_wr_opcode op,
+			      uint64_t raddr, uint32_t rkey)
+{
+	struct ibv_send_wr w = {
+		.wr_id = wr_id, .sg_list = s, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+
+	if (op == IBV_WR_ATOMIC_CMP_AND_SWP || op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		w.wr.atomic.remote_addr = raddr;
+		w.wr.atomic.rkey = rkey;
+		w.wr.atomic.compare_add = 1;
+		w.wr.atomic.swap = 2;
+	} else {
+		w.wr.rdma.remote_addr = raddr;
+		w.wr.rdma.rkey = rkey;
+	}
+	return w;
+}
+
+static struct ibv_sge sge_of(struct dev *d, size_t off, uint32_t len)
+{
+	return (struct ibv_sge){ .addr = (uintptr_t)d->buf + off, .length = len,
+				 .lkey = d->mr->lkey };
+}
+
+/*
+ * The async events on d's context within ms: a bit per event type seen
+ * for qp (any QP if NULL); all acknowledged (destroy_qp waits for that).
+ */
+static unsigned long qp_events(struct dev *d, struct ibv_qp *qp, int ms)
+{
+	unsigned long seen = 0;
+	long end = now_ms() + ms;
+	struct ibv_async_event ev;
+
+	for (;;) {
+		if (ibv_get_async_event(d->ctx, &ev)) {
+			if (errno != EAGAIN || now_ms() >= end)
+				break;
+			usleep(2000);
+			continue;
+		}
+		if ((!qp || ev.element.qp == qp) && ev.event_type < 64)
+			seen |= 1UL << ev.event_type;
+		ibv_ack_async_event(&ev);
+	}
+	return seen;
+}
+
+/* A fresh pair carries a send, a write and a read; the data arrives. */
+static void good_traffic(const char *after)
+{
+	struct pair p;
+	struct ibv_wc wc[8];
+	int ok = 0;
+
+	if (pair_new(&p, &RC))
+		return;
+	memset(B.buf, 0, BUF_SIZE);
+	fill(A.buf, 3000, 1);
+	fill(A.buf + 8192, 5000, 2);
+	fill(B.buf + 16384, 5000, 3);
+	memset(A.buf + 24576, 0, 5000);
+	struct ibv_sge s1 = sge_of(&A, 0, 3000), s2 = sge_of(&A, 8192, 5000),
+		       s3 = sge_of(&A, 24576, 5000);
+	struct ibv_send_wr w1 = wr1(&s1, 1, IBV_WR_SEND, 0, 0),
+			   w2 = wr1(&s2, 2, IBV_WR_RDMA_WRITE, (uintptr_t)B.buf + 8192, B.mr->rkey),
+			   w3 = wr1(&s3, 3, IBV_WR_RDMA_READ, (uintptr_t)B.buf + 16384, B.mr->rkey),
+			   *bad;
+
+	w1.next = &w2;
+	w2.next = &w3;
+	if (!post_recv(p.b.qp, &B, 0, 4096, 9) && !ibv_post_send(p.a.qp, &w1, &bad) &&
+	    poll_n(p.a.cq, wc, 3, WAIT_MS) == 3 && wc[0].status == IBV_WC_SUCCESS &&
+	    wc[1].status == IBV_WC_SUCCESS && wc[2].status == IBV_WC_SUCCESS &&
+	    poll_n(p.b.cq, wc + 3, 1, WAIT_MS) == 1 && wc[3].status == IBV_WC_SUCCESS &&
+	    wc[3].byte_len == 3000 && filled(B.buf, 3000, 1) && filled(B.buf + 8192, 5000, 2) &&
+	    filled(A.buf + 24576, 5000, 3))
+		ok = 1;
+	CHECK(ok, "after %s: a new QP pair carries a send, a write and a read, data checked",
+	      after);
+	pair_free(&p);
+}
+
+/* The QP states of a pair after an error: a's and b's. */
+static void check_states(struct pair *p, const char *what, int want_a, int want_b)
+{
+	int a = qp_state(p->a.qp), b = qp_state(p->b.qp);
+
+	CHECK(a == want_a && b == want_b,
+	      "%s: query_qp: requester %s, responder %s (want %s, %s)", what, qps_name(a),
+	      qps_name(b), qps_name(want_a), qps_name(want_b));
+}
+
+/*
+ * The async events the pair's QPs got: none on the requester (its errors
+ * are reported in its completions), b_event (0: none) on the responder.
+ */
+static void check_events(struct pair *p, const char *what, int b_event)
+{
+	unsigned long a = qp_events(&A, p->a.qp, QUIET_MS), b = qp_events(&B, p->b.qp, 0);
+	unsigned long want = b_event ? 1UL << b_event : 0;
+
+	CHECK(a == 0 && b == want,
+	      "%s: async events: none on the requester, %s on the responder (got %#lx, %#lx)",
+	      what, b_event ? ibv_event_type_str(b_event) : "none", a, b);
+}
+
+/*
+ * Posts bad (wr_id 1) then a good send (wr_id 2) on a; the first completes
+ * with want, the second flushed.
+ */
+static void bad_then_flushed(struct pair *p, struct ibv_send_wr *bad_wr, const char *what,
+			     enum ibv_wc_status want)
+{
+	struct ibv_sge s = sge_of(&A, 0, 16);
+	struct ibv_send_wr good = wr1(&s, 2, IBV_WR_SEND, 0, 0), *bad;
+	struct ibv_wc wc[4];
+	int n;
+
+	bad_wr->wr_id = 1;
+	bad_wr->next = &good;
+	errno = 0;
+	n = ibv_post_send(p->a.qp, bad_wr, &bad);
+	CHECK(n == 0, "%s: post_send takes the WR (%d)", what, n);
+	n = poll_n(p->a.cq, wc, 2, WAIT_MS);
+	CHECK(n >= 1 && wc[0].wr_id == 1 && wc[0].status == want,
+	      "%s: completes with %s (got %d: %s)", what, st(want), n,
+	      n >= 1 ? st(wc[0].status) : "none");
+	CHECK(n == 2 && wc[1].wr_id == 2 && wc[1].status == IBV_WC_WR_FLUSH_ERR,
+	      "%s: the send after it is flushed (%s)", what,
+	      n == 2 ? st(wc[1].status) : "none");
+	CHECK(poll_quiet(p->a.cq, wc, 4) == 0, "%s: nothing more completes on the requester",
+	      what);
+}
+
+/* --- requester-side (local) errors -------------------------------------- */
+
+/*
+ * The requester refuses a WQE whose SGE it cannot read (no such MR,
+ * another PD's MR, out of the MR's range): a local protection error, the
+ * IBTA's status for it. (The C rxe of Linux 7.3 marks the WQE with
+ * IB_WC_LOC_QP_OP_ERR, but its completer then flushes the whole send
+ * queue, that WQE included: it completes with IB_WC_WR_FLUSH_ERR.)
+ * Nothing is sent; the responder stays as it was.
+ */
+static void local_sge(const char *what, struct ibv_sge s)
+{
+	struct pair p;
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+	struct ibv_wc wc[4];
+
+	if (pair_new(&p, &RC))
+		return;
+	post_recv(p.b.qp, &B, 0, 4096, 100);
+	bad_then_flushed(&p, &w, what, IBV_WC_LOC_PROT_ERR);
+	check_states(&p, what, IBV_QPS_ERR, IBV_QPS_RTS);
+	CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: nothing reaches the responder", what);
+	check_events(&p, what, 0);
+	pair_free(&p);
+	good_traffic(what);
+}
+
+static int local(void)
+{
+	struct ibv_pd *pd2 = ibv_alloc_pd(A.ctx);
+	struct ibv_mr *other = pd2 ? ibv_reg_mr(pd2, A.buf, 4096, FULL_ACCESS) : NULL;
+	struct ibv_mr *small = ibv_reg_mr(A.pd, A.buf, 4096, IBV_ACCESS_LOCAL_WRITE);
+	struct ibv_mr *ro = ibv_reg_mr(A.pd, A.buf + 4096, 4096, 0);
+
+	if (!other || !small || !ro) {
+		fprintf(stderr, "FAIL: local: setup MRs: %s\n", strerror(errno));
+		return 1;
+	}
+	/* An lkey no MR has: the index part far beyond any allocated. */
+	local_sge("send with an lkey no MR has",
+		  (struct ibv_sge){ .addr = (uintptr_t)A.buf, .length = 16,
+				    .lkey = (A.mr->lkey & 0xff) | 0xfff00000 });
+	local_sge("send with an SGE running past the end of its MR",
+		  (struct ibv_sge){ .addr = (uintptr_t)A.buf + 4000, .length = 200,
+				    .lkey = small->lkey });
+	local_sge("send with an SGE starting before its MR",
+		  (struct ibv_sge){ .addr = (uintptr_t)A.buf + 4090, .length = 16,
+				    .lkey = ro->lkey });
+	local_sge("send with an MR of another PD",
+		  (struct ibv_sge){ .addr = (uintptr_t)A.buf, .length = 16, .lkey = other->lkey });
+
+	/*
+	 * A read whose response cannot be written: the local MR lacks local
+	 * write. The C rxe's completer fails the copy: IB_WC_LOC_PROT_ERR.
+	 */
+	struct pair p;
+	struct ibv_wc wc[4];
+	const char *what = "RDMA read into an MR without local write";
+
+	if (!pair_new(&p, &RC)) {
+		struct ibv_sge s = { .addr = (uintptr_t)A.buf + 4096, .length = 64,
+				     .lkey = ro->lkey };
+		struct ibv_send_wr w = wr1(&s, 1, IBV_WR_RDMA_READ, (uintptr_t)B.buf, B.mr->rkey);
+
+		memset(A.buf + 4096, 0, 64);
+		fill(B.buf, 64, 5);
+		bad_then_flushed(&p, &w, what, IBV_WC_LOC_PROT_ERR);
+		check_states(&p, what, IBV_QPS_ERR, IBV_QPS_RTS);
+		CHECK(!filled(A.buf + 4096, 64, 5), "%s: no data lands in it", what);
+		CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: no completion on the responder", what);
+		check_events(&p, what, 0);
+		pair_free(&p);
+		good_traffic(what);
+	}
+
+	/*
+	 * An RDMA read on a UC QP: the requester has no opcode for it, a
+	 * local QP operation error (the C rxe's status, lost there to the
+	 * flush too).
+	 */
+	struct conn uc = RC;
+
+	what = "RDMA read posted on a UC QP";
+	uc.type = IBV_QPT_UC;
+	if (!pair_new(&p, &uc)) {
+		struct ibv_sge s = sge_of(&A, 0, 64);
+		struct ibv_send_wr w = wr1(&s, 1, IBV_WR_RDMA_READ, (uintptr_t)B.buf, B.mr->rkey);
+
+		bad_then_flushed(&p, &w, what, IBV_WC_LOC_QP_OP_ERR);
+		check_states(&p, what, IBV_QPS_ERR, IBV_QPS_RTS);
+		check_events(&p, what, 0);
+		pair_free(&p);
+		good_traffic(what);
+	}
+	ibv_dereg_mr(ro);
+	ibv_dereg_mr(small);
+	ibv_dereg_mr(other);
+	ibv_dealloc_pd(pd2);
+	return failed;
+}
+
+/* --- remote errors --------------------------------------------------------- */
+
+/*
+ * A request the responder refuses: the requester's WQE completes with
+ * want, the next is flushed; the responder NAKs and goes to the error
+ * state (class C), its posted receive completing with recv_want (flushed,
+ * unless the request consumes it); memory stays as it was. ev: the async
+ * event the responder's owner gets (0: none).
+ */
+static void remote_case_recv(const char *what, const struct conn *c, enum ibv_wr_opcode op,
+			     uint64_t raddr, uint32_t rkey, uint32_t len, enum ibv_wc_status want,
+			     int ev, enum ibv_wc_status recv_want)
+{
+	struct pair p;
+	struct ibv_wc wc[4];
+
+	if (pair_new(&p, c))
+		return;
+	fill(B.buf, BUF_SIZE, 6);
+	memset(A.buf, 0, 8192);
+	fill(A.buf + 8192, 8192, 7);
+
+	int write = op == IBV_WR_RDMA_WRITE || op == IBV_WR_RDMA_WRITE_WITH_IMM;
+	struct ibv_sge s = sge_of(&A, write ? 8192 : 0, len);
+	struct ibv_send_wr w = wr1(&s, 1, op, raddr, rkey);
+
+	post_recv(p.b.qp, &B, 32768, 4096, 100);
+	bad_then_flushed(&p, &w, what, want);
+	check_states(&p, what, IBV_QPS_ERR, IBV_QPS_ERR);
+	int n = poll_n(p.b.cq, wc, 1, WAIT_MS);
+
+	CHECK(n == 1 && wc[0].wr_id == 100 && wc[0].status == recv_want,
+	      "%s: the responder's posted receive completes with %s (%s)", what, st(recv_want),
+	      n ? st(wc[0].status) : "none");
+	CHECK(filled(B.buf, BUF_SIZE, 6) && !memcmp(A.buf, (char[8192]){ 0 }, 8192),
+	      "%s: no memory changed on either side", what);
+	check_events(&p, what, ev);
+	pair_free(&p);
+	good_traffic(what);
+}
+
+static void remote_case(const char *what, const struct conn *c, enum ibv_wr_opcode op,
+			uint64_t raddr, uint32_t rkey, uint32_t len, enum ibv_wc_status want,
+			int ev)
+{
+	remote_case_recv(what, c, op, raddr, rkey, len, want, ev, IBV_WC_WR_FLUSH_ERR);
+}
+
+static int remote(void)
+{
+	int lw = IBV_ACCESS_LOCAL_WRITE;
+	struct ibv_mr *part = ibv_reg_mr(B.pd, B.buf, 8192, FULL_ACCESS);
+	struct ibv_mr *no_w = ibv_reg_mr(B.pd, B.buf, 8192, lw | IBV_ACCESS_REMOTE_READ |
+						      IBV_ACCESS_REMOTE_ATOMIC);
+	struct ibv_mr *no_r = ibv_reg_mr(B.pd, B.buf, 8192, lw | IBV_ACCESS_REMOTE_WRITE |
+						      IBV_ACCESS_REMOTE_ATOMIC);
+	struct ibv_mr *no_a = ibv_reg_mr(B.pd, B.buf, 8192, lw | IBV_ACCESS_REMOTE_WRITE |
+						      IBV_ACCESS_REMOTE_READ);
+	struct ibv_mr *gone = ibv_reg_mr(B.pd, B.buf, 8192, FULL_ACCESS);
+	struct ibv_pd *pd2 = ibv_alloc_pd(B.ctx);
+	struct ibv_mr *other = pd2 ? ibv_reg_mr(pd2, B.buf, 8192, FULL_ACCESS) : NULL;
+	uint64_t base = (uintptr_t)B.buf;
+	/* An rkey no MR has: the index part far beyond any allocated. */
+	uint32_t bad_rkey = (B.mr->rkey & 0xff) | 0xfff00000;
+	uint32_t gone_rkey;
+	int ev = IBV_EVENT_QP_ACCESS_ERR;
+	enum ibv_wc_status acc = IBV_WC_REM_ACCESS_ERR;
+
+	if (!part || !no_w || !no_r || !no_a || !gone || !other) {
+		fprintf(stderr, "FAIL: remote: setup MRs: %s\n", strerror(errno));
+		return 1;
+	}
+	gone_rkey = gone->rkey;
+	CHECK(ibv_dereg_mr(gone) == 0, "dereg_mr of the MR some requests below name");
+	remote_case("RDMA write with an rkey no MR has", &RC, IBV_WR_RDMA_WRITE, base, bad_rkey,
+		    64, acc, ev);
+	remote_case("RDMA write running past the end of the MR", &RC, IBV_WR_RDMA_WRITE,
+		    base + 8192 - 32, part->rkey, 64, acc, ev);
+	remote_case("RDMA write starting before the MR", &RC, IBV_WR_RDMA_WRITE, base - 8,
+		    part->rkey, 64, acc, ev);
+	remote_case("RDMA write to an MR without remote write", &RC, IBV_WR_RDMA_WRITE, base,
+		    no_w->rkey, 64, acc, ev);
+	remote_case("RDMA write to a deregistered MR", &RC, IBV_WR_RDMA_WRITE, base, gone_rkey,
+		    64, acc, ev);
+	remote_case("RDMA write to an MR of another PD", &RC, IBV_WR_RDMA_WRITE, base,
+		    other->rkey, 64, acc, ev);
+	/* A write with immediate's error goes to the receive it consumes. */
+	remote_case_recv("RDMA write with immediate with an rkey no MR has", &RC,
+			 IBV_WR_RDMA_WRITE_WITH_IMM, base, bad_rkey, 64, acc, 0, acc);
+	remote_case("RDMA read with an rkey no MR has", &RC, IBV_WR_RDMA_READ, base, bad_rkey, 64,
+		    acc, ev);
+	remote_case("RDMA read from an MR without remote read", &RC, IBV_WR_RDMA_READ, base,
+		    no_r->rkey, 64, acc, ev);
+	remote_case("RDMA read from a deregistered MR", &RC, IBV_WR_RDMA_READ, base, gone_rkey,
+		    64, acc, ev);
+	remote_case("atomic with an rkey no MR has", &RC, IBV_WR_ATOMIC_FETCH_AND_ADD, base,
+		    bad_rkey, 8, acc, ev);
+	remote_case("atomic on an MR without remote atomic", &RC, IBV_WR_ATOMIC_CMP_AND_SWP, base,
+		    no_a->rkey, 8, acc, ev);
+	remote_case("atomic past the end of the MR", &RC, IBV_WR_ATOMIC_FETCH_AND_ADD,
+		    base + 8192, part->rkey, 8, acc, ev);
+	ibv_dereg_mr(part);
+	ibv_dereg_mr(no_w);
+	ibv_dereg_mr(no_r);
+	ibv_dereg_mr(no_a);
+	ibv_dereg_mr(other);
+	ibv_dealloc_pd(pd2);
+	return failed;
+}
+
+/* --- what the responder QP does not allow ---------------------------------- */
+
+static int qp_access(void)
+{
+	struct conn c = RC;
+	uint64_t base = (uintptr_t)B.buf;
+
+	/* The C rxe: an opcode the QP's access flags do not enable is an
+	 * unsupported request, NAKed as invalid (class C). */
+	c.b_access = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+	remote_case("RDMA write to a QP without remote write", &c, IBV_WR_RDMA_WRITE, base,
+		    B.mr->rkey, 64, IBV_WC_REM_INV_REQ_ERR, 0);
+	c.b_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC;
+	remote_case("RDMA read from a QP without remote read", &c, IBV_WR_RDMA_READ, base,
+		    B.mr->rkey, 64, IBV_WC_REM_INV_REQ_ERR, 0);
+	c.b_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+	remote_case("atomic to a QP without remote atomic", &c, IBV_WR_ATOMIC_FETCH_AND_ADD, base,
+		    B.mr->rkey, 8, IBV_WC_REM_INV_REQ_ERR, 0);
+	c = RC;
+	c.b_rd_atomic = 0;
+	remote_case("RDMA read to a QP with no responder resources", &c, IBV_WR_RDMA_READ, base,
+		    B.mr->rkey, 64, IBV_WC_REM_INV_REQ_ERR, 0);
+	return failed;
+}
+
+/* --- a send longer than the receive buffer -------------------------------- */
+
+/*
+ * The C rxe's responder copies the payload with copy_data(), which refuses
+ * more than the WQE holds with -EINVAL: a malformed WQE (class A), so the
+ * receive completes with IB_WC_LOC_QP_OP_ERR and the NAK is a remote
+ * operational error (IB_WC_REM_OP_ERR at the requester).
+ */
+static void long_send(const char *what, uint32_t len, uint32_t room)
+{
+	struct pair p;
+	struct ibv_wc wc[4];
+	int n;
+
+	if (pair_new(&p, &RC))
+		return;
+	memset(B.buf, 0, BUF_SIZE);
+	fill(A.buf, len, 8);
+	struct ibv_sge s = sge_of(&A, 0, len);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+
+	post_recv(p.b.qp, &B, 0, room, 100);
+	post_recv(p.b.qp, &B, 16384, 4096, 101);
+	bad_then_flushed(&p, &w, what, IBV_WC_REM_OP_ERR);
+	check_states(&p, what, IBV_QPS_ERR, IBV_QPS_ERR);
+	n = poll_n(p.b.cq, wc, 2, WAIT_MS);
+	CHECK(n >= 1 && wc[0].wr_id == 100 && wc[0].status == IBV_WC_LOC_QP_OP_ERR,
+	      "%s: the receive completes with %s (%s)", what, st(IBV_WC_LOC_QP_OP_ERR),
+	      n ? st(wc[0].status) : "none");
+	CHECK(n == 2 && wc[1].wr_id == 101 && wc[1].status == IBV_WC_WR_FLUSH_ERR,
+	      "%s: the next receive is flushed (%s)", what, n == 2 ? st(wc[1].status) : "none");
+	CHECK(!memcmp(B.buf + room, (char[8192]){ 0 }, 4096),
+	      "%s: nothing lands beyond the receive buffer", what);
+	check_events(&p, what, 0);
+	pair_free(&p);
+	good_traffic(what);
+}
+
+static int length(void)
+{
+	long_send("200-byte send into a 100-byte receive", 200, 100);
+	long_send("3000-byte send into a 1500-byte receive", 3000, 1500);
+	long_send("send into a receive with no buffer", 16, 0);
+	return failed;
+}
+
+/* --- retries running out ---------------------------------------------------- */
+
+static int retries(void)
+{
+	struct pair p;
+	struct conn c = RC;
+	struct ibv_wc wc[4];
+	const char *what = "send with no receive posted, rnr_retry 0";
+
+	/* RNR: the responder NAKs (class B, it stays as it was). */
+	c.rnr_retry = 0;
+	if (!pair_new(&p, &c)) {
+		struct ibv_sge s = sge_of(&A, 0, 16);
+		struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+
+		bad_then_flushed(&p, &w, what, IBV_WC_RNR_RETRY_EXC_ERR);
+		check_states(&p, what, IBV_QPS_ERR, IBV_QPS_RTS);
+		CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: no completion on the responder", what);
+		check_events(&p, what, 0);
+		pair_free(&p);
+		good_traffic(what);
+	}
+
+	/* Retries: the peer QP is gone, nothing answers. */
+	what = "send to a destroyed peer QP, retry_cnt 2";
+	c = RC;
+	c.timeout = 12;
+	c.retry_cnt = 2;
+	if (!pair_new(&p, &c)) {
+		struct ibv_sge s = sge_of(&A, 0, 16);
+		struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+
+		end_free(&p.b);
+		bad_then_flushed(&p, &w, what, IBV_WC_RETRY_EXC_ERR);
+		CHECK(qp_state(p.a.qp) == IBV_QPS_ERR, "%s: query_qp: requester ERR (%s)", what,
+		      qps_name(qp_state(p.a.qp)));
+		unsigned long ev = qp_events(&A, p.a.qp, QUIET_MS);
+
+		CHECK(ev == 0, "%s: no async event on the requester (%#lx)", what, ev);
+		pair_free(&p);
+		good_traffic(what);
+	}
+	return failed;
+}
+
+/* --- atomics ------------------------------------------------------------- */
+
+static int atomic(void)
+{
+	struct pair p;
+	struct ibv_wc wc[4];
+	struct ibv_send_wr *bad;
+	const char *what = "misaligned atomic through ibv_post_send";
+
+	if (pair_new(&p, &RC))
+		return 1;
+	/* The provider checks the address and the local length. */
+	struct ibv_sge s = sge_of(&A, 0, 8);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_ATOMIC_CMP_AND_SWP, (uintptr_t)B.buf + 4,
+				   B.mr->rkey);
+
+	errno = 0;
+	int rc = ibv_post_send(p.a.qp, &w, &bad);
+
+	CHECK(rc == EINVAL && bad == &w, "%s: refused with EINVAL (%d), bad_wr set", what, rc);
+	s.length = 4;
+	w.wr.atomic.remote_addr = (uintptr_t)B.buf;
+	rc = ibv_post_send(p.a.qp, &w, &bad);
+	CHECK(rc == EINVAL && bad == &w, "atomic with a 4-byte local buffer refused with EINVAL (%d)",
+	      rc);
+	CHECK(poll_quiet(p.a.cq, wc, 4) == 0 && qp_state(p.a.qp) == IBV_QPS_RTS,
+	      "the refused atomics left nothing behind, the QP stays RTS");
+	pair_free(&p);
+
+	/*
+	 * Through the extended post API the provider does not check the
+	 * alignment: the responder refuses it (the C rxe: misaligned atomic,
+	 * class C, NAK invalid request).
+	 */
+	what = "misaligned atomic through ibv_wr_atomic_cmp_swp";
+	struct ibv_qp_init_attr_ex ix = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_recv_wr = 16, .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.pd = A.pd,
+		.send_ops_flags = IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_SEND,
+	};
+
+	memset(&p, 0, sizeof(p));
+	p.a.d = &A;
+	if (end_new(&B, &p.b, IBV_QPT_RC) ||
+	    !(p.a.cq = ibv_create_cq(A.ctx, 128, NULL, NULL, 0))) {
+		CHECK(0, "%s: setup", what);
+		pair_free(&p);
+		return failed;
+	}
+	ix.send_cq = ix.recv_cq = p.a.cq;
+	p.a.qp = ibv_create_qp_ex(A.ctx, &ix);
+	CHECK(p.a.qp != NULL, "create_qp_ex with the atomic send op");
+	if (!p.a.qp) {
+		pair_free(&p);
+		return failed;
+	}
+	if (connect_end(&A, &B, p.a.qp, p.b.qp->qp_num, &RC, 0, 4, 1) ||
+	    connect_end(&B, &A, p.b.qp, p.a.qp->qp_num, &RC, RC.b_access, 4, 1)) {
+		CHECK(0, "%s: connecting", what);
+		pair_free(&p);
+		return failed;
+	}
+	struct ibv_qp_ex *qx = ibv_qp_to_qp_ex(p.a.qp);
+
+	fill(B.buf, 64, 9);
+	memset(A.buf, 0, 64);
+	post_recv(p.b.qp, &B, 4096, 64, 100);
+	ibv_wr_start(qx);
+	qx->wr_id = 1;
+	qx->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_atomic_cmp_swp(qx, B.mr->rkey, (uintptr_t)B.buf + 4, 0, 0);
+	ibv_wr_set_sge(qx, A.mr->lkey, (uintptr_t)A.buf, 8);
+	qx->wr_id = 2;
+	ibv_wr_send(qx);
+	ibv_wr_set_sge(qx, A.mr->lkey, (uintptr_t)A.buf + 64, 16);
+	rc = ibv_wr_complete(qx);
+	CHECK(rc == 0, "%s: posted (%d)", what, rc);
+	int n = poll_n(p.a.cq, wc, 2, WAIT_MS);
+
+	CHECK(n >= 1 && wc[0].wr_id == 1 && wc[0].status == IBV_WC_REM_INV_REQ_ERR,
+	      "%s: completes with %s (%s)", what, st(IBV_WC_REM_INV_REQ_ERR),
+	      n ? st(wc[0].status) : "none");
+	CHECK(n == 2 && wc[1].wr_id == 2 && wc[1].status == IBV_WC_WR_FLUSH_ERR,
+	      "%s: the send after it is flushed (%s)", what, n == 2 ? st(wc[1].status) : "none");
+	check_states(&p, what, IBV_QPS_ERR, IBV_QPS_ERR);
+	n = poll_n(p.b.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].wr_id == 100 && wc[0].status == IBV_WC_WR_FLUSH_ERR,
+	      "%s: the responder's receive is flushed (%s)", what, n ? st(wc[0].status) : "none");
+	CHECK(filled(B.buf, 64, 9), "%s: the target is unchanged", what);
+	check_events(&p, what, 0);
+	pair_free(&p);
+	good_traffic(what);
+	return failed;
+}
+
+/* --- UD ------------------------------------------------------------------- */
+
+static int ud(void)
+{
+	struct conn c = { .type = IBV_QPT_UD };
+	struct pair p;
+	struct ibv_wc wc[4];
+	struct ibv_send_wr *bad;
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(A.ctx, 1, &port) || pair_new(&p, &c))
+		return 1;
+	struct ibv_ah_attr aa = {
+		.is_global = 1, .port_num = 1,
+		.grh = { .dgid = B.gid, .sgid_index = A.gidx, .hop_limit = 64 },
+	};
+	struct ibv_ah *ah = ibv_create_ah(A.pd, &aa);
+	int mtu = 128 << port.active_mtu;
+
+	CHECK(ah != NULL, "create_ah towards rxe_b");
+	if (!ah) {
+		pair_free(&p);
+		return failed;
+	}
+	memset(B.buf, 0, BUF_SIZE);
+	fill(A.buf, 8192, 10);
+	post_recv(p.b.qp, &B, 0, 8192, 100);
+
+	/* C10-93.1.1: beyond the MTU, nothing is sent and no error reported. */
+	const char *what = "UD send longer than the path MTU";
+	struct ibv_sge s = sge_of(&A, 0, mtu + 1);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+
+	w.wr.ud.ah = ah;
+	w.wr.ud.remote_qpn = p.b.qp->qp_num;
+	w.wr.ud.remote_qkey = QKEY;
+	CHECK(ibv_post_send(p.a.qp, &w, &bad) == 0, "%s: posted", what);
+	int n = poll_n(p.a.cq, wc, 1, WAIT_MS);
+
+	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS,
+	      "%s (%d): completes successfully (%s)", what, mtu + 1, n ? st(wc[0].status) : "none");
+	CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: nothing is received", what);
+	CHECK(qp_state(p.a.qp) == IBV_QPS_RTS, "%s: the QP stays RTS", what);
+
+	/* A receive too small for the datagram (with its 40-byte GRH): dropped. */
+	struct pair q;
+
+	if (pair_new(&q, &c)) {
+		ibv_destroy_ah(ah);
+		pair_free(&p);
+		return failed;
+	}
+	what = "UD send larger than the receive buffer";
+	post_recv(q.b.qp, &B, 16384, 40 + 100, 200);
+	w.wr.ud.remote_qpn = q.b.qp->qp_num;
+	s.length = 200;
+	w.wr_id = 2;
+	CHECK(ibv_post_send(q.a.qp, &w, &bad) == 0, "%s: posted", what);
+	n = poll_n(q.a.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS, "%s: the send completes (%s)", what,
+	      n ? st(wc[0].status) : "none");
+	CHECK(poll_quiet(q.b.cq, wc, 4) == 0, "%s: dropped, no receive completes", what);
+	s.length = 100;
+	w.wr_id = 3;
+	CHECK(ibv_post_send(q.a.qp, &w, &bad) == 0 && poll_n(q.a.cq, wc, 1, WAIT_MS) == 1 &&
+		      poll_n(q.b.cq, wc + 1, 1, WAIT_MS) == 1 && wc[1].wr_id == 200 &&
+		      wc[1].status == IBV_WC_SUCCESS && wc[1].byte_len == 140 &&
+		      filled(B.buf + 16384 + 40, 100, 10),
+	      "%s: the receive WQE stays for the next datagram that fits", what);
+	CHECK(qp_state(q.a.qp) == IBV_QPS_RTS && qp_state(q.b.qp) == IBV_QPS_RTS,
+	      "%s: both QPs stay RTS", what);
+	check_events(&q, what, 0);
+	ibv_destroy_ah(ah);
+	pair_free(&q);
+	pair_free(&p);
+	good_traffic("the UD errors");
+	return failed;
+}
+
+/* --- verbs refused with an errno ------------------------------------------- */
+
+static void refuse_posts(void)
+{
+	struct pair p;
+	struct ibv_wc wc[40];
+	struct ibv_send_wr *bad;
+	struct ibv_recv_wr *rbad;
+	struct ibv_qp_attr qa;
+	struct ibv_qp_init_attr qi;
+	int rc;
+
+	if (pair_new(&p, &RC))
+		return;
+	ibv_query_qp(p.a.qp, &qa, IBV_QP_CAP, &qi);
+
+	struct ibv_sge sg[3] = { sge_of(&A, 0, 8), sge_of(&A, 8, 8), sge_of(&A, 16, 8) };
+	struct ibv_send_wr w = wr1(sg, 1, IBV_WR_RDMA_WRITE, (uintptr_t)B.buf, B.mr->rkey);
+
+	w.num_sge = qa.cap.max_send_sge + 1;
+	rc = ibv_post_send(p.a.qp, &w, &bad);
+	CHECK(rc == EINVAL && bad == &w, "post_send with %d SGEs (max %u) refused with EINVAL (%d)",
+	      w.num_sge, qa.cap.max_send_sge, rc);
+	char big[1024];
+	struct ibv_sge in = { .addr = (uintptr_t)big, .length = qa.cap.max_inline_data + 1 };
+
+	memset(big, 1, sizeof(big));
+	w.sg_list = &in;
+	w.num_sge = 1;
+	w.send_flags |= IBV_SEND_INLINE;
+	rc = ibv_post_send(p.a.qp, &w, &bad);
+	CHECK(rc == EINVAL && bad == &w, "inline post_send of %u bytes (max %u) refused with EINVAL (%d)",
+	      in.length, qa.cap.max_inline_data, rc);
+
+	/* More WRs than the send queue holds: those that fit go. */
+	int cap = qa.cap.max_send_wr;
+	struct ibv_send_wr ws[cap + 1];
+
+	for (int i = 0; i <= cap; i++) {
+		ws[i] = wr1(sg, 10 + i, IBV_WR_RDMA_WRITE, (uintptr_t)B.buf + 8 * i, B.mr->rkey);
+		ws[i].next = i < cap ? &ws[i + 1] : NULL;
+	}
+	rc = ibv_post_send(p.a.qp, ws, &bad);
+	CHECK(rc == ENOMEM && bad == &ws[cap],
+	      "post_send of %d WRs into a send queue of %d refused with ENOMEM at the last (%d)",
+	      cap + 1, cap, rc);
+	int n = poll_n(p.a.cq, wc, cap, WAIT_MS), good = 0;
+
+	for (int i = 0; i < n; i++)
+		good += wc[i].status == IBV_WC_SUCCESS && wc[i].wr_id == (uint64_t)(10 + i);
+	CHECK(good == cap, "the %d WRs that fit complete in order (%d of %d)", cap, good, n);
+
+	/* Receives. */
+	ibv_query_qp(p.b.qp, &qa, IBV_QP_CAP, &qi);
+	struct ibv_recv_wr r = { .wr_id = 1, .sg_list = sg, .num_sge = qa.cap.max_recv_sge + 1 };
+
+	rc = ibv_post_recv(p.b.qp, &r, &rbad);
+	CHECK(rc == EINVAL && rbad == &r,
+	      "post_recv with %d SGEs (max %u) refused with EINVAL (%d)", r.num_sge,
+	      qa.cap.max_recv_sge, rc);
+	int rcap = qa.cap.max_recv_wr;
+	struct ibv_recv_wr rs[rcap + 1];
+
+	for (int i = 0; i <= rcap; i++) {
+		rs[i] = (struct ibv_recv_wr){ .wr_id = i, .sg_list = sg, .num_sge = 1,
+					      .next = i < rcap ? &rs[i + 1] : NULL };
+	}
+	rc = ibv_post_recv(p.b.qp, rs, &rbad);
+	CHECK(rc == ENOMEM && rbad == &rs[rcap],
+	      "post_recv of %d WRs into a receive queue of %d refused with ENOMEM at the last (%d)",
+	      rcap + 1, rcap, rc);
+	pair_free(&p);
+
+	/* A QP not yet ready to send: its doorbell is refused. */
+	struct end e = { 0 };
+
+	if (!end_new(&A, &e, IBV_QPT_RC)) {
+		struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+
+		ibv_modify_qp(e.qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				      IBV_QP_ACCESS_FLAGS);
+		w = wr1(sg, 1, IBV_WR_SEND, 0, 0);
+		rc = ibv_post_send(e.qp, &w, &bad);
+		CHECK(rc == EINVAL, "post_send on a QP in INIT refused with EINVAL (%d)", rc);
+		end_free(&e);
+	}
+}
+
+static void refuse_srq(void)
+{
+	struct ibv_srq_init_attr si = { .attr = { .max_wr = 4, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(B.pd, &si);
+	struct ibv_sge sg[2] = { sge_of(&B, 0, 8), sge_of(&B, 8, 8) };
+	struct ibv_recv_wr *bad;
+	int rc;
+
+	if (!srq) {
+		CHECK(0, "create_srq");
+		return;
+	}
+	struct ibv_recv_wr r = { .wr_id = 1, .sg_list = sg, .num_sge = 2 };
+
+	rc = ibv_post_srq_recv(srq, &r, &bad);
+	CHECK(rc == EINVAL && bad == &r,
+	      "post_srq_recv with 2 SGEs (max 1) refused with EINVAL (%d)", rc);
+	int cap = si.attr.max_wr;
+	struct ibv_recv_wr rs[cap + 1];
+
+	for (int i = 0; i <= cap; i++)
+		rs[i] = (struct ibv_recv_wr){ .wr_id = i, .sg_list = sg, .num_sge = 1,
+					      .next = i < cap ? &rs[i + 1] : NULL };
+	rc = ibv_post_srq_recv(srq, rs, &bad);
+	CHECK(rc == ENOMEM && bad == &rs[cap],
+	      "post_srq_recv of %d WRs into an SRQ of %d refused with ENOMEM at the last (%d)",
+	      cap + 1, cap, rc);
+	ibv_destroy_srq(srq);
+}
+
+static void refuse_objects(void)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(A.ctx);
+	struct ibv_cq *cq = ibv_create_cq(A.ctx, 16, NULL, NULL, 0);
+	struct ibv_mr *mr = pd ? ibv_reg_mr(pd, A.buf, 4096, IBV_ACCESS_LOCAL_WRITE) : NULL;
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct ibv_qp *qp = pd && cq ? ibv_create_qp(pd, &init) : NULL;
+	int rc;
+
+	if (!mr || !qp) {
+		CHECK(0, "refusals: setup");
+		return;
+	}
+	rc = ibv_destroy_cq(cq);
+	CHECK(rc == EBUSY, "destroy_cq of a CQ a QP uses refused with EBUSY (%d)", rc);
+	rc = ibv_dealloc_pd(pd);
+	CHECK(rc == EBUSY, "dealloc_pd with a QP and an MR on it refused with EBUSY (%d)", rc);
+
+	/* modify_qp without the attributes a transition needs. */
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+
+	errno = 0;
+	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE);
+	CHECK(rc == EINVAL, "RESET -> INIT without port, pkey and access refused with EINVAL (%d)",
+	      rc);
+	a.port_num = 2;
+	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				   IBV_QP_ACCESS_FLAGS);
+	CHECK(rc == EINVAL, "RESET -> INIT on port 2 refused with EINVAL (%d)", rc);
+	a.port_num = 1;
+	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				   IBV_QP_ACCESS_FLAGS);
+	CHECK(rc == 0, "RESET -> INIT with them");
+	struct ibv_qp_attr r = { .qp_state = IBV_QPS_RTR, .path_mtu = IBV_MTU_1024,
+				 .dest_qp_num = 1, .max_dest_rd_atomic = 1, .min_rnr_timer = 1 };
+
+	r.ah_attr.is_global = 1;
+	r.ah_attr.grh.dgid = B.gid;
+	r.ah_attr.grh.sgid_index = A.gidx;
+	r.ah_attr.port_num = 1;
+	rc = ibv_modify_qp(qp, &r, IBV_QP_STATE);
+	CHECK(rc == EINVAL, "INIT -> RTR with the state alone refused with EINVAL (%d)", rc);
+	rc = ibv_modify_qp(qp, &r, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC);
+	CHECK(rc == EINVAL, "INIT -> RTR without min_rnr_timer refused with EINVAL (%d)", rc);
+	rc = ibv_modify_qp(qp, &r, IBV_QP_STATE | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+	CHECK(rc == EINVAL, "INIT -> RTR without an address vector refused with EINVAL (%d)", rc);
+	CHECK(qp_state(qp) == IBV_QPS_INIT, "the QP stays in INIT (%s)", qps_name(qp_state(qp)));
+	rc = ibv_modify_qp(qp, &r, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				   IBV_QP_MIN_RNR_TIMER);
+	CHECK(rc == 0, "INIT -> RTR with them");
+	struct ibv_qp_attr t = { .qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 7,
+				 .rnr_retry = 7, .max_rd_atomic = 1 };
+
+	rc = ibv_modify_qp(qp, &t, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				   IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+	CHECK(rc == EINVAL, "RTR -> RTS without sq_psn refused with EINVAL (%d)", rc);
+	CHECK(qp_state(qp) == IBV_QPS_RTR, "the QP stays in RTR (%s)", qps_name(qp_state(qp)));
+
+	/* Address handles. */
+	struct ibv_port_attr port;
+	struct ibv_ah_attr aa = {
+		.is_global = 1, .port_num = 1,
+		.grh = { .dgid = B.gid, .sgid_index = A.gidx, .hop_limit = 64 },
+	};
+	struct ibv_ah *ah;
+
+	/*
+	 * The last index an AH can name (sgid_index is 8 bits), an empty
+	 * one: the provider looks the GID up first, and the core has no data
+	 * for it.
+	 */
+	struct ibv_gid_entry ge;
+
+	aa.grh.sgid_index = 255;
+	CHECK(ibv_query_port(A.ctx, 1, &port) == 0 && port.gid_tbl_len > 255 &&
+		      ibv_query_gid_ex(A.ctx, 1, 255, &ge, 0) != 0,
+	      "GID index 255 of %d is empty", port.gid_tbl_len);
+	errno = 0;
+	ah = ibv_create_ah(pd, &aa);
+	CHECK(!ah && errno == ENODATA, "create_ah with the empty GID index 255 refused with ENODATA");
+	if (ah)
+		ibv_destroy_ah(ah);
+	aa.grh.sgid_index = A.gidx;
+	aa.is_global = 0;
+	errno = 0;
+	ah = ibv_create_ah(pd, &aa);
+	CHECK(!ah && errno == EINVAL, "create_ah without a GRH refused with EINVAL");
+	if (ah)
+		ibv_destroy_ah(ah);
+	aa.is_global = 1;
+	aa.port_num = 2;
+	errno = 0;
+	ah = ibv_create_ah(pd, &aa);
+	CHECK(!ah && errno == EINVAL, "create_ah on port 2 refused with EINVAL");
+	if (ah)
+		ibv_destroy_ah(ah);
+
+	CHECK(ibv_destroy_qp(qp) == 0, "destroy_qp");
+	CHECK(ibv_destroy_cq(cq) == 0, "destroy_cq once the QP is gone");
+	rc = ibv_dealloc_pd(pd);
+	CHECK(rc == EBUSY, "dealloc_pd with an MR on it refused with EBUSY (%d)", rc);
+	CHECK(ibv_dereg_mr(mr) == 0 && ibv_dealloc_pd(pd) == 0, "dealloc_pd once the MR is gone");
+}
+
+static int refusals(void)
+{
+	refuse_posts();
+	refuse_srq();
+	refuse_objects();
+	good_traffic("the refusals");
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} cases[] = {
+		{ "local", local },	    { "remote", remote }, { "qp_access", qp_access },
+		{ "length", length },	    { "retries", retries }, { "atomic", atomic },
+		{ "ud", ud },		    { "refusals", refusals },
+	};
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: verbs_errors DEV_A DEV_B CASE\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (dev_open(&A, argv[1]) || dev_open(&B, argv[2]))
+		return 1;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(argv[3], cases[i].name))
+			return cases[i].fn();
+	fprintf(stderr, "unknown case %s\n", argv[3]);
+	return 2;
+}
