@@ -674,11 +674,15 @@ static int remote(void)
 		    64, acc, ev);
 	remote_case("RDMA write to an MR of another PD", &RC, IBV_WR_RDMA_WRITE, base,
 		    other->rkey, 64, acc, ev);
+	remote_case("RDMA write of 3 packets running past the end of the MR", &RC,
+		    IBV_WR_RDMA_WRITE, base + 8192 - 2048, part->rkey, 3000, acc, ev);
 	/* A write with immediate's error goes to the receive it consumes. */
 	remote_case_recv("RDMA write with immediate with an rkey no MR has", &RC,
 			 IBV_WR_RDMA_WRITE_WITH_IMM, base, bad_rkey, 64, acc, 0, acc);
 	remote_case("RDMA read with an rkey no MR has", &RC, IBV_WR_RDMA_READ, base, bad_rkey, 64,
 		    acc, ev);
+	remote_case("RDMA read running past the end of the MR", &RC, IBV_WR_RDMA_READ,
+		    base + 8192 - 32, part->rkey, 64, acc, ev);
 	remote_case("RDMA read from an MR without remote read", &RC, IBV_WR_RDMA_READ, base,
 		    no_r->rkey, 64, acc, ev);
 	remote_case("RDMA read from a deregistered MR", &RC, IBV_WR_RDMA_READ, base, gone_rkey,
