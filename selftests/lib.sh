@@ -236,12 +236,13 @@ pp_start() {
 	shift 4
 	gids "$family"
 	PP_WHAT="$tool -s $size -n $iters $* over IPv$family"
-	ip netns exec "$NS_B" timeout "${PP_TIMEOUT:-60}" "$tool" -d rxe_b -g "$GID_B" -s "$size" \
+	# Line-buffered, so that the address lines can be read while they run.
+	ip netns exec "$NS_B" timeout "${PP_TIMEOUT:-60}" stdbuf -oL "$tool" -d rxe_b -g "$GID_B" -s "$size" \
 		-n "$iters" -c "$@" >"$PP_SRV_LOG" 2>&1 &
 	PP_SRV=$!
 	# The tools meet over TCP first: wait for the server to listen.
 	listening "$NS_B" 18515 || die_case "$tool server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout "${PP_TIMEOUT:-60}" "$tool" -d rxe_a -g "$GID_A" -s "$size" \
+	ip netns exec "$NS_A" timeout "${PP_TIMEOUT:-60}" stdbuf -oL "$tool" -d rxe_a -g "$GID_A" -s "$size" \
 		-n "$iters" -c "$@" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
 	PP_CLI=$!
 }

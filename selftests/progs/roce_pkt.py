@@ -10,7 +10,20 @@ Each KIND is one packet: valid (an RC SEND ONLY to QP 0x123456, which does
 not exist, with a correct ICRC), short:N (a UDP payload of N bytes), random:N
 (N random bytes), bad-icrc, unknown-opcode, bad-tver, bad-pad, bad-length
 (all but the named defect valid, ICRC included). --flood sends the list over
-and over for that long.
+and over for that long, --interval apart.
+
+With --qpn, the packets go to that QP instead (the kinds above except
+unknown-qp, which always goes to 0x123456), and these kinds aim at a live
+one, each with a correct ICRC: send (an RC SEND ONLY), write-bad-rkey,
+write-bad-len (a RETH length the payload does not match), read-bad-len (a
+2 GiB READ), atomic-misaligned, trunc-reth (a WRITE ONLY cut inside its
+RETH), ack, nak-seq, read-resp (responses, for a requester), ud-send and
+ud-bad-qkey (UD SEND ONLY with the Q_Key of --qkey, or a wrong one).
+KIND@PSN gives a packet that PSN (default --psn, else 1).
+
+--args-from FILE waits for FILE to appear and takes more arguments from
+it: a flood can start (Python takes seconds to start in a TCG guest)
+before the QP numbers it aims at are known.
 
 The ICRC is computed independently of the driver, from the RoCEv2
 definition: the CRC-32 of 8 bytes of 0xff (the masked LRH), the IP header
@@ -33,6 +46,12 @@ ROCE_PORT = 4791
 SRC_PORT = 0xC000
 RC_SEND_ONLY = 0x04
 RC_SEND_MIDDLE = 0x01
+RC_WRITE_ONLY = 0x0A
+RC_READ_REQUEST = 0x0C
+RC_READ_RESPONSE_ONLY = 0x10
+RC_ACK = 0x11
+RC_CMP_SWAP = 0x13
+UD_SEND_ONLY = 0x64
 NO_SUCH_QP = 0x123456
 
 
@@ -49,7 +68,7 @@ def csum16(data):
 def bth(opcode, qpn, psn=1, pad=0, tver=0):
     """A BTH: the default P_Key, AckReq set."""
     return struct.pack(
-        "!BBHII", opcode, (pad << 4) | tver, 0xFFFF, qpn & 0xFFFFFF, (1 << 31) | psn
+        "!BBHII", opcode, (pad << 4) | tver, 0xFFFF, qpn & 0xFFFFFF, (1 << 31) | (psn & 0xFFFFFF)
     )
 
 
@@ -124,22 +143,67 @@ class Flow:
         return ip + udp + payload
 
 
-def packet(flow, kind):
-    """The IP packet of one KIND."""
-    send_only = bth(RC_SEND_ONLY, NO_SUCH_QP, pad=3) + b"hello" + b"\0\0\0"
+def reth(va, rkey, length):
+    """An RDMA extended transport header."""
+    return struct.pack("!QII", va, rkey, length)
+
+
+def aeth(syndrome, msn=0):
+    """An ACK extended transport header."""
+    return struct.pack("!I", (syndrome << 24) | (msn & 0xFFFFFF))
+
+
+def live_packet(flow, kind, qpn, psn, qkey):
+    """A packet of one of the kinds aimed at a live QP, or None."""
+    bad_rkey = 0xDEADBE00
+    payloads = {
+        "send": lambda: bth(RC_SEND_ONLY, qpn, psn) + b"x" * 8,
+        "write-bad-rkey": lambda: bth(RC_WRITE_ONLY, qpn, psn)
+        + reth(0x1000, bad_rkey, 8)
+        + b"w" * 8,
+        "write-bad-len": lambda: bth(RC_WRITE_ONLY, qpn, psn)
+        + reth(0x1000, bad_rkey, 0xFFFFFFF0)
+        + b"w" * 8,
+        "read-bad-len": lambda: bth(RC_READ_REQUEST, qpn, psn) + reth(0, bad_rkey, 0x80000000),
+        "atomic-misaligned": lambda: bth(RC_CMP_SWAP, qpn, psn)
+        + struct.pack("!QIQQ", 0x1003, bad_rkey, 1, 2),
+        "trunc-reth": lambda: bth(RC_WRITE_ONLY, qpn, psn) + reth(0, bad_rkey, 8)[:8],
+        "ack": lambda: bth(RC_ACK, qpn, psn) + aeth(0x1F),
+        "nak-seq": lambda: bth(RC_ACK, qpn, psn) + aeth(0x60),
+        "read-resp": lambda: bth(RC_READ_RESPONSE_ONLY, qpn, psn) + aeth(0x1F) + b"r" * 8,
+        "ud-send": lambda: bth(UD_SEND_ONLY, qpn, psn) + struct.pack("!II", qkey, 0x42) + b"u" * 8,
+        "ud-bad-qkey": lambda: bth(UD_SEND_ONLY, qpn, psn)
+        + struct.pack("!II", qkey ^ 0x5A5A5A5A, 0x42)
+        + b"u" * 8,
+    }
+    make = payloads.get(kind)
+    return flow.datagram(make()) if make else None
+
+
+def packet(flow, kind, qpn=NO_SUCH_QP, psn=1, qkey=0):
+    """The IP packet of one KIND (KIND@PSN for another PSN)."""
+    kind, _, at = kind.partition("@")
+    if at:
+        psn = int(at, 0) & 0xFFFFFF
+    live = live_packet(flow, kind, qpn, psn, qkey)
+    if live is not None:
+        return live
+    send_only = bth(RC_SEND_ONLY, qpn, psn, pad=3) + b"hello" + b"\0\0\0"
     if kind == "valid":
         return flow.datagram(send_only)
+    if kind == "unknown-qp":
+        return flow.datagram(bth(RC_SEND_ONLY, NO_SUCH_QP, psn, pad=3) + b"hello" + b"\0\0\0")
     if kind == "bad-icrc":
         return flow.datagram(send_only, corrupt_icrc=True)
     if kind == "unknown-opcode":
-        return flow.datagram(bth(0x1F, NO_SUCH_QP) + b"\0" * 8)
+        return flow.datagram(bth(0x1F, qpn, psn) + b"\0" * 8)
     if kind == "bad-tver":
-        return flow.datagram(bth(RC_SEND_ONLY, NO_SUCH_QP, tver=1) + b"\0" * 8)
+        return flow.datagram(bth(RC_SEND_ONLY, qpn, psn, tver=1) + b"\0" * 8)
     if kind == "bad-pad":
-        return flow.datagram(bth(RC_SEND_MIDDLE, NO_SUCH_QP, pad=1) + b"\0" * 8)
+        return flow.datagram(bth(RC_SEND_MIDDLE, qpn, psn, pad=1) + b"\0" * 8)
     if kind == "bad-length":
         # Payload plus pad not a multiple of 4.
-        return flow.datagram(bth(RC_SEND_ONLY, NO_SUCH_QP) + b"abcde")
+        return flow.datagram(bth(RC_SEND_ONLY, qpn, psn) + b"abcde")
     name, _, n = kind.partition(":")
     if name == "short":
         return flow.datagram(b"\x04" * int(n), with_icrc=False)
@@ -156,8 +220,23 @@ def main():
     ap.add_argument("--dst", required=True)
     ap.add_argument("--vlan", type=int, default=0)
     ap.add_argument("--flood", type=float, default=0)
-    ap.add_argument("kinds", nargs="+")
+    ap.add_argument("--interval", type=float, default=0)
+    ap.add_argument("--qpn", type=lambda v: int(v, 0), default=NO_SUCH_QP)
+    ap.add_argument("--psn", type=lambda v: int(v, 0), default=1)
+    ap.add_argument("--qkey", type=lambda v: int(v, 0), default=0)
+    ap.add_argument("--args-from")
+    ap.add_argument("kinds", nargs="*")
     a = ap.parse_args()
+    if a.args_from:
+        print("waiting for", a.args_from, flush=True)
+        while not os.path.exists(a.args_from):
+            time.sleep(0.05)
+        time.sleep(0.05)
+        with open(a.args_from, encoding="ascii") as f:
+            more = f.read().split()
+        a = ap.parse_args(sys.argv[1:] + more)
+    if not a.kinds:
+        ap.error("no packet kinds")
 
     flow = Flow(a.src, a.dst)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -170,11 +249,16 @@ def main():
         eth += struct.pack("!HH", 0x8100, a.vlan)
     eth += struct.pack("!H", ethertype)
 
+    # Built once: a TCG guest runs Python slowly, and a flood should be
+    # all sending.
+    frames = [eth + packet(flow, kind, a.qpn, a.psn, a.qkey) for kind in a.kinds]
+
     def send_all():
-        for kind in a.kinds:
-            s.send(eth + packet(flow, kind))
+        for frame in frames:
+            s.send(frame)
 
     if a.flood:
+        print(f"flooding with {' '.join(a.kinds)}", flush=True)
         end = time.monotonic() + a.flood
         n = 0
         while time.monotonic() < end:
@@ -184,6 +268,8 @@ def main():
                 # The netdev went away under the flood: that is the test.
                 time.sleep(0.01)
             n += len(a.kinds)
+            if a.interval:
+                time.sleep(a.interval)
         print(f"sent {n} packets")
     else:
         send_all()
