@@ -5,6 +5,7 @@
 #   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
+#   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3)
 #   make kernel          build the cached test kernel (FLAVOR=debug for KASAN/lockdep/kmemleak)
 #   make -s kdir         print the cached kernel tree's path
 #   make CLIPPY=1        build with clippy
@@ -62,6 +63,9 @@ check:
 
 demo:
 	$(SRC)/scripts/demo
+
+bench:
+	$(SRC)/scripts/bench
 
 host-test:
 	$(SRC)/scripts/host-test
