@@ -56,10 +56,13 @@ devices() {
 		gid_wait rxe_a ffff:c0a8:4d01 && gid_wait rxe_b ffff:c0a8:4d02
 }
 
-# unload MODULE: unloads MODULE (retrying while deferred work holds it).
+# unload MODULE: unloads MODULE, retrying while deferred work holds it for
+# up to 30 s: the C rdma_rxe's per-namespace sockets keep it busy until the
+# namespaces just deleted are cleaned up, which a debug kernel takes
+# seconds to do.
 unload() {
 	local _
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		grep -q "^$1 " /proc/modules || return 0
 		modprobe -r "$1" 2>/dev/null && return 0
 		sleep 0.1
