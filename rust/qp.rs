@@ -159,6 +159,9 @@ pub(crate) struct RespState {
     /// Messages completed (the AETH's MSN).
     pub(crate) msn: u32,
     pub(crate) recv: Option<RecvCtx>,
+    /// The buffer of the last completed receive, kept for the next one so
+    /// that taking a receive WQE does not allocate.
+    pub(crate) spare: KVec<u8>,
     pub(crate) write: Option<WriteCtx>,
     /// The length of the write in progress (a write with immediate reports
     /// it in its receive completion).
@@ -207,13 +210,6 @@ impl QpCore {
         let n = self.sq.ring.elem_size();
         let at = (i as usize & self.sq.ring.capacity() as usize) * n;
         self.shadow.get(at..at + n).unwrap_or_default()
-    }
-
-    /// The same, writable.
-    pub(crate) fn shadow_slot_mut(&mut self, i: u32) -> &mut [u8] {
-        let n = self.sq.ring.elem_size();
-        let at = (i as usize & self.sq.ring.capacity() as usize) * n;
-        self.shadow.get_mut(at..at + n).unwrap_or_default()
     }
 
     /// The requester/completer record of WQE slot `i`.
@@ -813,8 +809,10 @@ fn reset(core: &mut QpCore) {
     };
     core.comp = CompState::default();
     let res = core::mem::take(&mut core.resp.res);
+    let spare = core::mem::take(&mut core.resp.spare);
     core.resp = RespState {
         res,
+        spare,
         ..RespState::default()
     };
     for r in core.resp.res.iter_mut() {
@@ -950,8 +948,8 @@ pub(crate) unsafe extern "C" fn query_qp(
 }
 
 /// The `post_send` callback: for user QPs the doorbell (the WQEs are
-/// already in the mapped ring); kernel QPs' send path comes with the kernel
-/// consumers, and is refused until then.
+/// already in the mapped ring, and are sent before it returns); kernel
+/// consumers' work requests go through [`crate::post`].
 ///
 /// # Safety
 ///
@@ -996,8 +994,14 @@ pub(crate) unsafe extern "C" fn post_send(
             0
         }
         _ => {
-            drop(core);
-            qp.schedule();
+            // The doorbell is a system call: send right here, in the
+            // poster's context, as rxe does, rather than wake a worker
+            // (which costs small messages a context switch each). The
+            // requester's budget bounds the time taken; it schedules the
+            // rest.
+            // SAFETY: Our device; under `core`, not destroyed.
+            let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+            crate::req::run(dev, qp, &mut core);
             0
         }
     }

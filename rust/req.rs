@@ -103,15 +103,20 @@ fn wc_status_for(e: Error) -> u32 {
 /// Copies WQE `i` out of the ring into the shadow and records where its
 /// PSNs start. `false` if the ring no longer holds it.
 fn start(core: &mut QpCore, i: u32) -> bool {
+    // The slot of WQE `i` is free: the WQE that had it before completed
+    // before the ring let the client write `i`. Filling it before the
+    // checks below is harmless if they say not yet (the next try fills it
+    // again with the same WQE).
     let n = core.sq.ring.elem_size();
-    let mut tmp = KVec::new();
-    if tmp.resize(n, 0u8, GFP_KERNEL).is_err() {
+    let at = (i as usize & core.sq.ring.capacity() as usize) * n;
+    let Some(slot) = core.shadow.get_mut(at..at + n) else {
+        return false;
+    };
+    if !core.sq.ring.copy_at(i, slot) {
         return false;
     }
-    if !core.sq.ring.copy_at(i, &mut tmp) {
-        return false;
-    }
-    let rd_atomic = SendWqe::new(&tmp).is_some_and(|w| comp::is_read_or_atomic(w.opcode()));
+    let rd_atomic =
+        SendWqe::new(core.shadow_slot(i)).is_some_and(|w| comp::is_read_or_atomic(w.opcode()));
     if rd_atomic {
         // No more reads and atomics in flight than the responder keeps
         // for replays (a max_rd_atomic of 0 still lets one go, so that
@@ -122,7 +127,6 @@ fn start(core: &mut QpCore, i: u32) -> bool {
         }
         core.req.rd_atomic += 1;
     }
-    core.shadow_slot_mut(i).copy_from_slice(&tmp);
     let first_psn = core.req.psn;
     if let Some(m) = core.meta(i) {
         *m = crate::qp::WqeMeta {
