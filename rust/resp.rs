@@ -164,26 +164,13 @@ unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, code: NakCod
     if core.resp.recv.is_none() && p.immdt().is_some() && code == NakCode::RemoteAccessError {
         core.resp.recv = take_recv(qp, core).ok();
     }
-    let Some(ctx) = core.resp.recv.take() else {
-        return;
-    };
     let status = match code {
         NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
         NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
         _ => bindings::IB_WC_LOC_QP_OP_ERR,
     };
-    let c = Completion {
-        wr_id: RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id()),
-        status,
-        opcode: bindings::IB_WC_RECV,
-        qp_num: qp.qpn,
-        qp: qp.ibqp as usize,
-        port_num: 1,
-        ..Completion::default()
-    };
-    // An error completion also answers a request for solicited ones.
-    // SAFETY: Not destroyed, under `core` (caller).
-    let _ = unsafe { qp.recv_cq() }.post(&c, true);
+    // SAFETY: As the caller promises.
+    unsafe { fail_recv(qp, core, status) };
 }
 
 /// # Safety
@@ -262,20 +249,26 @@ unsafe fn ud_request(
 
 /// Whether the receive WQE at the head of the QP's ring holds `len` bytes;
 /// `true` if there is none to look at (taking it finds that out).
-fn recv_holds(core: &QpCore, len: usize) -> bool {
-    let mut slot = KVec::new();
-    let n = core.rq.ring.elem_size();
-    if slot.resize(n, 0u8, GFP_KERNEL).is_err() || !core.rq.ring.peek(&mut slot) {
-        return true;
-    }
-    let Some(w) = RecvWqe::new(&slot) else {
-        return true;
-    };
-    let room: u64 = (0..w.num_sge().min(core.rq.max_sge))
-        .filter_map(|k| w.sge(k))
-        .map(|s| u64::from(s.length))
-        .sum();
-    room >= len as u64
+fn recv_holds(core: &mut QpCore, len: usize) -> bool {
+    let mut slot = core::mem::take(&mut core.resp.spare);
+    let holds = slot_sized(&mut slot, core.rq.ring.elem_size()).is_err()
+        || !core.rq.ring.peek(&mut slot)
+        || RecvWqe::new(&slot).is_none_or(|w| {
+            let room: u64 = (0..w.num_sge().min(core.rq.max_sge))
+                .filter_map(|k| w.sge(k))
+                .map(|s| u64::from(s.length))
+                .sum();
+            room >= len as u64
+        });
+    core.resp.spare = slot;
+    holds
+}
+
+/// Makes `slot` `n` zeroed bytes long; allocates only when it has never
+/// been that long (the buffers are kept and reused).
+fn slot_sized(slot: &mut KVec<u8>, n: usize) -> Result {
+    slot.clear();
+    slot.resize(n, 0u8, GFP_KERNEL).map_err(|_| ENOMEM)
 }
 
 /// Carries out a request in sequence.
@@ -327,8 +320,8 @@ fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusa
         Some(srq) => srq.slot_size(),
         None => core.rq.ring.elem_size(),
     };
-    let mut slot = KVec::new();
-    slot.resize(n, 0u8, GFP_KERNEL).map_err(|_| Refusal::Drop)?;
+    let mut slot = core::mem::take(&mut core.resp.spare);
+    slot_sized(&mut slot, n).map_err(|_| Refusal::Drop)?;
     let got = match &qp.srq {
         Some(srq) => srq.take(&mut slot),
         None => {
@@ -340,6 +333,7 @@ fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusa
         }
     };
     if !got {
+        core.resp.spare = slot;
         return Err(Refusal::Rnr);
     }
     Ok(RecvCtx { slot, off: 0 })
@@ -490,16 +484,18 @@ unsafe fn complete_recv(
         },
         ..Completion::default()
     };
+    core.resp.spare = ctx.slot;
     dev.counters().inc(Counter::RdmaRecv);
     // SAFETY: Not destroyed, under `core` (caller).
     let _ = unsafe { qp.recv_cq() }.post(&c, solicited);
 }
 
-/// Completes the receive in progress with an error `status`: a send with
-/// invalidate whose rkey could not be invalidated (only the current key of
-/// a fast-registration MR of the QP's PD can be). rxe completes it so too
-/// and moves the QP to the error state; the caller also NAKs the request
-/// (rxe acknowledges it), so the requester learns it failed.
+/// Completes the receive in progress, if any, with an error `status`: for
+/// a refused request ([`fail_recv_for`]), or a send with invalidate whose
+/// rkey could not be invalidated (only the current key of a
+/// fast-registration MR of the QP's PD can be; rxe completes it so too and
+/// moves the QP to the error state, and the caller also NAKs the request,
+/// so the requester learns it failed).
 ///
 /// # Safety
 ///
