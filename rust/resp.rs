@@ -244,7 +244,21 @@ unsafe fn ud_request(
     let info = *p.info();
     core.resp.recv = None;
     // SAFETY: As the caller promises.
-    let _ = unsafe { execute(dev, qp, core, p, &info, meta) };
+    match unsafe { execute(dev, qp, core, p, &info, meta) } {
+        Ok(()) => {}
+        Err(Refusal::Nak(code)) => {
+            // The receive WQE taken could not hold the data (a bad lkey, an
+            // SGE outside its MR): a malformed WQE, class A. As rxe, it
+            // completes in error and the QP goes to the error state,
+            // rather than vanish without a completion.
+            // SAFETY: As the caller promises.
+            unsafe { fail_recv_for(qp, core, p, code) };
+            // SAFETY: As the caller promises.
+            unsafe { crate::comp::to_error(dev, qp, core) };
+        }
+        // No receive WQE (RNR to RC), or no memory: the datagram is lost.
+        Err(Refusal::Rnr | Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),
+    }
 }
 
 /// Whether the receive WQE at the head of the QP's ring holds `len` bytes;

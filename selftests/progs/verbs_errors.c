@@ -988,6 +988,36 @@ static int ud(void)
 	CHECK(qp_state(q.a.qp) == IBV_QPS_RTS && qp_state(q.b.qp) == IBV_QPS_RTS,
 	      "%s: both QPs stay RTS", what);
 	check_events(&q, what, 0);
+	pair_free(&q);
+
+	/*
+	 * A receive whose lkey names no MR: the datagram cannot be placed, a
+	 * malformed WQE (class A). The C rxe completes the receive with a
+	 * local QP operation error and moves the QP to the error state; the
+	 * WQE must not vanish without a completion.
+	 */
+	if (pair_new(&q, &c)) {
+		ibv_destroy_ah(ah);
+		pair_free(&p);
+		return failed;
+	}
+	what = "UD receive with a bad lkey";
+	struct ibv_sge rs = { .addr = (uintptr_t)B.buf, .length = 4096, .lkey = B.mr->lkey ^ 0xff };
+	struct ibv_recv_wr rw = { .wr_id = 300, .sg_list = &rs, .num_sge = 1 }, *rbad;
+
+	CHECK(ibv_post_recv(q.b.qp, &rw, &rbad) == 0, "%s: posted", what);
+	w.wr.ud.remote_qpn = q.b.qp->qp_num;
+	w.wr_id = 4;
+	CHECK(ibv_post_send(q.a.qp, &w, &bad) == 0, "%s: the send posted", what);
+	n = poll_n(q.a.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS, "%s: the send completes (%s)", what,
+	      n ? st(wc[0].status) : "none");
+	n = poll_n(q.b.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].wr_id == 300 && wc[0].status == IBV_WC_LOC_QP_OP_ERR,
+	      "%s: the receive completes with %s (%s)", what, st(IBV_WC_LOC_QP_OP_ERR),
+	      n ? st(wc[0].status) : "none");
+	CHECK(qp_state(q.b.qp) == IBV_QPS_ERR && qp_state(q.a.qp) == IBV_QPS_RTS,
+	      "%s: the receiver's QP goes to the error state, the sender's stays RTS", what);
 	ibv_destroy_ah(ah);
 	pair_free(&q);
 	pair_free(&p);
