@@ -7,7 +7,7 @@
 # the C rxe gives for local and remote protection errors, requests the
 # responder QP does not allow, sends longer than the receive buffer, RNR
 # and transport retries running out, misaligned atomics and UD datagrams
-# that do not fit; the QP states after them (query_qp); that memory stays
+# that do not fit or whose receive names a bad lkey; the QP states after them (query_qp); that memory stays
 # untouched; the verbs refused with an errno; and, after each case, that a
 # new QP pair on the same devices still carries data.
 #
@@ -67,6 +67,6 @@ t_case "requests the responder QP does not allow: access flags, no responder res
 t_case "sends longer than the receive buffer" case_length
 t_case "RNR and transport retries running out" case_retries
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
-t_case "UD: a send beyond the MTU, a receive buffer too small" case_ud
+t_case "UD: a send beyond the MTU, a receive buffer too small, a receive with a bad lkey" case_ud
 t_case "verbs refused with an errno: SGEs, inline, full queues, busy objects, modify_qp, create_ah" case_refusals
 t_done

@@ -21,7 +21,8 @@
  *                                       running out
  *   verbs_errors DEV_A DEV_B atomic     misaligned atomics
  *   verbs_errors DEV_A DEV_B ud         a UD send beyond the MTU, a UD
- *                                       receive buffer too small
+ *                                       receive buffer too small, a UD
+ *                                       receive with a bad lkey
  *   verbs_errors DEV_A DEV_B refusals   verbs refused with an errno
  * Each error case gets a fresh RC (or UC, UD) QP pair from DEV_A to DEV_B,
  * checks the work completions' statuses (those the C rxe gives; where the
