@@ -31,7 +31,16 @@ LLVM := 1
 endif
 endif
 
-KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
+# LLVM=-19 (or LLVM=/path/to/llvm/bin/) names the compiler and linker the
+# tree was built with, as the kernel's Makefile reads it. DKMS appends
+# CC=clang LD=ld.lld to the make command for a clang-built kernel, which
+# would name other tools, or none (Debian has clang-19 but no clang), so
+# the names go to the kernel's make explicitly.
+ifneq ($(filter-out 1,$(LLVM)),)
+LLVM_TOOLS := $(if $(filter %/,$(LLVM)),CC=$(LLVM)clang LD=$(LLVM)ld.lld,$(if $(filter -%,$(LLVM)),CC=clang$(LLVM) LD=ld.lld$(LLVM)))
+endif
+
+KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
 .PHONY: all modules kmod clean kernel kdir setup check demo bench host-test fmt-check vm
 
@@ -48,11 +57,11 @@ endif
 
 # The kernel verbs test module selftests/kverbs.sh loads, against the same tree.
 kmod:
-	$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM))
+	$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS)
 
 clean:
 	-$(KMAKE) clean
-	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) clean
+	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) clean
 	rm -rf $(SRC)/rust/proto/target
 
 kernel:
