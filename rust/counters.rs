@@ -66,8 +66,9 @@ pub(crate) enum Counter {
     RcvdUnknownQp,
     /// rxe-rs: valid requests their queue pair dropped without an answer
     /// (`rcvd_qp_dropped`): the QP is not ready to receive, the opcode is
-    /// of another transport, the Q_Key is wrong, or the request could not
-    /// be carried out for want of memory.
+    /// of another transport, the Q_Key is wrong, a UD datagram found no
+    /// receive WQE, or the request could not be carried out for want of
+    /// memory.
     RcvdQpDropped,
 }
 
