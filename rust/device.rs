@@ -12,10 +12,11 @@ use core::ptr::{addr_of_mut, NonNull};
 
 use kernel::{
     error::to_result,
+    new_spinlock,
     prelude::*,
     sync::{
         atomic::{Atomic, Full, Relaxed},
-        Arc,
+        Arc, SpinLock,
     },
 };
 
@@ -24,6 +25,7 @@ use crate::{
     bindings,
     counters::Counters,
     mr::Mr,
+    netdev::{NetdevHold, NetdevRef},
     netns,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
@@ -34,12 +36,8 @@ use crate::{
 };
 
 /// The driver's part of a device, after the RDMA core's.
-///
-/// INVARIANT: `ndev` is a netdev this device holds a reference on
-/// (`dev_hold` in [`create`], `dev_put` in [`dealloc_driver`]).
 #[pin_data]
 pub(crate) struct DevState {
-    ndev: NonNull<bindings::net_device>,
     /// The netdev's hardware address (or a random one for a netdev with
     /// none): the source of the node, port and system image GUIDs.
     mac: [u8; 6],
@@ -73,6 +71,19 @@ pub(crate) struct DevState {
     counters: Counters,
     /// The count on the namespace whose tunnel sockets receive for us.
     _netns: netns::Membership,
+    /// The netdev under the device, as an identity: compared, never
+    /// dereferenced through this field (it may be freed before the device
+    /// is; see `ndev`).
+    ndev_id: NonNull<bindings::net_device>,
+    /// The device's reference on its netdev, from creation until the
+    /// netdev is unregistered. Let go then, not when the device is freed,
+    /// because the netdev's unregistration waits for every reference, and
+    /// the device's own unregistration (sysfs teardown included) can take
+    /// longer than the ten seconds after which the network stack warns; the
+    /// C rxe's reference (the RDMA core's) also goes before the device's
+    /// sysfs files do. Users take a [`NetdevHold`] from it, or find none.
+    #[pin]
+    ndev: SpinLock<Option<NetdevRef>>,
 }
 
 /// An rxe-rs device.
@@ -112,9 +123,19 @@ impl RxeDev {
         core::ptr::from_ref(&self.ibdev).cast_mut()
     }
 
-    /// The netdev under the device (a reference is held while it lives).
-    pub(crate) fn ndev(&self) -> *mut bindings::net_device {
-        self.state.ndev.as_ptr()
+    /// The netdev under the device, for comparisons only: it may already be
+    /// freed (see [`RxeDev::netdev`] for one to use).
+    pub(crate) fn ndev_id(&self) -> *mut bindings::net_device {
+        self.state.ndev_id.as_ptr()
+    }
+
+    /// The netdev under the device, held, unless it has been unregistered.
+    pub(crate) fn netdev(&self) -> Option<NetdevHold> {
+        let held = self.state.ndev.lock();
+        // SAFETY: The device's reference keeps the netdev live while we hold
+        // the lock that its release takes.
+        held.as_ref()
+            .map(|r| unsafe { NetdevHold::new(NonNull::new_unchecked(r.as_ptr())) })
     }
 
     /// The device attributes reported by `query_device`.
@@ -176,6 +197,9 @@ impl RxeDev {
         // netdev that goes away while the device registers is not missed.
         self.state.netdev_gone.xchg(true, Full);
         self.queue_unregister();
+        // Taken out under the lock, put outside it.
+        let held = self.state.ndev.lock().take();
+        drop(held);
     }
 
     /// Asks the RDMA core to unregister the device from a work item, if it is
@@ -188,10 +212,12 @@ impl RxeDev {
 
     /// Tells the RDMA core (and so its users) that the port went up or down.
     pub(crate) fn port_state_changed(&self) {
-        let ndev = self.ndev();
-        // SAFETY: Registered, so the core's port data exist; `ndev` is live.
+        let Some(ndev) = self.netdev() else {
+            return;
+        };
+        // SAFETY: Registered, so the core's port data exist; `ndev` is held.
         self.while_registered(|ibdev| unsafe {
-            bindings::ib_dispatch_port_state_event(ibdev, ndev)
+            bindings::ib_dispatch_port_state_event(ibdev, ndev.as_ptr())
         });
     }
 
@@ -290,7 +316,13 @@ fn netdev_mac(ndev: NonNull<bindings::net_device>) -> [u8; 6] {
 }
 
 impl DevState {
-    fn new(ndev: NonNull<bindings::net_device>) -> impl PinInit<Self, Error> {
+    /// The state of a new device on `ndev`.
+    ///
+    /// # Safety
+    ///
+    /// `ndev` must be a live netdev the caller holds a reference on while
+    /// the initializer runs.
+    unsafe fn new(ndev: NonNull<bindings::net_device>) -> impl PinInit<Self, Error> {
         let mac = netdev_mac(ndev);
         let attr = device_attr(mac);
         // SAFETY: `ndev` is live (the caller holds a reference).
@@ -298,7 +330,6 @@ impl DevState {
         // Inside the initializer, `ndev` names the field.
         let netdev = ndev;
         try_pin_init!(DevState {
-            ndev,
             mac,
             attr,
             active_mtu: Atomic::new(IbMtu::for_netdev(mtu) as u32),
@@ -317,6 +348,9 @@ impl DevState {
             counters: Counters::new(),
             // SAFETY: `ndev` is live (the caller holds a reference).
             _netns: unsafe { netns::Membership::join(netdev)? },
+            ndev_id: netdev,
+            // SAFETY: `ndev` is live (the caller holds a reference).
+            ndev <- new_spinlock!(Some(unsafe { NetdevRef::new(netdev) }), "rxe_rs_dev_ndev"),
         }? Error)
     }
 }
@@ -360,18 +394,13 @@ pub(crate) unsafe fn create(name: &CStr, ndev: NonNull<bindings::net_device>) ->
         unsafe { bindings::_ib_alloc_device(size_of::<RxeDev>(), bindings::rxe_rs_init_net()) };
     let dev = NonNull::new(ibdev.cast::<RxeDev>()).ok_or(ENOMEM)?.as_ptr();
 
-    // SAFETY: `ndev` is live (caller); this reference is dropped in
-    // `dealloc_driver`, or below if initialization fails.
-    unsafe { bindings::rxe_rs_dev_hold(ndev.as_ptr()) };
     // SAFETY: `state` is uninitialized memory inside the fresh allocation,
-    // never moved (the core owns the allocation until `ib_dealloc_device`).
+    // never moved (the core owns the allocation until `ib_dealloc_device`);
+    // `ndev` is live and held (caller).
     if let Err(e) = unsafe { DevState::new(ndev).__init(addr_of_mut!((*dev).state)) } {
-        // SAFETY: The hold above; no ops are set, so `ib_dealloc_device`
-        // only frees the allocation.
-        unsafe {
-            bindings::rxe_rs_dev_put(ndev.as_ptr());
-            bindings::ib_dealloc_device(ibdev);
-        }
+        // SAFETY: No ops are set, so `ib_dealloc_device` only frees the
+        // allocation.
+        unsafe { bindings::ib_dealloc_device(ibdev) };
         return Err(e);
     }
     // From here on `dealloc_driver` is set and undoes all of the above.
@@ -443,12 +472,10 @@ impl RxeDev {
 pub(crate) unsafe extern "C" fn dealloc_driver(ibdev: *mut bindings::ib_device) {
     let dev = ibdev.cast::<RxeDev>();
     // SAFETY: `dev` is ours and its state initialized (the op is only set
-    // after initialization).
-    let ndev = unsafe { (*dev).state.ndev };
-    // SAFETY: As above; removing it from the registry ends every other use.
+    // after initialization); removing it from the registry ends every other
+    // use.
     registry::remove(unsafe { NonNull::new_unchecked(dev) });
-    // SAFETY: The state is initialized and nobody else can reach it now.
+    // SAFETY: The state is initialized and nobody else can reach it now;
+    // this also puts the netdev.
     unsafe { core::ptr::drop_in_place(addr_of_mut!((*dev).state)) };
-    // SAFETY: The reference taken in `create` (type invariant).
-    unsafe { bindings::rxe_rs_dev_put(ndev.as_ptr()) };
 }

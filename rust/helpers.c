@@ -52,6 +52,17 @@ void rxe_rs_dev_put(struct net_device *ndev)
 	dev_put(ndev);
 }
 
+/* Process context: the tracker's record is allocated with GFP_KERNEL. */
+void rxe_rs_netdev_hold(struct net_device *ndev, netdevice_tracker *tracker)
+{
+	netdev_hold(ndev, tracker, GFP_KERNEL);
+}
+
+void rxe_rs_netdev_put(struct net_device *ndev, netdevice_tracker *tracker)
+{
+	netdev_put(ndev, tracker);
+}
+
 bool rxe_rs_is_vlan_dev(struct net_device *ndev)
 {
 	return is_vlan_dev(ndev);

@@ -19,6 +19,8 @@ bool rxe_rs_ratelimit(void);
 struct net_device *rxe_rs_netdev_notifier_info_to_dev(void *info);
 void rxe_rs_dev_hold(struct net_device *ndev);
 void rxe_rs_dev_put(struct net_device *ndev);
+void rxe_rs_netdev_hold(struct net_device *ndev, netdevice_tracker *tracker);
+void rxe_rs_netdev_put(struct net_device *ndev, netdevice_tracker *tracker);
 bool rxe_rs_is_vlan_dev(struct net_device *ndev);
 enum ib_port_state rxe_rs_port_state(struct net_device *ndev);
 unsigned int rxe_rs_netdev_mtu(struct net_device *ndev);

@@ -2,7 +2,12 @@
 
 //! Netdev events: a device follows the netdev under it. The port goes up
 //! and down with the link, the MTU follows, and the device goes away when
-//! the netdev does (also when its network namespace is deleted).
+//! the netdev does (also when its network namespace is deleted). Also the
+//! references on a netdev: the one a device keeps until its netdev is
+//! unregistered ([`NetdevRef`]), and the short ones taken from it for one
+//! packet or query ([`NetdevHold`]).
+
+use core::ptr::NonNull;
 
 use kernel::{error::to_result, prelude::*, types::Opaque};
 
@@ -67,7 +72,7 @@ unsafe extern "C" fn notify(
     registry::with_netdev(ndev, |dev| match event {
         bindings::NETDEV_UNREGISTER => dev.netdev_unregistering(),
         bindings::NETDEV_CHANGEMTU => {
-            // SAFETY: The device holds a reference on its netdev.
+            // SAFETY: The netdev of an event is live while it is notified.
             dev.set_netdev_mtu(unsafe { bindings::rxe_rs_netdev_mtu(ndev) })
         }
         bindings::NETDEV_UP => dev.port_state_changed(),
@@ -86,5 +91,88 @@ fn count_link_down(dev: &RxeDev, ndev: *mut bindings::net_device) {
     // SAFETY: The device holds a reference on its netdev.
     if unsafe { bindings::rxe_rs_port_state(ndev) } == bindings::IB_PORT_DOWN {
         dev.counters().inc(Counter::LinkDowned);
+    }
+}
+
+/// A reference on a netdev, recorded with the kernel's netdev reference
+/// tracker (`CONFIG_NET_DEV_REFCNT_TRACKER`), so that a netdev that cannot
+/// be unregistered names this holder, with the stack that took it.
+///
+/// INVARIANT: holds a reference on `ndev`, taken with `tracker`.
+pub(crate) struct NetdevRef {
+    ndev: NonNull<bindings::net_device>,
+    tracker: bindings::netdevice_tracker,
+}
+
+// SAFETY: A netdev reference may be taken and dropped on any thread.
+unsafe impl Send for NetdevRef {}
+// SAFETY: `&NetdevRef` only gives out the pointer.
+unsafe impl Sync for NetdevRef {}
+
+impl NetdevRef {
+    /// Takes a reference on `ndev`; may sleep.
+    ///
+    /// # Safety
+    ///
+    /// `ndev` must be a live netdev for the duration of the call.
+    pub(crate) unsafe fn new(ndev: NonNull<bindings::net_device>) -> Self {
+        // SAFETY: A tracker is a pointer or an empty struct (without the
+        // tracker): all zeroes is its unused state.
+        let mut tracker: bindings::netdevice_tracker = unsafe { core::mem::zeroed() };
+        // SAFETY: `ndev` is live (caller). The tracker records a pointer to
+        // its own allocation, not to `tracker`'s address, so it may move.
+        unsafe { bindings::rxe_rs_netdev_hold(ndev.as_ptr(), &mut tracker) };
+        // INVARIANT: Taken just above.
+        NetdevRef { ndev, tracker }
+    }
+
+    /// The netdev (live while `self` is).
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
+        self.ndev.as_ptr()
+    }
+}
+
+impl Drop for NetdevRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference and tracker taken in `new` (type invariant),
+        // put once.
+        unsafe { bindings::rxe_rs_netdev_put(self.ndev.as_ptr(), &mut self.tracker) };
+    }
+}
+
+/// A short reference on a netdev, for one use (a packet, a query), taken
+/// while the device's [`NetdevRef`] still exists.
+///
+/// INVARIANT: holds an (untracked) reference on `0`.
+pub(crate) struct NetdevHold(NonNull<bindings::net_device>);
+
+impl NetdevHold {
+    /// Takes a reference on `ndev`.
+    ///
+    /// # Safety
+    ///
+    /// `ndev` must be a live netdev for the duration of the call.
+    pub(crate) unsafe fn new(ndev: NonNull<bindings::net_device>) -> Self {
+        // SAFETY: `ndev` is live (caller).
+        unsafe { bindings::rxe_rs_dev_hold(ndev.as_ptr()) };
+        // INVARIANT: Taken just above.
+        NetdevHold(ndev)
+    }
+
+    /// The netdev (live while `self` is).
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
+        self.0.as_ptr()
+    }
+
+    /// Hands the reference to the caller, who must `dev_put` it.
+    pub(crate) fn into_raw(self) -> *mut bindings::net_device {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl Drop for NetdevHold {
+    fn drop(&mut self) {
+        // SAFETY: The reference taken in `new` (type invariant).
+        unsafe { bindings::rxe_rs_dev_put(self.0.as_ptr()) };
     }
 }
