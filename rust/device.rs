@@ -12,11 +12,10 @@ use core::ptr::{addr_of_mut, NonNull};
 
 use kernel::{
     error::to_result,
-    new_spinlock,
     prelude::*,
     sync::{
         atomic::{Atomic, Full, Relaxed},
-        Arc, SpinLock,
+        Arc,
     },
 };
 
@@ -25,7 +24,7 @@ use crate::{
     bindings,
     counters::Counters,
     mr::Mr,
-    netdev::{NetdevHold, NetdevRef},
+    netdev::NetdevRef,
     netns,
     pool::{IdTable, Limit},
     proto::{guid, mtu::IbMtu, params},
@@ -71,19 +70,19 @@ pub(crate) struct DevState {
     counters: Counters,
     /// The count on the namespace whose tunnel sockets receive for us.
     _netns: netns::Membership,
-    /// The netdev under the device, as an identity: compared, never
-    /// dereferenced through this field (it may be freed before the device
-    /// is; see `ndev`).
-    ndev_id: NonNull<bindings::net_device>,
-    /// The device's reference on its netdev, from creation until the
-    /// netdev is unregistered. Let go then, not when the device is freed,
-    /// because the netdev's unregistration waits for every reference, and
-    /// the device's own unregistration (sysfs teardown included) can take
-    /// longer than the ten seconds after which the network stack warns; the
-    /// C rxe's reference (the RDMA core's) also goes before the device's
-    /// sysfs files do. Users take a [`NetdevHold`] from it, or find none.
-    #[pin]
-    ndev: SpinLock<Option<NetdevRef>>,
+    /// The netdev under the device, held until the device is freed. Last,
+    /// so dropped last: the fields above may still use it when they go.
+    ///
+    /// Not let go earlier, when the netdev is unregistered, although the
+    /// netdev's unregistration then waits for the device's (which on a
+    /// debug kernel under emulation can take long enough for the network
+    /// stack to log that it is waiting): a namespace being deleted must
+    /// not get past its netdevs while the RDMA core still removes the
+    /// device's per-namespace compat devices, whose removal announces
+    /// itself on the namespace's uevent socket (freed once the namespace
+    /// gets past them). The C rxe's reference, the core's, goes right after
+    /// those compat devices.
+    ndev: NetdevRef,
 }
 
 /// An rxe-rs device.
@@ -123,19 +122,9 @@ impl RxeDev {
         core::ptr::from_ref(&self.ibdev).cast_mut()
     }
 
-    /// The netdev under the device, for comparisons only: it may already be
-    /// freed (see [`RxeDev::netdev`] for one to use).
-    pub(crate) fn ndev_id(&self) -> *mut bindings::net_device {
-        self.state.ndev_id.as_ptr()
-    }
-
-    /// The netdev under the device, held, unless it has been unregistered.
-    pub(crate) fn netdev(&self) -> Option<NetdevHold> {
-        let held = self.state.ndev.lock();
-        // SAFETY: The device's reference keeps the netdev live while we hold
-        // the lock that its release takes.
-        held.as_ref()
-            .map(|r| unsafe { NetdevHold::new(NonNull::new_unchecked(r.as_ptr())) })
+    /// The netdev under the device (a reference is held while it lives).
+    pub(crate) fn ndev(&self) -> *mut bindings::net_device {
+        self.state.ndev.as_ptr()
     }
 
     /// The device attributes reported by `query_device`.
@@ -197,9 +186,6 @@ impl RxeDev {
         // netdev that goes away while the device registers is not missed.
         self.state.netdev_gone.xchg(true, Full);
         self.queue_unregister();
-        // Taken out under the lock, put outside it.
-        let held = self.state.ndev.lock().take();
-        drop(held);
     }
 
     /// Asks the RDMA core to unregister the device from a work item, if it is
@@ -212,12 +198,10 @@ impl RxeDev {
 
     /// Tells the RDMA core (and so its users) that the port went up or down.
     pub(crate) fn port_state_changed(&self) {
-        let Some(ndev) = self.netdev() else {
-            return;
-        };
-        // SAFETY: Registered, so the core's port data exist; `ndev` is held.
+        let ndev = self.ndev();
+        // SAFETY: Registered, so the core's port data exist; `ndev` is live.
         self.while_registered(|ibdev| unsafe {
-            bindings::ib_dispatch_port_state_event(ibdev, ndev.as_ptr())
+            bindings::ib_dispatch_port_state_event(ibdev, ndev)
         });
     }
 
@@ -348,9 +332,8 @@ impl DevState {
             counters: Counters::new(),
             // SAFETY: `ndev` is live (the caller holds a reference).
             _netns: unsafe { netns::Membership::join(netdev)? },
-            ndev_id: netdev,
             // SAFETY: `ndev` is live (the caller holds a reference).
-            ndev <- new_spinlock!(Some(unsafe { NetdevRef::new(netdev) }), "rxe_rs_dev_ndev"),
+            ndev: unsafe { NetdevRef::new(netdev) },
         }? Error)
     }
 }

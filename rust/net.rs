@@ -18,7 +18,6 @@ use crate::{
     bindings,
     counters::Counter,
     device::RxeDev,
-    netdev::NetdevHold,
     proto::{
         bth::BTH_LEN,
         icrc::{icrc_fill, IpHdr, ICRC_LEN, IPV4_HDR_LEN, IPV6_HDR_LEN, UDP_HDR_LEN},
@@ -82,11 +81,13 @@ pub(crate) fn send(
     if len < BTH_LEN + ICRC_LEN || len + UDP_HDR_LEN + ip_len > usize::from(u16::MAX) {
         return Err(EMSGSIZE);
     }
-    let ndev = dev.netdev().ok_or(ENODEV)?;
-    // SAFETY: `ndev` is held.
-    let mut skb = unsafe { TxSkb::alloc(ndev.as_ptr(), ip_len + UDP_HDR_LEN, len)? };
+    if dev.netdev_gone() {
+        return Err(ENODEV);
+    }
+    // SAFETY: The device holds a reference on its netdev.
+    let mut skb = unsafe { TxSkb::alloc(dev.ndev(), ip_len + UDP_HDR_LEN, len)? };
     build(skb.data_mut())?;
-    match transmit(&ndev, path, version, skb) {
+    match transmit(dev, path, version, skb) {
         Ok(bytes) => {
             dev.counters().inc(Counter::SentPkts);
             dev.counters().add(Counter::SentBytes, bytes as u64);
@@ -101,12 +102,12 @@ pub(crate) fn send(
 
 /// Routes a built packet, adds its headers and ICRC, and hands it to the
 /// IP layer; returns its length from the IP header on.
-fn transmit(ndev: &NetdevHold, path: &Path, version: IpVersion, mut skb: TxSkb) -> Result<usize> {
-    let ndev = ndev.as_ptr();
+fn transmit(dev: &RxeDev, path: &Path, version: IpVersion, mut skb: TxSkb) -> Result<usize> {
+    let ndev = dev.ndev();
     // The netdev may move to another namespace at any time (the device
     // then goes away); under RCU its namespace stays valid while we use it.
     let _rcu = rcu::read_lock();
-    // SAFETY: `ndev` is held; the RCU read lock is held.
+    // SAFETY: `ndev` is held by the device; the RCU read lock is held.
     let net = unsafe { bindings::rxe_rs_dev_net_rcu(ndev) };
     let dst = route(net, ndev, path)?;
     push_udp(&mut skb, path)?;

@@ -3,9 +3,7 @@
 //! Netdev events: a device follows the netdev under it. The port goes up
 //! and down with the link, the MTU follows, and the device goes away when
 //! the netdev does (also when its network namespace is deleted). Also the
-//! references on a netdev: the one a device keeps until its netdev is
-//! unregistered ([`NetdevRef`]), and the short ones taken from it for one
-//! packet or query ([`NetdevHold`]).
+//! counted reference a device keeps on its netdev ([`NetdevRef`]).
 
 use core::ptr::NonNull;
 
@@ -137,42 +135,5 @@ impl Drop for NetdevRef {
         // SAFETY: The reference and tracker taken in `new` (type invariant),
         // put once.
         unsafe { bindings::rxe_rs_netdev_put(self.ndev.as_ptr(), &mut self.tracker) };
-    }
-}
-
-/// A short reference on a netdev, for one use (a packet, a query), taken
-/// while the device's [`NetdevRef`] still exists.
-///
-/// INVARIANT: holds an (untracked) reference on `0`.
-pub(crate) struct NetdevHold(NonNull<bindings::net_device>);
-
-impl NetdevHold {
-    /// Takes a reference on `ndev`.
-    ///
-    /// # Safety
-    ///
-    /// `ndev` must be a live netdev for the duration of the call.
-    pub(crate) unsafe fn new(ndev: NonNull<bindings::net_device>) -> Self {
-        // SAFETY: `ndev` is live (caller).
-        unsafe { bindings::rxe_rs_dev_hold(ndev.as_ptr()) };
-        // INVARIANT: Taken just above.
-        NetdevHold(ndev)
-    }
-
-    /// The netdev (live while `self` is).
-    pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
-        self.0.as_ptr()
-    }
-
-    /// Hands the reference to the caller, who must `dev_put` it.
-    pub(crate) fn into_raw(self) -> *mut bindings::net_device {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
-    }
-}
-
-impl Drop for NetdevHold {
-    fn drop(&mut self) {
-        // SAFETY: The reference taken in `new` (type invariant).
-        unsafe { bindings::rxe_rs_dev_put(self.0.as_ptr()) };
     }
 }

@@ -38,16 +38,6 @@ impl DevPtr {
         // the registry lock.
         unsafe { self.0.as_ref() }
     }
-
-    /// Whether this device sits on `ndev`. A device whose netdev is being
-    /// unregistered sits on none: it has let its netdev go, so another
-    /// netdev may since have been allocated at the same address. (The flag
-    /// is set, and the netdev let go, under the registry lock, in the
-    /// notifier.)
-    fn on(&self, ndev: *mut bindings::net_device) -> bool {
-        let dev = self.dev();
-        dev.ndev_id() == ndev && !dev.netdev_gone()
-    }
 }
 
 global_lock! {
@@ -98,15 +88,14 @@ impl Drop for Rtnl {
 /// away. Under RTNL, so that the netdev notifier (which runs under RTNL)
 /// either sees the device or has finished before the netdev is checked.
 pub(crate) fn add(entry: DevPtr) -> Result {
-    let ndev = entry.dev().ndev_id();
+    let ndev = entry.dev().ndev();
     let _rtnl = Rtnl::lock();
-    // SAFETY: The device (not yet registered, so its netdev not yet let
-    // go) holds a reference on `ndev`.
+    // SAFETY: The device holds a reference on `ndev`.
     if !unsafe { bindings::rxe_rs_netdev_registered(ndev) } {
         return Err(ENODEV);
     }
     let mut devices = DEVICES.lock();
-    if devices.iter().any(|d| d.on(ndev)) {
+    if devices.iter().any(|d| d.dev().ndev() == ndev) {
         return Err(EEXIST);
     }
     devices.push(entry, GFP_KERNEL)?;
@@ -124,13 +113,13 @@ pub(crate) fn remove(dev: NonNull<RxeDev>) {
 
 /// Whether one of our devices sits on `ndev`.
 pub(crate) fn has_netdev(ndev: *mut bindings::net_device) -> bool {
-    DEVICES.lock().iter().any(|d| d.on(ndev))
+    DEVICES.lock().iter().any(|d| d.dev().ndev() == ndev)
 }
 
 /// Calls `f` for our device on `ndev`, if any, with the registry locked.
 pub(crate) fn with_netdev(ndev: *mut bindings::net_device, f: impl FnOnce(&RxeDev)) {
     let devices = DEVICES.lock();
-    if let Some(d) = devices.iter().find(|d| d.on(ndev)) {
+    if let Some(d) = devices.iter().find(|d| d.dev().ndev() == ndev) {
         f(d.dev());
     }
 }
@@ -164,7 +153,7 @@ impl Drop for DevRef {
 /// for the lookup.
 pub(crate) fn get(ndev: *mut bindings::net_device) -> Option<DevRef> {
     let devices = DEVICES.lock();
-    let d = devices.iter().find(|d| d.on(ndev))?;
+    let d = devices.iter().find(|d| d.dev().ndev() == ndev)?;
     // SAFETY: Live while on the registry, which we hold locked.
     if !unsafe { bindings::rxe_rs_ib_device_try_get(d.dev().ibdev()) } {
         return None;

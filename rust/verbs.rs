@@ -11,7 +11,6 @@ use crate::{
     ah, bindings, counters, cq,
     device::{self, RxeDev},
     mmap, mr,
-    netdev::NetdevHold,
     proto::params,
     qp, srq,
 };
@@ -139,12 +138,14 @@ unsafe extern "C" fn get_netdev(
 ) -> *mut bindings::net_device {
     // SAFETY: Called by the core for our device.
     let dev = unsafe { dev(ibdev) };
-    if port_num != 1 {
+    if port_num != 1 || dev.netdev_gone() {
         return core::ptr::null_mut();
     }
-    // The caller gets the reference and drops it.
-    dev.netdev()
-        .map_or(core::ptr::null_mut(), NetdevHold::into_raw)
+    let ndev = dev.ndev();
+    // SAFETY: The device holds a reference, so `ndev` is live; the caller
+    // gets one of its own and drops it.
+    unsafe { bindings::rxe_rs_dev_hold(ndev) };
+    ndev
 }
 
 /// The `get_link_layer` callback.
@@ -227,18 +228,12 @@ unsafe extern "C" fn query_port(
     }
     // SAFETY: Our device.
     let dev = unsafe { dev(ibdev) };
+    // The netdev the device holds a reference on, even while it goes away:
+    // the port reads as down then rather than failing the query.
+    let ndev = dev.ndev();
     // SAFETY: The core passes a writable struct.
     let a = unsafe { &mut *attr };
     fill_port_attr(dev, a);
-    // Once the netdev is unregistered, the port reads as down rather than
-    // failing the query (which the core's clients would log).
-    let Some(ndev) = dev.netdev() else {
-        a.active_width = bindings::IB_WIDTH_1X as u8;
-        a.active_speed = 1;
-        a.state = bindings::IB_PORT_DOWN;
-        a.phys_state = bindings::IB_PORT_PHYS_STATE_DISABLED as u8;
-        return 0;
-    };
     // SAFETY: Our device; the speed fields are writable.
     let speed = unsafe {
         bindings::ib_get_eth_speed(ibdev, port_num, &mut a.active_speed, &mut a.active_width)
@@ -250,12 +245,12 @@ unsafe extern "C" fn query_port(
         a.active_width = bindings::IB_WIDTH_1X as u8;
         a.active_speed = 1;
     }
-    // SAFETY: `ndev` is held.
-    a.state = unsafe { bindings::rxe_rs_port_state(ndev.as_ptr()) };
+    // SAFETY: `ndev` is held by the device.
+    a.state = unsafe { bindings::rxe_rs_port_state(ndev) };
     a.phys_state = if a.state == bindings::IB_PORT_ACTIVE {
         bindings::IB_PORT_PHYS_STATE_LINK_UP
-    // SAFETY: `ndev` is held.
-    } else if unsafe { bindings::netif_get_flags(ndev.as_ptr()) } & bindings::IFF_UP != 0 {
+    // SAFETY: `ndev` is held by the device.
+    } else if unsafe { bindings::netif_get_flags(ndev) } & bindings::IFF_UP != 0 {
         bindings::IB_PORT_PHYS_STATE_POLLING
     } else {
         bindings::IB_PORT_PHYS_STATE_DISABLED

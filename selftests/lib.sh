@@ -129,7 +129,19 @@ make_pair() {
 	ip -n "$NS_B" link set lo up
 }
 
+# Deletes the pair's namespaces, and the veth pair with them. RDMA devices
+# on the pair go first (rdma link del): deleting a namespace under a device
+# works too, and link.sh and net.sh test that, but the netdev's
+# unregistration then waits for the device's, which on the debug kernel
+# under TCG takes long enough for the kernel to log that it is waiting.
 del_pair() {
+	local ns dev
+	for ns in "$NS_A" "$NS_B"; do
+		for dev in $(ip netns exec "$ns" rdma link show 2>/dev/null |
+			awk -v a="$VA" -v b="$VB" '$(NF - 1) == "netdev" && ($NF == a || $NF == b) { sub("/.*", "", $2); print $2 }'); do
+			rdma_in "$ns" link del "$dev" 2>/dev/null || true
+		done
+	done
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
 }
