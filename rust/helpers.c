@@ -240,6 +240,16 @@ void rxe_rs_destroy_workqueue(struct workqueue_struct *wq)
 	destroy_workqueue(wq);
 }
 
+/*
+ * Takes back a delayed work whose timer has not fired yet; true if it was
+ * pending (its owner then drops the reference the work held). The kernel
+ * crate's DelayedWork has no cancel.
+ */
+bool rxe_rs_cancel_delayed_work(struct work_struct *work)
+{
+	return cancel_delayed_work(to_delayed_work(work));
+}
+
 /* sysfs: /sys/class/infiniband/<dev>/parent names the netdev, as in rxe. */
 static ssize_t parent_show(struct device *device, struct device_attribute *attr, char *buf)
 {

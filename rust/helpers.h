@@ -69,6 +69,7 @@ struct page *rxe_rs_virt_dma_to_page(u64 dma_addr);
 /* The module's workqueue. */
 struct workqueue_struct *rxe_rs_alloc_workqueue(void);
 void rxe_rs_destroy_workqueue(struct workqueue_struct *wq);
+bool rxe_rs_cancel_delayed_work(struct work_struct *work);
 
 /* The driver's sysfs attributes (`parent`). */
 extern const struct attribute_group rxe_rs_attr_group;

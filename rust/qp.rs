@@ -251,6 +251,8 @@ pub(crate) struct Qp {
     /// The retransmit (and RNR wait) timer.
     #[pin]
     timer: DelayedWork<Qp, 1>,
+    /// Counts the QP until it is freed (checked at unload).
+    _live: crate::live::LiveQp,
 }
 
 impl_has_work! {
@@ -306,6 +308,25 @@ impl Qp {
                 .enqueue_delayed::<_, 1>(self.clone(), jiffies)
                 .is_ok()
         })
+    }
+
+    /// Takes back a pending timer, so a destroyed QP is not kept alive by
+    /// a timer that may be hours away (and would outlive the module).
+    ///
+    /// A timer already running is not waited for: it sees the QP destroyed.
+    fn cancel_timer(self: &Arc<Self>) {
+        // SAFETY: `self.timer` is a live `DelayedWork`, so the pointer is
+        // aligned and not dangling.
+        let work = unsafe { DelayedWork::raw_as_work(&self.timer) };
+        // SAFETY: The `work_struct` inside the QP's `delayed_work`, set up
+        // by `new_delayed_work!`; cancelling is allowed in any context.
+        if unsafe { bindings::rxe_rs_cancel_delayed_work(work.cast()) } {
+            // SAFETY: The pending work owned one reference, which
+            // `enqueue_delayed` made with `Arc::into_raw` of this same
+            // `Arc`; cancelled, it will never run, so the reference is ours
+            // to drop.
+            drop(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
+        }
     }
 
     /// Asks for the QP's work (the requester) to run soon.
@@ -621,6 +642,7 @@ fn new_qp(
         kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
         work <- new_work!("rxe_rs_qp_work"),
         timer <- new_delayed_work!("rxe_rs_qp_timer"),
+        _live: crate::live::LiveQp::new(),
     }? Error)
 }
 
@@ -671,6 +693,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(
         core.resp.recv = None;
         core.resp.write = None;
     }
+    qp.cancel_timer();
     dev.state().qp_count.give();
     drop(qp);
     0

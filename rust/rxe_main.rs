@@ -21,6 +21,7 @@ mod counters;
 mod cq;
 mod device;
 mod link;
+mod live;
 mod mmap;
 #[allow(dead_code)]
 mod mr;
@@ -74,6 +75,8 @@ struct RxeModule {
     _netns: Pin<KBox<netns::Subsys>>,
     _tasks: task::Installed,
     _notifier: Pin<KBox<netdev::Notifier>>,
+    /// Last: checks that no QP outlived the rest.
+    _check: live::UnloadCheck,
 }
 
 impl kernel::Module for RxeModule {
@@ -90,6 +93,7 @@ impl kernel::Module for RxeModule {
             _tasks: tasks,
             _netns: netns,
             _notifier: notifier,
+            _check: live::UnloadCheck,
         })
     }
 }

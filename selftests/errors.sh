@@ -44,6 +44,13 @@ case_remote() { run_case remote; }
 case_qp_access() { run_case qp_access; }
 case_length() { run_case length; }
 case_retries() { run_case retries; }
+# The module's unload WARNs if a QP outlived it (dmesg fails the case).
+case_timer() {
+	run_case timer
+	del_pair
+	unload_rxe
+	! grep -q "^$RXE_MODULE " /proc/modules
+}
 case_atomic() { run_case atomic; }
 case_ud() { run_case ud; }
 case_refusals() { run_case refusals; }
@@ -66,6 +73,7 @@ t_case "remote access errors: bad rkey, outside the MR, no remote access, deregi
 t_case "requests the responder QP does not allow: access flags, no responder resources" case_qp_access
 t_case "sends longer than the receive buffer" case_length
 t_case "RNR and transport retries running out" case_retries
+t_case "a QP destroyed with its retransmit timer hours away is freed, the module unloads" case_timer
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
 t_case "UD: a send beyond the MTU, a receive buffer too small, a receive with a bad lkey" case_ud
 t_case "verbs refused with an errno: SGEs, inline, full queues, busy objects, modify_qp, create_ah" case_refusals

@@ -19,6 +19,10 @@
  *                                       buffer
  *   verbs_errors DEV_A DEV_B retries    RNR retries and transport retries
  *                                       running out
+ *   verbs_errors DEV_A DEV_B timer      a QP destroyed while its
+ *                                       retransmit timer is hours away (the
+ *                                       script then unloads the module,
+ *                                       which WARNs if the QP leaked)
  *   verbs_errors DEV_A DEV_B atomic     misaligned atomics
  *   verbs_errors DEV_A DEV_B ud         a UD send beyond the MTU, a UD
  *                                       receive buffer too small, a UD
@@ -819,6 +823,41 @@ static int retries(void)
 	return failed;
 }
 
+/*
+ * A QP destroyed with a send unacknowledged and its retransmit timer set to
+ * the longest timeout (4.096 us << 31, about two and a half hours): the
+ * destroy must take the timer back, or it keeps the QP (and module code)
+ * alive for hours. Nothing completes on the destroyed QP; the module's
+ * unload, in the script, finds whether the QP is gone.
+ */
+static int timer(void)
+{
+	struct pair p;
+	struct conn c = RC;
+	struct ibv_wc wc[4];
+	const char *what = "QP destroyed with a send unacknowledged, timeout 31";
+
+	c.timeout = 31;
+	c.retry_cnt = 7;
+	if (!pair_new(&p, &c)) {
+		struct ibv_sge s = sge_of(&A, 0, 16);
+		struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0), *bad;
+		int n;
+
+		/* Nobody answers: the peer QP is gone. */
+		end_free(&p.b);
+		n = ibv_post_send(p.a.qp, &w, &bad);
+		CHECK(n == 0, "%s: post_send takes the WR (%d)", what, n);
+		/* Long enough for the send to go out and the timer to be set. */
+		CHECK(poll_n(p.a.cq, wc, 1, 500) == 0, "%s: nothing completes meanwhile", what);
+		CHECK(qp_state(p.a.qp) == IBV_QPS_RTS, "%s: the requester is still RTS (%s)",
+		      what, qps_name(qp_state(p.a.qp)));
+		pair_free(&p);
+		good_traffic(what);
+	}
+	return failed;
+}
+
 /* --- atomics ------------------------------------------------------------- */
 
 static int atomic(void)
@@ -1270,7 +1309,8 @@ int main(int argc, char **argv)
 		int (*fn)(void);
 	} cases[] = {
 		{ "local", local },	    { "remote", remote }, { "qp_access", qp_access },
-		{ "length", length },	    { "retries", retries }, { "atomic", atomic },
+		{ "length", length },	    { "retries", retries }, { "timer", timer },
+		{ "atomic", atomic },
 		{ "ud", ud },		    { "refusals", refusals },
 	};
 
