@@ -246,6 +246,13 @@ unsafe fn ud_request(
     // SAFETY: As the caller promises.
     match unsafe { execute(dev, qp, core, p, &info, meta) } {
         Ok(()) => {}
+        // Too big for the SRQ receive taken for it (class E): as rxe, that
+        // receive completes with a remote invalid request error and the QP
+        // goes on.
+        Err(Refusal::Nak(NakCode::InvalidRequest)) => {
+            // SAFETY: As the caller promises.
+            unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+        }
         Err(Refusal::Nak(code)) => {
             // The receive WQE taken could not hold the data (a bad lkey, an
             // SGE outside its MR): a malformed WQE, class A. As rxe, it
@@ -267,15 +274,17 @@ fn recv_holds(core: &mut QpCore, len: usize) -> bool {
     let mut slot = core::mem::take(&mut core.resp.spare);
     let holds = slot_sized(&mut slot, core.rq.ring.elem_size()).is_err()
         || !core.rq.ring.peek(&mut slot)
-        || RecvWqe::new(&slot).is_none_or(|w| {
-            let room: u64 = (0..w.num_sge().min(core.rq.max_sge))
-                .filter_map(|k| w.sge(k))
-                .map(|s| u64::from(s.length))
-                .sum();
-            room >= len as u64
-        });
+        || RecvWqe::new(&slot).is_none_or(|w| room(&w, core.rq.max_sge) >= len as u64);
     core.resp.spare = slot;
     holds
+}
+
+/// The bytes a receive WQE's SGEs (the first `max_sge` of them) hold.
+fn room(w: &RecvWqe<'_>, max_sge: u32) -> u64 {
+    (0..w.num_sge().min(max_sge))
+        .filter_map(|k| w.sge(k))
+        .map(|s| u64::from(s.length))
+        .sum()
 }
 
 /// Makes `slot` `n` zeroed bytes long; allocates only when it has never
@@ -405,6 +414,16 @@ unsafe fn send(
     if info.is_first() || info.is_only() {
         core.resp.recv = Some(take_recv(qp, core)?);
         if matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI) {
+            // A datagram too big for an SRQ's receive, found only once it
+            // is taken (a QP's own receive was checked before): an invalid
+            // request, which `ud_request` completes the receive with.
+            if let Some(srq) = &qp.srq {
+                let need = p.payload().len() as u64 + 40;
+                let w = core.resp.recv.as_ref().and_then(|c| RecvWqe::new(&c.slot));
+                if w.is_none_or(|w| room(&w, srq.max_sge()) < need) {
+                    return Err(Refusal::Nak(NakCode::InvalidRequest));
+                }
+            }
             // UD receives start with the 40-byte GRH: IPv4 headers sit in
             // its last 20 bytes.
             let mut grh = [0u8; 40];

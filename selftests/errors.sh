@@ -75,6 +75,6 @@ t_case "sends longer than the receive buffer" case_length
 t_case "RNR and transport retries running out" case_retries
 t_case "a QP destroyed with its retransmit timer hours away is freed, the module unloads" case_timer
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
-t_case "UD: a send beyond the MTU, a receive buffer too small, a receive with a bad lkey" case_ud
+t_case "UD: a send beyond the MTU, a receive buffer too small (QP's, SRQ's), a receive with a bad lkey" case_ud
 t_case "verbs refused with an errno: SGEs, inline, full queues, busy objects, modify_qp, create_ah" case_refusals
 t_done

@@ -25,8 +25,9 @@
  *                                       which WARNs if the QP leaked)
  *   verbs_errors DEV_A DEV_B atomic     misaligned atomics
  *   verbs_errors DEV_A DEV_B ud         a UD send beyond the MTU, a UD
- *                                       receive buffer too small, a UD
- *                                       receive with a bad lkey
+ *                                       receive buffer too small (a QP's,
+ *                                       an SRQ's), a UD receive with a bad
+ *                                       lkey
  *   verbs_errors DEV_A DEV_B refusals   verbs refused with an errno
  * Each error case gets a fresh RC (or UC, UD) QP pair from DEV_A to DEV_B,
  * checks the work completions' statuses (those the C rxe gives; where the
@@ -958,6 +959,78 @@ static int atomic(void)
 
 /* --- UD ------------------------------------------------------------------- */
 
+/*
+ * A UD datagram too big for the receive an SRQ gives it (class E): the
+ * receive is taken before its size is known, so, as the C rxe, it
+ * completes with a remote invalid request error; the QP stays RTS and the
+ * next receive takes the next datagram that fits. From `from` (a UD QP on
+ * A) through `ah` (towards B).
+ */
+static void ud_srq_too_big(struct ibv_qp *from, struct ibv_cq *from_cq, struct ibv_ah *ah)
+{
+	const char *what = "UD send larger than an SRQ's receive buffer";
+	const struct conn c = { .type = IBV_QPT_UD };
+	struct ibv_srq_init_attr si = { .attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(B.pd, &si);
+	struct ibv_cq *cq = ibv_create_cq(B.ctx, 16, NULL, NULL, 0);
+	struct ibv_qp *qp = NULL;
+	struct ibv_wc wc[4];
+	int n;
+
+	if (srq && cq) {
+		struct ibv_qp_init_attr init = {
+			.qp_type = IBV_QPT_UD, .send_cq = cq, .recv_cq = cq, .srq = srq,
+			.cap = { .max_send_wr = 4, .max_send_sge = 1 },
+		};
+
+		qp = ibv_create_qp(B.pd, &init);
+	}
+	CHECK(qp && !connect_end(&B, &A, qp, from->qp_num, &c, 0, 0, 1),
+	      "%s: SRQ and its UD QP set up", what);
+	if (!qp)
+		goto out;
+
+	struct ibv_sge rs = { .addr = (uintptr_t)B.buf + 16384, .length = 40 + 100,
+			      .lkey = B.mr->lkey };
+	struct ibv_recv_wr rw = { .wr_id = 400, .sg_list = &rs, .num_sge = 1 }, *rbad;
+	struct ibv_sge s = sge_of(&A, 0, 200);
+	struct ibv_send_wr w = wr1(&s, 5, IBV_WR_SEND, 0, 0), *bad;
+
+	memset(B.buf + 16384, 0, 8192);
+	CHECK(ibv_post_srq_recv(srq, &rw, &rbad) == 0, "%s: receive 400 posted", what);
+	rs.addr += 4096;
+	rw.wr_id = 401;
+	CHECK(ibv_post_srq_recv(srq, &rw, &rbad) == 0, "%s: receive 401 posted", what);
+	w.wr.ud.ah = ah;
+	w.wr.ud.remote_qpn = qp->qp_num;
+	w.wr.ud.remote_qkey = QKEY;
+	CHECK(ibv_post_send(from, &w, &bad) == 0 && poll_n(from_cq, wc, 1, WAIT_MS) == 1 &&
+		      wc[0].status == IBV_WC_SUCCESS,
+	      "%s: the send completes", what);
+	n = poll_n(cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].wr_id == 400 && wc[0].status == IBV_WC_REM_INV_REQ_ERR,
+	      "%s: the receive completes with %s (%s)", what, st(IBV_WC_REM_INV_REQ_ERR),
+	      n ? st(wc[0].status) : "none");
+	CHECK(!memcmp(B.buf + 16384 + 140, (char[64]){ 0 }, 64),
+	      "%s: nothing lands beyond the receive buffer", what);
+	CHECK(qp_state(qp) == IBV_QPS_RTS, "%s: the QP stays RTS (%s)", what,
+	      qps_name(qp_state(qp)));
+	s.length = 100;
+	w.wr_id = 6;
+	CHECK(ibv_post_send(from, &w, &bad) == 0 && poll_n(from_cq, wc, 1, WAIT_MS) == 1 &&
+		      poll_n(cq, wc + 1, 1, WAIT_MS) == 1 && wc[1].wr_id == 401 &&
+		      wc[1].status == IBV_WC_SUCCESS && wc[1].byte_len == 140 &&
+		      filled(B.buf + 16384 + 4096 + 40, 100, 10),
+	      "%s: the next receive takes the next datagram that fits", what);
+out:
+	if (qp)
+		ibv_destroy_qp(qp);
+	if (cq)
+		ibv_destroy_cq(cq);
+	if (srq)
+		ibv_destroy_srq(srq);
+}
+
 static int ud(void)
 {
 	struct conn c = { .type = IBV_QPT_UD };
@@ -1028,6 +1101,7 @@ static int ud(void)
 	CHECK(qp_state(q.a.qp) == IBV_QPS_RTS && qp_state(q.b.qp) == IBV_QPS_RTS,
 	      "%s: both QPs stay RTS", what);
 	check_events(&q, what, 0);
+	ud_srq_too_big(q.a.qp, q.a.cq, ah);
 	pair_free(&q);
 
 	/*
