@@ -136,7 +136,7 @@ unsafe fn rc_request(
                 unsafe { qp.event(bindings::IB_EVENT_QP_ACCESS_ERR) };
             }
             // SAFETY: As the caller promises.
-            unsafe { fail_recv_for(qp, core, p, code) };
+            unsafe { fail_recv_for(qp, core, code) };
             let _ = nak(dev, qp, core, psn, code);
             // Access and invalid-request errors end the connection.
             // SAFETY: As the caller promises.
@@ -160,10 +160,7 @@ fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result 
 /// # Safety
 ///
 /// As for [`request`].
-unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, code: NakCode) {
-    if core.resp.recv.is_none() && p.immdt().is_some() && code == NakCode::RemoteAccessError {
-        core.resp.recv = take_recv(qp, core).ok();
-    }
+unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, code: NakCode) {
     let status = match code {
         NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
         NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
@@ -201,12 +198,35 @@ unsafe fn uc_request(
     }
     core.resp.drop_msg = false;
     // SAFETY: As the caller promises.
-    if unsafe { execute(dev, qp, core, p, info, meta) }.is_err() {
-        core.resp.drop_msg = !info.is_last() && !info.is_only();
-        core.resp.recv = None;
-        core.resp.write = None;
-        core.resp.psn = psn::psn_next(psn);
+    let Err(refusal) = (unsafe { execute(dev, qp, core, p, info, meta) }) else {
+        return;
+    };
+    // UC has no NAKs. As in rxe: a receive that cannot take the data (too
+    // short, a bad lkey: a malformed WQE, class A) completes in error and
+    // the QP goes to the error state; for other refusals the message is
+    // dropped, and its receive WQE stays at the head of the QP's own ring
+    // for the next message, while one an SRQ gave completes in error, as
+    // it cannot go back.
+    let status = match refusal {
+        Refusal::Nak(NakCode::RemoteOpError) => {
+            // SAFETY: As the caller promises.
+            unsafe { fail_recv(qp, core, bindings::IB_WC_LOC_QP_OP_ERR) };
+            // SAFETY: As the caller promises.
+            unsafe { crate::comp::to_error(dev, qp, core) };
+            return;
+        }
+        Refusal::Nak(NakCode::RemoteAccessError) => bindings::IB_WC_REM_ACCESS_ERR,
+        _ => bindings::IB_WC_REM_INV_REQ_ERR,
+    };
+    if qp.srq.is_some() {
+        // SAFETY: As the caller promises.
+        unsafe { fail_recv(qp, core, status) };
     }
+    dev.counters().inc(Counter::RcvdQpDropped);
+    core.resp.drop_msg = !info.is_last() && !info.is_only();
+    core.resp.recv = None;
+    core.resp.write = None;
+    core.resp.psn = psn::psn_next(psn);
 }
 
 /// # Safety
@@ -259,7 +279,7 @@ unsafe fn ud_request(
             // completes in error and the QP goes to the error state,
             // rather than vanish without a completion.
             // SAFETY: As the caller promises.
-            unsafe { fail_recv_for(qp, core, p, code) };
+            unsafe { fail_recv_for(qp, core, code) };
             // SAFETY: As the caller promises.
             unsafe { crate::comp::to_error(dev, qp, core) };
         }
@@ -314,15 +334,21 @@ unsafe fn execute(
     if info.is_atomic() {
         return atomic(dev, qp, core, p);
     }
+    let ends = info.is_last() || info.is_only();
     if info.is_write() {
+        if ends && p.immdt().is_some() {
+            // The receive a write with immediate consumes is taken before
+            // anything is checked or written, as rxe does: with none
+            // posted, the requester gets an RNR NAK first.
+            core.resp.recv = Some(take_recv(qp, core)?);
+        }
         write(dev, qp, core, p, info)?;
     } else {
         // SAFETY: As the caller promises.
         unsafe { send(dev, qp, core, p, info, meta) }?;
     }
-    let ends = info.is_last() || info.is_only();
     if info.is_write() && ends && p.immdt().is_some() {
-        // Write with immediate consumes a receive WQE.
+        // Write with immediate completes its receive WQE.
         // SAFETY: As the caller promises.
         unsafe { write_imm(dev, qp, core, p, meta) }?;
     }
@@ -338,6 +364,13 @@ unsafe fn execute(
 
 /// Takes the next receive WQE for a new message, from the QP's ring or
 /// its SRQ.
+///
+/// A WQE of the QP's own ring stays at its head until the receive is
+/// completed ([`consume_recv`]), as in rxe: a message dropped on the way
+/// (UC) leaves it for the next one, and a flush completes it once.
+///
+/// INVARIANT (with [`consume_recv`]): while `core.resp.recv` holds a WQE of
+/// the QP's own ring, that WQE is the ring's head.
 fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusal> {
     let n = match &qp.srq {
         Some(srq) => srq.slot_size(),
@@ -347,19 +380,23 @@ fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusa
     slot_sized(&mut slot, n).map_err(|_| Refusal::Drop)?;
     let got = match &qp.srq {
         Some(srq) => srq.take(&mut slot),
-        None => {
-            let got = core.rq.ring.peek(&mut slot);
-            if got {
-                core.rq.ring.advance();
-            }
-            got
-        }
+        None => core.rq.ring.peek(&mut slot),
     };
     if !got {
         core.resp.spare = slot;
         return Err(Refusal::Rnr);
     }
     Ok(RecvCtx { slot, off: 0 })
+}
+
+/// Takes the receive in progress for its completion; a WQE of the QP's
+/// own ring leaves the ring now.
+fn consume_recv(qp: &Qp, core: &mut QpCore) -> Option<RecvCtx> {
+    let ctx = core.resp.recv.take()?;
+    if qp.srq.is_none() {
+        core.rq.ring.advance();
+    }
+    Some(ctx)
 }
 
 /// Places `data` at the current offset of the receive in progress.
@@ -495,7 +532,7 @@ unsafe fn complete_recv(
     meta: &PktMeta<'_>,
     solicited: bool,
 ) {
-    let Some(ctx) = core.resp.recv.take() else {
+    let Some(ctx) = consume_recv(qp, core) else {
         return;
     };
     let wr_id = RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id());
@@ -534,7 +571,7 @@ unsafe fn complete_recv(
 ///
 /// As for [`request`].
 unsafe fn fail_recv(qp: &Qp, core: &mut QpCore, status: u32) {
-    let Some(ctx) = core.resp.recv.take() else {
+    let Some(ctx) = consume_recv(qp, core) else {
         return;
     };
     let c = Completion {
@@ -563,9 +600,9 @@ unsafe fn write_imm(
     p: &Parsed<'_>,
     meta: &PktMeta<'_>,
 ) -> core::result::Result<(), Refusal> {
-    let mut ctx = take_recv(qp, core)?;
+    // Taken by `execute` before the write.
+    let ctx = core.resp.recv.as_mut().ok_or(Refusal::Drop)?;
     ctx.off = core.resp.write_total;
-    core.resp.recv = Some(ctx);
     let imm = p.immdt().map_or(0, |i| i.imm.to_be());
     // SAFETY: As the caller promises.
     unsafe {

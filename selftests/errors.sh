@@ -69,9 +69,9 @@ if ! gcc -O2 -Wall -Werror -o "$prog" "$SELFTESTS_DIR/progs/verbs_errors.c" -lib
 	exit 1
 fi
 t_case "local errors: bad lkey, SGE outside its MR, another PD's MR, read into a read-only MR, read on UC" case_local
-t_case "remote access errors: bad rkey, outside the MR, no remote access, deregistered MR, another PD" case_remote
+t_case "remote access errors: bad rkey, outside the MR, no remote access, deregistered MR, another PD; with immediate and no receive (RNR first); on UC (dropped, the receive stays)" case_remote
 t_case "requests the responder QP does not allow: access flags, no responder resources" case_qp_access
-t_case "sends longer than the receive buffer" case_length
+t_case "sends longer than the receive buffer (RC, UC)" case_length
 t_case "RNR and transport retries running out" case_retries
 t_case "a QP destroyed with its retransmit timer hours away is freed, the module unloads" case_timer
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic

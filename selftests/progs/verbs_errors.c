@@ -16,7 +16,7 @@
  *                                       allow (access flags, no responder
  *                                       resources)
  *   verbs_errors DEV_A DEV_B length     a send longer than the receive
- *                                       buffer
+ *                                       buffer (RC, UC)
  *   verbs_errors DEV_A DEV_B retries    RNR retries and transport retries
  *                                       running out
  *   verbs_errors DEV_A DEV_B timer      a QP destroyed while its
@@ -642,6 +642,80 @@ static void remote_case(const char *what, const struct conn *c, enum ibv_wr_opco
 	remote_case_recv(what, c, op, raddr, rkey, len, want, ev, IBV_WC_WR_FLUSH_ERR);
 }
 
+/*
+ * A write with immediate consumes a receive, and the responder takes it
+ * before it checks the rkey: with none posted, a bad rkey earns an RNR NAK
+ * first (rnr_retry 0: the requester ends with an RNR retry error), as in
+ * the C rxe. The responder stays RTS, no memory changes.
+ */
+static void remote_imm_no_recv(uint32_t bad_rkey)
+{
+	const char *what = "RDMA write with immediate, bad rkey, no receive posted, rnr_retry 0";
+	struct conn c = RC;
+	struct pair p;
+	struct ibv_wc wc[4];
+
+	c.rnr_retry = 0;
+	if (pair_new(&p, &c))
+		return;
+	fill(B.buf, BUF_SIZE, 6);
+	fill(A.buf + 8192, 8192, 7);
+
+	struct ibv_sge s = sge_of(&A, 8192, 64);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_RDMA_WRITE_WITH_IMM, (uintptr_t)B.buf, bad_rkey);
+
+	bad_then_flushed(&p, &w, what, IBV_WC_RNR_RETRY_EXC_ERR);
+	check_states(&p, what, IBV_QPS_ERR, IBV_QPS_RTS);
+	CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: no completion on the responder", what);
+	CHECK(filled(B.buf, BUF_SIZE, 6), "%s: no memory changed", what);
+	check_events(&p, what, 0);
+	pair_free(&p);
+	good_traffic(what);
+}
+
+/*
+ * UC has no NAKs: a request the responder refuses (here a write with
+ * immediate with a bad rkey) is dropped, and the receive WQE it would have
+ * consumed stays for the next message, as in the C rxe (it is neither
+ * completed nor lost).
+ */
+static void remote_uc_drop(uint32_t bad_rkey)
+{
+	const char *what = "UC write with immediate with a bad rkey";
+	const struct conn c = { .type = IBV_QPT_UC, .b_access = IBV_ACCESS_REMOTE_WRITE };
+	struct pair p;
+	struct ibv_wc wc[4];
+	int n;
+
+	if (pair_new(&p, &c))
+		return;
+	fill(B.buf, BUF_SIZE, 6);
+	fill(A.buf + 8192, 8192, 7);
+
+	struct ibv_sge s = sge_of(&A, 8192, 64);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_RDMA_WRITE_WITH_IMM, (uintptr_t)B.buf, bad_rkey);
+	struct ibv_send_wr *bad;
+
+	post_recv(p.b.qp, &B, 32768, 4096, 100);
+	CHECK(ibv_post_send(p.a.qp, &w, &bad) == 0 && poll_n(p.a.cq, wc, 1, WAIT_MS) == 1 &&
+		      wc[0].status == IBV_WC_SUCCESS,
+	      "%s: the write completes on the requester (UC)", what);
+	CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: nothing completes on the responder", what);
+	CHECK(filled(B.buf, BUF_SIZE, 6), "%s: no memory changed", what);
+	w = wr1(&s, 2, IBV_WR_SEND, 0, 0);
+	CHECK(ibv_post_send(p.a.qp, &w, &bad) == 0 && poll_n(p.a.cq, wc, 1, WAIT_MS) == 1 &&
+		      wc[0].status == IBV_WC_SUCCESS,
+	      "%s: a send after it completes on the requester", what);
+	n = poll_n(p.b.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].wr_id == 100 && wc[0].status == IBV_WC_SUCCESS &&
+		      wc[0].byte_len == 64 && filled(B.buf + 32768, 64, 7),
+	      "%s: the send lands in the receive the write left (wr_id %llu, %s)", what,
+	      n ? (unsigned long long)wc[0].wr_id : 0ULL, n ? st(wc[0].status) : "none");
+	check_states(&p, what, IBV_QPS_RTS, IBV_QPS_RTS);
+	pair_free(&p);
+	good_traffic(what);
+}
+
 static int remote(void)
 {
 	int lw = IBV_ACCESS_LOCAL_WRITE;
@@ -685,6 +759,8 @@ static int remote(void)
 	/* A write with immediate's error goes to the receive it consumes. */
 	remote_case_recv("RDMA write with immediate with an rkey no MR has", &RC,
 			 IBV_WR_RDMA_WRITE_WITH_IMM, base, bad_rkey, 64, acc, 0, acc);
+	remote_imm_no_recv(bad_rkey);
+	remote_uc_drop(bad_rkey);
 	remote_case("RDMA read with an rkey no MR has", &RC, IBV_WR_RDMA_READ, base, bad_rkey, 64,
 		    acc, ev);
 	remote_case("RDMA read running past the end of the MR", &RC, IBV_WR_RDMA_READ,
@@ -771,11 +847,52 @@ static void long_send(const char *what, uint32_t len, uint32_t room)
 	good_traffic(what);
 }
 
+/*
+ * The same on UC, which has no NAKs: the requester completes successfully
+ * and stays RTS; the receive that could not take the data is a malformed
+ * WQE (class A) to the C rxe too: it completes with a local QP operation
+ * error and the responder QP goes to the error state.
+ */
+static void long_send_uc(const char *what, uint32_t len, uint32_t room)
+{
+	const struct conn c = { .type = IBV_QPT_UC, .b_access = IBV_ACCESS_REMOTE_WRITE };
+	struct pair p;
+	struct ibv_wc wc[4];
+	struct ibv_send_wr *bad;
+	int n;
+
+	if (pair_new(&p, &c))
+		return;
+	memset(B.buf, 0, BUF_SIZE);
+	fill(A.buf, len, 8);
+	struct ibv_sge s = sge_of(&A, 0, len);
+	struct ibv_send_wr w = wr1(&s, 1, IBV_WR_SEND, 0, 0);
+
+	post_recv(p.b.qp, &B, 0, room, 100);
+	post_recv(p.b.qp, &B, 16384, 4096, 101);
+	CHECK(ibv_post_send(p.a.qp, &w, &bad) == 0 && poll_n(p.a.cq, wc, 1, WAIT_MS) == 1 &&
+		      wc[0].status == IBV_WC_SUCCESS,
+	      "%s: the send completes on the requester (UC)", what);
+	n = poll_n(p.b.cq, wc, 2, WAIT_MS);
+	CHECK(n >= 1 && wc[0].wr_id == 100 && wc[0].status == IBV_WC_LOC_QP_OP_ERR,
+	      "%s: the receive completes with %s (%s)", what, st(IBV_WC_LOC_QP_OP_ERR),
+	      n ? st(wc[0].status) : "none");
+	CHECK(n == 2 && wc[1].wr_id == 101 && wc[1].status == IBV_WC_WR_FLUSH_ERR,
+	      "%s: the next receive is flushed (%s)", what, n == 2 ? st(wc[1].status) : "none");
+	CHECK(!memcmp(B.buf + room, (char[8192]){ 0 }, 4096),
+	      "%s: nothing lands beyond the receive buffer", what);
+	check_states(&p, what, IBV_QPS_RTS, IBV_QPS_ERR);
+	pair_free(&p);
+	good_traffic(what);
+}
+
 static int length(void)
 {
 	long_send("200-byte send into a 100-byte receive", 200, 100);
 	long_send("3000-byte send into a 1500-byte receive", 3000, 1500);
 	long_send("send into a receive with no buffer", 16, 0);
+	long_send_uc("UC: 200-byte send into a 100-byte receive", 200, 100);
+	long_send_uc("UC: 3000-byte send into a 1500-byte receive", 3000, 1500);
 	return failed;
 }
 
