@@ -65,10 +65,11 @@ pub(crate) enum Counter {
     /// has their destination QP number (`rcvd_unknown_qp`).
     RcvdUnknownQp,
     /// rxe-rs: valid requests their queue pair dropped without an answer
-    /// (`rcvd_qp_dropped`): the QP is not ready to receive, the opcode is
-    /// of another transport, the Q_Key is wrong, a UD datagram found no
-    /// receive WQE, or the request could not be carried out for want of
-    /// memory.
+    /// (`rcvd_qp_dropped`): the QP is not ready to receive, the packet is
+    /// not from a connected QP's peer, the opcode is of another transport,
+    /// the Q_Key is wrong, a UD datagram found no receive WQE, a UC
+    /// request was refused, or the request could not be carried out for
+    /// want of memory.
     RcvdQpDropped,
 }
 

@@ -33,7 +33,7 @@ use crate::{
     mmap::{self, MmInfo},
     mr::MrRef,
     post::{KPost, Limits},
-    proto::{mtu::IbMtu, params},
+    proto::{ip::IpAddr, mtu::IbMtu, params},
     queue::{End, Queue},
     srq::Srq,
     udata,
@@ -1042,6 +1042,10 @@ pub(crate) fn deliver(
     if core.destroyed {
         return;
     }
+    if !from_peer(qp, &core, meta) {
+        dev.counters().inc(crate::counters::Counter::RcvdQpDropped);
+        return;
+    }
     if p.info().is_request() {
         // SAFETY: Under `core`, not destroyed.
         unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
@@ -1049,6 +1053,20 @@ pub(crate) fn deliver(
         // SAFETY: As above.
         unsafe { crate::comp::response(dev, qp, &mut core, p) };
     }
+}
+
+/// Whether a packet for a connected QP (RC, UC) comes from its peer: sent
+/// from the address of the QP's destination GID to that of its source GID,
+/// as rxe checks. Without it anyone who can reach the port and guess a QP
+/// number and PSN could write into a connection. A QP without a path
+/// (before RTR) has no peer. UD and GSI QPs take datagrams from anyone.
+fn from_peer(qp: &Qp, core: &QpCore, meta: &crate::resp::PktMeta<'_>) -> bool {
+    if !matches!(qp.qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC) {
+        return true;
+    }
+    core.av.as_ref().is_some_and(|av| {
+        meta.src == IpAddr::from_gid(&av.dgid) && meta.dst == IpAddr::from_gid(&av.sgid)
+    })
 }
 
 /// The `post_recv` callback: kernel QPs only (user space writes its

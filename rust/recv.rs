@@ -176,6 +176,8 @@ fn deliver(dev: &RxeDev, pkt: Packet, bth: &Bth) -> Result<(), Undelivered> {
         let meta = crate::resp::PktMeta {
             ip_hdr: pkt.ip_header_bytes(),
             ipv6: pkt.ip_version() == IpVersion::V6,
+            src: pkt.src_addr(),
+            dst: pkt.dst_addr(),
         };
         crate::qp::deliver(dev, &qp, &parsed, &meta);
     }

@@ -31,6 +31,9 @@ pub(crate) struct PktMeta<'a> {
     /// GRH.
     pub(crate) ip_hdr: &'a [u8],
     pub(crate) ipv6: bool,
+    /// The IP source and destination addresses.
+    pub(crate) src: crate::proto::ip::IpAddr,
+    pub(crate) dst: crate::proto::ip::IpAddr,
 }
 
 /// Why a request was refused: the NAK it earns.

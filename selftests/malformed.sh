@@ -5,10 +5,10 @@
 # a stream of malformed RoCEv2 packets (truncated, bad ICRC, unknown
 # opcode, bad header fields, wrong QP number) and of well-formed ones aimed
 # at the live queue pairs with PSNs outside the window (bad rkeys, RETH
-# lengths beyond any MR, a misaligned atomic, stray responses), or with a
-# wrong Q_Key for UD. The pingpong traffic beside them must complete with
-# its data checked, the packets must be dropped and counted, and the kernel
-# log must stay clean.
+# lengths beyond any MR, a misaligned atomic, stray responses), with a
+# wrong Q_Key for UD, or from an address not the RC QP's peer. The pingpong
+# traffic beside them must complete with its data checked, the packets
+# must be dropped and counted, and the kernel log must stay clean.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -192,6 +192,30 @@ case_ud() {
 	went_up rxe_a rcvd_malformed rcvd_qp_dropped
 }
 
+# Well-formed requests for rxe_a's live RC QP, but from an address that is
+# not its peer's (a third host on the link): the QP takes packets only from
+# its peer, as rxe does, so they are dropped before the responder sees them
+# (rcvd_qp_dropped; unchecked, the old PSNs would be duplicates it answers
+# and the far ones sequence errors it NAKs, to that third address). The
+# traffic beside them completes with its data checked.
+case_spoofed() {
+	two_devices rs rs
+	before rxe_a rcvd_qp_dropped
+	flood "$NS_B" "$VB" "$NS_A" "$VA" 192.168.77.99 "$IP_A" /tmp/rxe-rs-flood-a
+	ready /tmp/rxe-rs-flood-a
+	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 4096 3000 -e
+	wait_addresses
+	local qa pb
+	qa=$(pp_field "$PP_CLI_LOG" local QPN)
+	pb=$(pp_field "$PP_SRV_LOG" local PSN)
+	aim /tmp/rxe-rs-flood-a --qpn "$qa" "send@$pb" "send@$((pb + FAR))" \
+		"write-bad-rkey@$((pb + FAR))"
+	while_traffic rxe_a rcvd_qp_dropped
+	pp_wait
+	cat /tmp/rxe-rs-flood-a.log
+	went_up rxe_a rcvd_qp_dropped
+}
+
 for tool in ibv_rc_pingpong python3; do
 	command -v "$tool" >/dev/null || {
 		t_skip "malformed" "$tool missing (scripts/setup installs it)"
@@ -201,4 +225,5 @@ for tool in ibv_rc_pingpong python3; do
 done
 t_case "malformed and out-of-window packets during RC traffic: dropped, counted, data checked" case_rc
 t_case "malformed and wrong-Q_Key packets during UD traffic: dropped, counted" case_ud
+t_case "RC requests from an address not the QP's peer during traffic: dropped, counted" case_spoofed
 t_done
