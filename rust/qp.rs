@@ -60,7 +60,6 @@ const ACCESS_SUPPORTED_QP: u32 = bindings::IB_ACCESS_LOCAL_WRITE
 /// A work queue: its ring and limits.
 pub(crate) struct WorkQueue {
     pub(crate) ring: Queue,
-    pub(crate) max_wr: u32,
     pub(crate) max_sge: u32,
     pub(crate) max_inline: u32,
 }
@@ -534,13 +533,11 @@ unsafe fn create_counted(
     let pd = unsafe { (*ibqp).pd } as usize;
     let sq = WorkQueue {
         ring: sq_ring,
-        max_wr: sq_wr,
         max_sge: sq_sge,
         max_inline: sq_inline,
     };
     let rq = WorkQueue {
         ring: rq_ring,
-        max_wr: rq_wr,
         max_sge: init.cap.max_recv_sge,
         max_inline: 0,
     };

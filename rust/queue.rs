@@ -111,11 +111,6 @@ impl Queue {
         self.mmap = Some(entry);
     }
 
-    /// The user mapping entry, if the buffer is shared with user space.
-    pub(crate) fn mapped(&self) -> Option<NonNull<MmapEntry>> {
-        self.mmap
-    }
-
     /// Number of elements the ring can hold.
     pub(crate) fn capacity(&self) -> u32 {
         self.mask
@@ -237,16 +232,6 @@ impl Queue {
     /// The index after `i`.
     pub(crate) fn next(&self, i: u32) -> u32 {
         i.wrapping_add(1) & self.mask
-    }
-
-    /// Consumer side: the producer's index, masked. Elements from
-    /// [`Queue::index`] up to it are the client's.
-    pub(crate) fn producer(&self) -> u32 {
-        if self.end == End::Consumer {
-            self.their_index()
-        } else {
-            self.index
-        }
     }
 
     /// Consumer side: whether `i` is an element the client has produced

@@ -35,13 +35,12 @@ const DIALECT: Dialect = Dialect::RxeRs;
 ///
 /// INVARIANT: `skb`'s IP header is `IPV4_HDR_LEN` bytes for `IpAddr::V4`
 /// addresses and `IPV6_HDR_LEN` bytes for `IpAddr::V6` ones, and it has at
-/// least a UDP header after it; `src`, `dst` and `src_port` are read from
-/// those headers.
+/// least a UDP header after it; `src` and `dst` are read from those
+/// headers.
 pub(crate) struct Packet {
     skb: RxSkb,
     src: IpAddr,
     dst: IpAddr,
-    src_port: u16,
 }
 
 impl Packet {
@@ -53,14 +52,10 @@ impl Packet {
             bindings::ETH_P_IPV6 => ipv6_addrs(skb.ip())?,
             _ => return None,
         };
-        let src_port = udp_src_port(skb.udp())?;
+        // A whole UDP header.
+        udp_src_port(skb.udp())?;
         // INVARIANT: Checked above.
-        Some(Packet {
-            skb,
-            src,
-            dst,
-            src_port,
-        })
+        Some(Packet { skb, src, dst })
     }
 
     /// The packet from the BTH to the end of the ICRC: the UDP payload.
@@ -81,11 +76,6 @@ impl Packet {
     /// The destination address, from the IP header.
     pub(crate) fn dst_addr(&self) -> IpAddr {
         self.dst
-    }
-
-    /// The source UDP port.
-    pub(crate) fn src_port(&self) -> u16 {
-        self.src_port
     }
 
     /// The length of the packet from its IP header on (what `rcvd_bytes`

@@ -10,23 +10,16 @@
 use kernel::prelude::*;
 
 mod ah;
-#[allow(dead_code)]
 mod av;
 mod bindings;
 mod comp;
 mod counters;
-// The object files below hold what the data path (requester, responder,
-// completer; the next step) uses; until it lands, parts are unused.
-#[allow(dead_code)]
 mod cq;
 mod device;
 mod link;
 mod live;
 mod mmap;
-#[allow(dead_code)]
 mod mr;
-// The transmit half and parts of the receive half serve the data path.
-#[allow(dead_code)]
 mod net;
 mod netdev;
 mod netns;
@@ -37,11 +30,8 @@ mod post;
 #[path = "proto/src/lib.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod proto;
-#[allow(dead_code)]
 mod qp;
-#[allow(dead_code)]
 mod queue;
-#[allow(dead_code)]
 mod recv;
 mod registry;
 mod req;
@@ -51,7 +41,6 @@ mod skb;
 mod srq;
 mod task;
 mod tunnel;
-#[allow(dead_code)]
 mod udata;
 mod verbs;
 
