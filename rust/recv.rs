@@ -20,7 +20,7 @@ use crate::{
     proto::{
         bth::Bth,
         icrc::{icrc_check, IpHdr, UDP_HDR_LEN},
-        ip::{ipv4_addrs, ipv6_addrs, udp_src_port, IpAddr, IpVersion},
+        ip::{ipv4_addrs, ipv6_addrs, udp_src_port, IpAddr},
         opcode::Dialect,
         packet::Packet as Parsed,
     },
@@ -61,11 +61,6 @@ impl Packet {
     /// The packet from the BTH to the end of the ICRC: the UDP payload.
     pub(crate) fn bytes(&self) -> &[u8] {
         self.skb.udp().get(UDP_HDR_LEN..).unwrap_or_default()
-    }
-
-    /// The IP version.
-    pub(crate) fn ip_version(&self) -> IpVersion {
-        self.src.version()
     }
 
     /// The source address, from the IP header.
@@ -165,7 +160,6 @@ fn deliver(dev: &RxeDev, pkt: Packet, bth: &Bth) -> Result<(), Undelivered> {
     if let Ok(parsed) = Parsed::parse(pkt.bytes(), DIALECT) {
         let meta = crate::resp::PktMeta {
             ip_hdr: pkt.ip_header_bytes(),
-            ipv6: pkt.ip_version() == IpVersion::V6,
             src: pkt.src_addr(),
             dst: pkt.dst_addr(),
         };

@@ -30,10 +30,16 @@ pub(crate) struct PktMeta<'a> {
     /// The IP header (20 bytes of IPv4 or 40 of IPv6), for a UD receive's
     /// GRH.
     pub(crate) ip_hdr: &'a [u8],
-    pub(crate) ipv6: bool,
     /// The IP source and destination addresses.
     pub(crate) src: crate::proto::ip::IpAddr,
     pub(crate) dst: crate::proto::ip::IpAddr,
+}
+
+impl PktMeta<'_> {
+    /// Whether the packet came over IPv6.
+    pub(crate) fn ipv6(&self) -> bool {
+        self.src.version() == crate::proto::ip::IpVersion::V6
+    }
 }
 
 /// Why a request was refused: the NAK it earns.
@@ -210,20 +216,18 @@ unsafe fn uc_request(
     // dropped, and its receive WQE stays at the head of the QP's own ring
     // for the next message, while one an SRQ gave completes in error, as
     // it cannot go back.
-    let status = match refusal {
-        Refusal::Nak(NakCode::RemoteOpError) => {
-            // SAFETY: As the caller promises.
-            unsafe { fail_recv(qp, core, bindings::IB_WC_LOC_QP_OP_ERR) };
-            // SAFETY: As the caller promises.
-            unsafe { crate::comp::to_error(dev, qp, core) };
-            return;
-        }
-        Refusal::Nak(NakCode::RemoteAccessError) => bindings::IB_WC_REM_ACCESS_ERR,
-        _ => bindings::IB_WC_REM_INV_REQ_ERR,
+    let code = match refusal {
+        Refusal::Nak(code) => code,
+        Refusal::Rnr | Refusal::Drop => NakCode::InvalidRequest,
     };
-    if qp.srq.is_some() {
+    if code == NakCode::RemoteOpError || qp.srq.is_some() {
         // SAFETY: As the caller promises.
-        unsafe { fail_recv(qp, core, status) };
+        unsafe { fail_recv_for(qp, core, code) };
+    }
+    if code == NakCode::RemoteOpError {
+        // SAFETY: As the caller promises.
+        unsafe { crate::comp::to_error(dev, qp, core) };
+        return;
     }
     dev.counters().inc(Counter::RcvdQpDropped);
     core.resp.drop_msg = !info.is_last() && !info.is_only();
@@ -467,7 +471,7 @@ unsafe fn send(
             // UD receives start with the 40-byte GRH: IPv4 headers sit in
             // its last 20 bytes.
             let mut grh = [0u8; 40];
-            let at = if meta.ipv6 { 0 } else { 20 };
+            let at = if meta.ipv6() { 0 } else { 20 };
             let n = meta.ip_hdr.len().min(40 - at);
             if let (Some(d), Some(s)) = (grh.get_mut(at..at + n), meta.ip_hdr.get(..n)) {
                 d.copy_from_slice(s);
@@ -550,7 +554,7 @@ unsafe fn complete_recv(
         src_qp,
         wc_flags,
         port_num: 1,
-        network_hdr_type: if meta.ipv6 {
+        network_hdr_type: if meta.ipv6() {
             bindings::RDMA_NETWORK_IPV6 as u8
         } else {
             bindings::RDMA_NETWORK_IPV4 as u8
