@@ -10,7 +10,8 @@
 //! Besides device parameters, it holds the RoCEv2 wire format as the C rxe
 //! speaks it: the opcode table (`opcode`), the transport headers (`bth`,
 //! `aeth`, `headers`), whole packets (`packet`), sequence numbers (`psn`)
-//! and the invariant CRC (`crc32`, `icrc`). Parsers take bytes from the
+//! and the invariant CRC (`crc32`, `icrc`), the opcode sequence of a
+//! message (`msgseq`). Parsers take bytes from the
 //! network: they check every length and never panic.
 
 #![cfg_attr(not(any(test, MODULE)), no_std)]
@@ -25,6 +26,7 @@ pub mod headers;
 pub mod icrc;
 pub mod ip;
 pub mod link;
+pub mod msgseq;
 pub mod mtu;
 pub mod opcode;
 pub mod packet;
