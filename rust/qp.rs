@@ -33,7 +33,7 @@ use crate::{
     mmap::{self, MmInfo},
     mr::MrRef,
     post::{KPost, Limits},
-    proto::{ip::IpAddr, mtu::IbMtu, params},
+    proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu, params},
     queue::{End, Queue},
     srq::Srq,
     udata,
@@ -169,6 +169,8 @@ pub(crate) struct RespState {
     pub(crate) nak_sent: bool,
     /// UC: drop packets until the next first/only.
     pub(crate) drop_msg: bool,
+    /// Where the requests stand in the opcode sequence (RC, UC).
+    pub(crate) pos: MsgPos,
     /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
     pub(crate) res: KVec<RdRes>,
     pub(crate) res_next: usize,

@@ -16,6 +16,7 @@ use crate::{
         aeth::{Aeth, NakCode, Syndrome},
         bth::{Bth, DEFAULT_PKEY},
         headers::Atmack,
+        msgseq::{MsgPos, SeqBreak},
         opcode::{self as opc, OpcodeInfo},
         packet::{Headers, Packet as Parsed},
         psn,
@@ -127,8 +128,13 @@ unsafe fn rc_request(
         return;
     }
     core.resp.nak_sent = false;
-    // SAFETY: As the caller promises.
-    match unsafe { execute(dev, qp, core, p, info, meta) } {
+    let done = match core.resp.pos.check(info) {
+        // SAFETY: As the caller promises.
+        Ok(()) => unsafe { execute(dev, qp, core, p, info, meta) },
+        // A break in the opcode sequence is an invalid request (class C).
+        Err(_) => Err(Refusal::Nak(NakCode::InvalidRequest)),
+    };
+    match done {
         Ok(()) => {}
         Err(Refusal::Rnr) => {
             dev.counters().inc(Counter::SndRnr);
@@ -197,15 +203,28 @@ unsafe fn uc_request(
     let psn = p.bth().psn;
     if psn != core.resp.psn || core.resp.drop_msg {
         // A lost packet spoils its message: drop until a new one starts.
-        if !info.is_first() && !info.is_only() {
+        if !info.is_first() {
             core.resp.drop_msg = true;
             core.resp.psn = psn::psn_next(psn);
             return;
         }
-        core.resp.recv = None;
-        core.resp.write = None;
+        // SAFETY: As the caller promises.
+        unsafe { abandon(qp, core) };
     }
     core.resp.drop_msg = false;
+    if core.resp.pos.check(info) == Err(SeqBreak::MissingLast) {
+        // The message in progress lost its end.
+        // SAFETY: As the caller promises.
+        unsafe { abandon(qp, core) };
+    }
+    if core.resp.pos.check(info).is_err() {
+        // A middle or last packet of no message begun: dropped, with the
+        // rest of its message.
+        dev.counters().inc(Counter::RcvdQpDropped);
+        core.resp.drop_msg = true;
+        core.resp.psn = psn::psn_next(psn);
+        return;
+    }
     // SAFETY: As the caller promises.
     let Err(refusal) = (unsafe { execute(dev, qp, core, p, info, meta) }) else {
         return;
@@ -230,10 +249,30 @@ unsafe fn uc_request(
         return;
     }
     dev.counters().inc(Counter::RcvdQpDropped);
-    core.resp.drop_msg = !info.is_last() && !info.is_only();
+    core.resp.drop_msg = !info.is_last();
+    // SAFETY: As the caller promises.
+    unsafe { abandon(qp, core) };
+    core.resp.psn = psn::psn_next(psn);
+}
+
+/// Gives up the UC message in progress. Its receive, if from the QP's own
+/// ring, stays there for the next message (class D1); one an SRQ gave
+/// cannot go back and completes with a remote invalid request error (class
+/// E), as in rxe. Unlike rxe, the packet that shows the message broken, if
+/// it starts a new one, is carried out rather than dropped with its
+/// message.
+///
+/// # Safety
+///
+/// As for [`request`].
+unsafe fn abandon(qp: &Qp, core: &mut QpCore) {
+    if qp.srq.is_some() {
+        // SAFETY: As the caller promises.
+        unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+    }
     core.resp.recv = None;
     core.resp.write = None;
-    core.resp.psn = psn::psn_next(psn);
+    core.resp.pos = MsgPos::Between;
 }
 
 /// # Safety
@@ -360,6 +399,7 @@ unsafe fn execute(
         unsafe { write_imm(dev, qp, core, p, meta) }?;
     }
     core.resp.psn = psn::psn_next(psn);
+    core.resp.pos = MsgPos::after(info);
     if ends {
         core.resp.msn = psn::psn_next(core.resp.msn);
     }
