@@ -6,15 +6,21 @@
 # fresh RC (UC, UD) QP pair per case, checks the work completion statuses
 # the C rxe gives for local and remote protection errors, requests the
 # responder QP does not allow, sends longer than the receive buffer, RNR
-# and transport retries running out, misaligned atomics and UD datagrams
-# that do not fit or whose receive names a bad lkey; the QP states after them (query_qp); that memory stays
-# untouched; the verbs refused with an errno; and, after each case, that a
-# new QP pair on the same devices still carries data.
+# and transport retries running out, misaligned atomics, UD datagrams
+# that do not fit or whose receive names a bad lkey, and requests out of
+# the opcode sequence (crafted packets from A's address); the QP states
+# after them (query_qp); that memory stays untouched; the verbs refused
+# with an errno; and, after each case, that a new QP pair on the same
+# devices still carries data.
 #
 # ERRORS_ON=c runs the same checks between two C rxe devices, as a
 # reference: that of Linux 7.3 fails only the local error statuses (its
 # completer flushes the WQE its requester failed, so it completes with
-# IBV_WC_WR_FLUSH_ERR rather than with its error).
+# IBV_WC_WR_FLUSH_ERR rather than with its error) and the broken-off UC
+# messages: it drops the message that shows the previous one broken, and
+# on an SRQ, whose receive it completes in error, it drops every later
+# message too (rxe_resp.c's class E path leaves resp.opcode set, so each
+# new message looks like another break).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -54,6 +60,14 @@ case_timer() {
 case_atomic() { run_case atomic; }
 case_ud() { run_case ud; }
 case_refusals() { run_case refusals; }
+# The program sends its crafted packets with roce_pkt.py, from A's
+# namespace and address (the responder QPs' peer).
+case_sequence() {
+	setup
+	local pkt="$SELFTESTS_DIR/progs/roce_pkt.py" inject
+	inject="ip netns exec $NS_A python3 $pkt --dev $VA --dst-mac $(mac_of "$NS_B" "$VB")"
+	INJECT="$inject --src $IP_A --dst $IP_B" timeout 300 "$prog" rxe_a rxe_b sequence
+}
 
 # Without a compiler or the verbs headers the cases cannot run (SKIP); a
 # test program that does not compile is a failure of its own.
@@ -76,5 +90,11 @@ t_case "RNR and transport retries running out" case_retries
 t_case "a QP destroyed with its retransmit timer hours away is freed, the module unloads" case_timer
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
 t_case "UD: a send beyond the MTU, a receive buffer too small (QP's, SRQ's), a receive with a bad lkey" case_ud
+seq="requests out of the opcode sequence: RC message without its end or start (invalid request), UC message broken off (own receive queue, SRQ)"
+if command -v python3 >/dev/null; then
+	t_case "$seq" case_sequence
+else
+	t_skip "$seq" "needs python3 to craft the packets (scripts/setup installs it)"
+fi
 t_case "verbs refused with an errno: SGEs, inline, full queues, busy objects, modify_qp, create_ah" case_refusals
 t_done

@@ -44,8 +44,14 @@ t_diag() {
 # Runs FUNC as one case; it passes if FUNC returns 0 and the kernel logged
 # no report meanwhile. Afterwards, pass or fail, the script's `cleanup`
 # function (if any) puts the system back, so one failure does not cascade.
+# T_ONLY=TEXT (for a developer's run) runs only the cases whose name has
+# TEXT in it; the others are reported skipped.
 t_case() {
 	local name=$1 func=$2 since rc
+	if [ -n "${T_ONLY:-}" ] && [[ $name != *"$T_ONLY"* ]]; then
+		t_skip "$name" "not selected by T_ONLY"
+		return 0
+	fi
 	since=$(dmesg | wc -l)
 	: >"$T_LOG"
 	( set -e; "$func" ) >"$T_LOG" 2>&1
@@ -127,6 +133,11 @@ make_pair() {
 	ip -n "$NS_B" link set "$VB" up
 	ip -n "$NS_A" link set lo up
 	ip -n "$NS_B" link set lo up
+}
+
+# mac_of NS DEV: DEV's MAC address in namespace NS.
+mac_of() {
+	ip -n "$1" -br link show "$2" | awk '{ print $3 }'
 }
 
 # Deletes the pair's namespaces, and the veth pair with them. RDMA devices

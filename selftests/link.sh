@@ -53,7 +53,7 @@ case_shows_up() {
 		die_case "rdma link: $(rdma_in "$NS_A" link show rxe_a/1)"
 	rdma link show rxe_a/1 | grep -q "netdev" && die_case "netdev shown outside its namespace"
 	local mac guid
-	mac=$(ip -n "$NS_A" -br link show "$VA" | awk '{ print $3 }')
+	mac=$(mac_of "$NS_A" "$VA")
 	guid=$(eui64 "$mac")
 	ibv_devices | grep -E "^\s+rxe_a\s+$(echo "$guid" | tr -d :)" ||
 		die_case "ibv_devices: $(ibv_devices)"

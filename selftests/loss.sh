@@ -38,8 +38,8 @@ lossy() {
 	# over the same link: permanent neighbour entries keep a lost ARP or
 	# ND packet from failing them outright (TCP retransmits the rest).
 	local ma mb
-	ma=$(ip -n "$NS_A" -br link show "$VA" | awk '{ print $3 }')
-	mb=$(ip -n "$NS_B" -br link show "$VB" | awk '{ print $3 }')
+	ma=$(mac_of "$NS_A" "$VA")
+	mb=$(mac_of "$NS_B" "$VB")
 	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$mb" dev "$VA" nud permanent
 	ip -n "$NS_A" neigh replace "$IP6_B" lladdr "$mb" dev "$VA" nud permanent
 	ip -n "$NS_B" neigh replace "$IP_A" lladdr "$ma" dev "$VB" nud permanent

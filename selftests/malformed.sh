@@ -34,10 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mac_of() {
-	ip -n "$1" -br link show "$2" | awk '{ print $3 }'
-}
-
 # Far from any PSN a connection of these tests reaches: before it, a
 # duplicate; after it, a sequence error.
 FAR=$((1 << 22))

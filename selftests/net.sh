@@ -58,10 +58,6 @@ expect_counter() {
 		die_case "$1 $2 is $(counter "$1" "$2"), expected $3"
 }
 
-mac_of() {
-	ip -n "$1" -br link show "$2" | awk '{ print $3 }'
-}
-
 # send_pkts 4|6 [OPTION...] KIND...: crafted packets from NS_B to rxe_a's
 # address in NS_A (options of roce_pkt.py override the addresses).
 send_pkts() {

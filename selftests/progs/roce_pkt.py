@@ -18,7 +18,10 @@ one, each with a correct ICRC: send (an RC SEND ONLY), write-bad-rkey,
 write-bad-len (a RETH length the payload does not match), read-bad-len (a
 2 GiB READ), atomic-misaligned, trunc-reth (a WRITE ONLY cut inside its
 RETH), ack, nak-seq, read-resp (responses, for a requester), ud-send and
-ud-bad-qkey (UD SEND ONLY with the Q_Key of --qkey, or a wrong one).
+ud-bad-qkey (UD SEND ONLY with the Q_Key of --qkey, or a wrong one),
+and OP:N, a SEND packet of OP with N payload bytes (0x69) for opcode-
+sequence checks, OP one of send-first, send-middle, send-last, send-only
+(RC) and uc-send-first, uc-send-middle, uc-send-last, uc-send-only (UC).
 KIND@PSN gives a packet that PSN (default --psn, else 1).
 
 --args-from FILE waits for FILE to appear and takes more arguments from
@@ -153,8 +156,25 @@ def aeth(syndrome, msn=0):
     return struct.pack("!I", (syndrome << 24) | (msn & 0xFFFFFF))
 
 
+# The SEND opcodes OP:N names.
+SENDS = {
+    "send-first": 0x00,
+    "send-middle": 0x01,
+    "send-last": 0x02,
+    "send-only": 0x04,
+    "uc-send-first": 0x20,
+    "uc-send-middle": 0x21,
+    "uc-send-last": 0x22,
+    "uc-send-only": 0x24,
+}
+
+
 def live_packet(flow, kind, qpn, psn, qkey):
     """A packet of one of the kinds aimed at a live QP, or None."""
+    name, _, n = kind.partition(":")
+    if name in SENDS:
+        n = int(n)
+        return flow.datagram(bth(SENDS[name], qpn, psn, pad=-n % 4) + b"i" * n + b"\0" * (-n % 4))
     bad_rkey = 0xDEADBE00
     payloads = {
         "send": lambda: bth(RC_SEND_ONLY, qpn, psn) + b"x" * 8,

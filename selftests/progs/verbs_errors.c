@@ -203,10 +203,11 @@ static int dev_open(struct dev *d, const char *name)
 
 static unsigned long qp_events(struct dev *d, struct ibv_qp *qp, int ms);
 
-static int end_new(struct dev *d, struct end *e, enum ibv_qp_type type)
+/* A CQ and a QP of type on d, its receives from srq if not NULL. */
+static int end_new_srq(struct dev *d, struct end *e, enum ibv_qp_type type, struct ibv_srq *srq)
 {
 	struct ibv_qp_init_attr init = {
-		.qp_type = type,
+		.qp_type = type, .srq = srq,
 		.cap = { .max_send_wr = 16, .max_recv_wr = 16, .max_send_sge = 2,
 			 .max_recv_sge = 2, .max_inline_data = 64 },
 	};
@@ -219,6 +220,11 @@ static int end_new(struct dev *d, struct end *e, enum ibv_qp_type type)
 	init.recv_cq = e->cq;
 	e->qp = ibv_create_qp(d->pd, &init);
 	return e->qp ? 0 : -1;
+}
+
+static int end_new(struct dev *d, struct end *e, enum ibv_qp_type type)
+{
+	return end_new_srq(d, e, type, NULL);
 }
 
 static void end_free(struct end *e)
@@ -1469,6 +1475,133 @@ static int refusals(void)
 	return failed;
 }
 
+/*
+ * Sends crafted packets to qpn: the command in $INJECT (errors.sh runs
+ * roce_pkt.py in A's namespace, from A's address: from the QP's peer) with
+ * the packet KINDS roce_pkt.py takes.
+ */
+static int inject(uint32_t qpn, const char *kinds)
+{
+	const char *cmd = getenv("INJECT");
+	char line[1024];
+
+	if (!cmd) {
+		fprintf(stderr, "INJECT is not set: no way to send crafted packets\n");
+		return -1;
+	}
+	snprintf(line, sizeof(line), "%s --qpn %u %s", cmd, qpn, kinds);
+	return system(line) == 0 ? 0 : -1;
+}
+
+/*
+ * RC: crafted requests out of the opcode sequence (a message that does
+ * not end, or one that does not begin) are invalid requests (class C):
+ * the receive in progress completes with recv_status and the responder
+ * QP goes to the error state; the requester, which sent nothing, is not
+ * disturbed by the NAK.
+ */
+static void seq_rc(const char *what, const char *kinds, enum ibv_wc_status recv_status)
+{
+	struct pair p;
+	struct ibv_wc wc[4];
+	int n;
+
+	if (pair_new(&p, &RC))
+		return;
+	memset(B.buf + 32768, 0, 4096);
+	post_recv(p.b.qp, &B, 32768, 4096, 100);
+	CHECK(!inject(p.b.qp->qp_num, kinds), "%s: %s sent", what, kinds);
+	n = poll_n(p.b.cq, wc, 1, WAIT_MS);
+	CHECK(n == 1 && wc[0].wr_id == 100 && wc[0].status == recv_status,
+	      "%s: the receive completes with %s (%s)", what, st(recv_status),
+	      n ? st(wc[0].status) : "none");
+	check_states(&p, what, IBV_QPS_RTS, IBV_QPS_ERR);
+	pair_free(&p);
+}
+
+/*
+ * UC: a crafted SEND FIRST (one MTU of 'i') that A's own messages then
+ * break off. The broken message's receive, if from the QP's ring, takes
+ * the next message (class D1); if an SRQ gave it, it completes with a
+ * remote invalid request error (class E). A's two messages then land
+ * whole in the receives that follow, and the QP stays RTS.
+ */
+static void seq_uc(const char *what, int with_srq)
+{
+	const struct conn c = { .type = IBV_QPT_UC, .b_access = IBV_ACCESS_REMOTE_WRITE };
+	struct ibv_srq_init_attr si = { .attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_srq *srq = with_srq ? ibv_create_srq(B.pd, &si) : NULL;
+	struct pair p = { 0 };
+	struct ibv_wc wc[4];
+	char kinds[64];
+	int n, first = 100;
+
+	if ((with_srq && !srq) || end_new(&A, &p.a, c.type) ||
+	    end_new_srq(&B, &p.b, c.type, srq) ||
+	    connect_end(&A, &B, p.a.qp, p.b.qp->qp_num, &c, 0, 0, 1) ||
+	    connect_end(&B, &A, p.b.qp, p.a.qp->qp_num, &c, c.b_access, 0, 1)) {
+		CHECK(0, "%s: UC pair set up", what);
+		goto out;
+	}
+	memset(B.buf + 32768, 0, 3 * 4096);
+	for (int i = 0; i < 3; i++) {
+		struct ibv_sge rs = sge_of(&B, 32768 + i * 4096, 4096);
+		struct ibv_recv_wr rw = { .wr_id = 100 + i, .sg_list = &rs, .num_sge = 1 }, *rbad;
+
+		CHECK(!(srq ? ibv_post_srq_recv(srq, &rw, &rbad) : ibv_post_recv(p.b.qp, &rw, &rbad)),
+		      "%s: receive %d posted", what, 100 + i);
+	}
+	/* Just before A's first PSN: A's first message comes next in sequence. */
+	snprintf(kinds, sizeof(kinds), "uc-send-first:1024@%d", PSN - 1);
+	CHECK(!inject(p.b.qp->qp_num, kinds), "%s: %s sent", what, kinds);
+	fill(A.buf, 64, 11);
+	fill(A.buf + 4096, 64, 12);
+	for (int i = 0; i < 2; i++) {
+		struct ibv_sge s = sge_of(&A, i * 4096, 64);
+		struct ibv_send_wr w = wr1(&s, 1 + i, IBV_WR_SEND, 0, 0), *bad;
+
+		CHECK(ibv_post_send(p.a.qp, &w, &bad) == 0 && poll_n(p.a.cq, wc, 1, WAIT_MS) == 1 &&
+			      wc[0].status == IBV_WC_SUCCESS,
+		      "%s: A's message %d completes on the requester", what, 1 + i);
+	}
+	if (srq) {
+		n = poll_n(p.b.cq, wc, 1, WAIT_MS);
+		CHECK(n == 1 && wc[0].wr_id == 100 && wc[0].status == IBV_WC_REM_INV_REQ_ERR,
+		      "%s: the SRQ receive of the broken message completes with %s (%s)", what,
+		      st(IBV_WC_REM_INV_REQ_ERR), n ? st(wc[0].status) : "none");
+		first = 101;
+	}
+	n = poll_n(p.b.cq, wc, 2, WAIT_MS);
+	for (int i = 0; i < 2; i++)
+		CHECK(n > i && wc[i].wr_id == (uint64_t)(first + i) &&
+			      wc[i].status == IBV_WC_SUCCESS && wc[i].byte_len == 64 &&
+			      filled(B.buf + 32768 + (first - 100 + i) * 4096, 64, 11 + i),
+		      "%s: A's message %d lands whole in receive %d (%s)", what, 1 + i, first + i,
+		      n > i ? st(wc[i].status) : "none");
+	CHECK(poll_quiet(p.b.cq, wc, 4) == 0, "%s: nothing else completes", what);
+	check_states(&p, what, IBV_QPS_RTS, IBV_QPS_RTS);
+out:
+	pair_free(&p);
+	if (srq)
+		ibv_destroy_srq(srq);
+}
+
+static int sequence(void)
+{
+	char kinds[128];
+
+	snprintf(kinds, sizeof(kinds), "send-first:1024@%d send-only:8@%d", PSN, PSN + 1);
+	seq_rc("RC SEND FIRST, then a SEND ONLY", kinds, IBV_WC_REM_INV_REQ_ERR);
+	good_traffic("an RC message without its end");
+	snprintf(kinds, sizeof(kinds), "send-last:8@%d", PSN);
+	seq_rc("RC SEND LAST with no message begun", kinds, IBV_WC_WR_FLUSH_ERR);
+	good_traffic("an RC message without its start");
+	seq_uc("UC message broken off (own receive queue)", 0);
+	seq_uc("UC message broken off (SRQ)", 1);
+	good_traffic("broken UC messages");
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1479,6 +1612,7 @@ int main(int argc, char **argv)
 		{ "length", length },	    { "retries", retries }, { "timer", timer },
 		{ "atomic", atomic },
 		{ "ud", ud },		    { "refusals", refusals },
+		{ "sequence", sequence },
 	};
 
 	if (argc < 4) {
