@@ -16,7 +16,7 @@ use crate::{
         aeth::{Aeth, NakCode, Syndrome},
         bth::{Bth, DEFAULT_PKEY},
         headers::Atmack,
-        msgseq::{MsgPos, SeqBreak},
+        msgseq::{self, MsgPos, SeqBreak},
         opcode::{self as opc, OpcodeInfo},
         packet::{Headers, Packet as Parsed},
         psn,
@@ -374,6 +374,19 @@ unsafe fn execute(
     meta: &PktMeta<'_>,
 ) -> core::result::Result<(), Refusal> {
     let psn = p.bth().psn;
+    if info.consumes_rwr() {
+        // The receive a send or a write with immediate consumes is taken
+        // before anything is checked or written, as rxe does: with none
+        // posted, the requester gets an RNR NAK first, and a request found
+        // wrong completes the receive it took in error.
+        core.resp.recv = Some(take_recv(qp, core)?);
+    }
+    if qp.qp_type != bindings::IB_QPT_UD
+        && qp.qp_type != bindings::IB_QPT_GSI
+        && !lengths_fit(dev, core, p, info)
+    {
+        return Err(Refusal::Nak(NakCode::InvalidRequest));
+    }
     if info.is_read() {
         return read(dev, qp, core, p);
     }
@@ -382,12 +395,6 @@ unsafe fn execute(
     }
     let ends = info.is_last() || info.is_only();
     if info.is_write() {
-        if ends && p.immdt().is_some() {
-            // The receive a write with immediate consumes is taken before
-            // anything is checked or written, as rxe does: with none
-            // posted, the requester gets an RNR NAK first.
-            core.resp.recv = Some(take_recv(qp, core)?);
-        }
         write(dev, qp, core, p, info)?;
     } else {
         // SAFETY: As the caller promises.
@@ -407,6 +414,14 @@ unsafe fn execute(
         let _ = req::send_ack(dev, qp, core, psn, Syndrome::ack_unlimited().to_byte());
     }
     Ok(())
+}
+
+/// Whether a connected request carries the payload its place in the
+/// message requires and asks for no more than a RETH may (C9-92, C9-94);
+/// if not, it is an invalid request, as in rxe.
+fn lengths_fit(dev: &RxeDev, core: &QpCore, p: &Parsed<'_>, info: &OpcodeInfo) -> bool {
+    msgseq::payload_fits(info, p.payload().len(), core.mtu(dev))
+        && p.reth().is_none_or(|r| r.len <= msgseq::MAX_DMA_LEN)
 }
 
 /// Takes the next receive WQE for a new message, from the QP's ring or
@@ -495,8 +510,8 @@ unsafe fn send(
     info: &OpcodeInfo,
     meta: &PktMeta<'_>,
 ) -> core::result::Result<(), Refusal> {
-    if info.is_first() || info.is_only() {
-        core.resp.recv = Some(take_recv(qp, core)?);
+    // A first packet's receive was taken by `execute`.
+    if info.is_first() {
         if matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI) {
             // A datagram too big for an SRQ's receive, found only once it
             // is taken (a QP's own receive was checked before): an invalid

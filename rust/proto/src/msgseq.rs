@@ -8,6 +8,9 @@
 //! The responder keeps a [`MsgPos`] beside its expected PSN and checks each
 //! in-sequence request against it; what a break costs depends on the
 //! transport (RC: an invalid request NAK; UC: the message is dropped).
+//! [`payload_fits`] checks the other half of how a message is cut into
+//! packets: the payload each carries (C9-92) and the length a RETH may
+//! ask for (C9-94).
 
 use super::opcode::OpcodeInfo;
 
@@ -69,6 +72,27 @@ impl MsgPos {
         } else {
             MsgPos::Between
         }
+    }
+}
+
+/// The longest transfer a RETH may ask for (C9-94).
+pub const MAX_DMA_LEN: u32 = 1 << 31;
+
+/// Whether a connected request's payload is as long as its place in the
+/// message requires on a path of `mtu` bytes: an ONLY packet at most one
+/// MTU, a FIRST or MIDDLE exactly one, a LAST at least one byte and at most
+/// one MTU (C9-92, as rxe checks it).
+pub const fn payload_fits(info: &OpcodeInfo, payload: usize, mtu: u32) -> bool {
+    let mtu = mtu as usize;
+    if !info.has_payload() {
+        return true;
+    }
+    if info.is_only() {
+        payload <= mtu
+    } else if info.is_first() || info.is_middle() {
+        payload == mtu
+    } else {
+        payload > 0 && payload <= mtu
     }
 }
 
@@ -144,6 +168,29 @@ mod tests {
                     rxe_check(None, op),
                     "fresh, {op:#x}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn payloads_fill_their_packets() {
+        let get = |o| info(o).unwrap();
+        for (op, ok, bad) in [
+            (opc::RC_SEND_ONLY, &[0usize, 1, 1024][..], &[1025usize][..]),
+            (opc::UC_RDMA_WRITE_ONLY_WITH_IMMEDIATE, &[0, 1024], &[1025]),
+            (opc::RC_SEND_FIRST, &[1024], &[0, 512, 1023, 1025]),
+            (opc::UC_RDMA_WRITE_MIDDLE, &[1024], &[0, 1025]),
+            (opc::RC_SEND_LAST_WITH_INVALIDATE, &[1, 4, 1024], &[0, 1025]),
+            (opc::UC_RDMA_WRITE_LAST, &[1, 1024], &[0, 2048]),
+            // No payload: nothing to check (read requests, atomics).
+            (opc::RC_RDMA_READ_REQUEST, &[0], &[]),
+            (opc::RC_COMPARE_SWAP, &[0], &[]),
+        ] {
+            for &n in ok {
+                assert!(payload_fits(&get(op), n, 1024), "{op:#x} with {n}");
+            }
+            for &n in bad {
+                assert!(!payload_fits(&get(op), n, 1024), "{op:#x} with {n}");
             }
         }
     }
