@@ -90,7 +90,7 @@ t_case "RNR and transport retries running out" case_retries
 t_case "a QP destroyed with its retransmit timer hours away is freed, the module unloads" case_timer
 t_case "misaligned atomics: refused by the provider, refused by the responder" case_atomic
 t_case "UD: a send beyond the MTU, a receive buffer too small (QP's, SRQ's), a receive with a bad lkey" case_ud
-seq="requests out of the opcode sequence: RC message without its end or start (invalid request), UC message broken off (own receive queue, SRQ)"
+seq="requests out of the opcode sequence or of bad lengths: RC (invalid request), UC message broken off or too short (own receive queue, SRQ)"
 if command -v python3 >/dev/null; then
 	t_case "$seq" case_sequence
 else

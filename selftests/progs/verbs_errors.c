@@ -1495,9 +1495,10 @@ static int inject(uint32_t qpn, const char *kinds)
 
 /*
  * RC: crafted requests out of the opcode sequence (a message that does
- * not end, or one that does not begin) are invalid requests (class C):
- * the receive in progress completes with recv_status and the responder
- * QP goes to the error state; the requester, which sent nothing, is not
+ * not end, or one that does not begin) or of bad lengths are invalid
+ * requests (class C): the receive they took or found in progress
+ * completes with recv_status, the responder QP goes to the error state
+ * and raises no event; the requester, which sent nothing, is not
  * disturbed by the NAK.
  */
 static void seq_rc(const char *what, const char *kinds, enum ibv_wc_status recv_status)
@@ -1516,24 +1517,25 @@ static void seq_rc(const char *what, const char *kinds, enum ibv_wc_status recv_
 	      "%s: the receive completes with %s (%s)", what, st(recv_status),
 	      n ? st(wc[0].status) : "none");
 	check_states(&p, what, IBV_QPS_RTS, IBV_QPS_ERR);
+	check_events(&p, what, 0);
 	pair_free(&p);
 }
 
 /*
- * UC: a crafted SEND FIRST (one MTU of 'i') that A's own messages then
- * break off. The broken message's receive, if from the QP's ring, takes
- * the next message (class D1); if an SRQ gave it, it completes with a
- * remote invalid request error (class E). A's two messages then land
- * whole in the receives that follow, and the QP stays RTS.
+ * UC: a crafted SEND FIRST (kinds, just before A's first PSN) that A's
+ * own messages then break off, or that is of a bad length. The broken
+ * message's receive, if from the QP's ring, takes the next message (class
+ * D); if an SRQ gave it, it completes with a remote invalid request error
+ * (class E). A's two messages then land whole in the receives that
+ * follow, and the QP stays RTS.
  */
-static void seq_uc(const char *what, int with_srq)
+static void seq_uc(const char *what, int with_srq, const char *kinds)
 {
 	const struct conn c = { .type = IBV_QPT_UC, .b_access = IBV_ACCESS_REMOTE_WRITE };
 	struct ibv_srq_init_attr si = { .attr = { .max_wr = 16, .max_sge = 1 } };
 	struct ibv_srq *srq = with_srq ? ibv_create_srq(B.pd, &si) : NULL;
 	struct pair p = { 0 };
 	struct ibv_wc wc[4];
-	char kinds[64];
 	int n, first = 100;
 
 	if ((with_srq && !srq) || end_new(&A, &p.a, c.type) ||
@@ -1551,8 +1553,6 @@ static void seq_uc(const char *what, int with_srq)
 		CHECK(!(srq ? ibv_post_srq_recv(srq, &rw, &rbad) : ibv_post_recv(p.b.qp, &rw, &rbad)),
 		      "%s: receive %d posted", what, 100 + i);
 	}
-	/* Just before A's first PSN: A's first message comes next in sequence. */
-	snprintf(kinds, sizeof(kinds), "uc-send-first:1024@%d", PSN - 1);
 	CHECK(!inject(p.b.qp->qp_num, kinds), "%s: %s sent", what, kinds);
 	fill(A.buf, 64, 11);
 	fill(A.buf + 4096, 64, 12);
@@ -1588,16 +1588,32 @@ out:
 
 static int sequence(void)
 {
+	static const struct {
+		const char *what, *kind;
+		enum ibv_wc_status recv;
+	} rc[] = {
+		{ "RC SEND LAST with no message begun", "send-last:8", IBV_WC_WR_FLUSH_ERR },
+		{ "RC SEND ONLY longer than the path MTU", "send-only:1200", IBV_WC_REM_INV_REQ_ERR },
+		{ "RC SEND FIRST shorter than the path MTU", "send-first:512", IBV_WC_REM_INV_REQ_ERR },
+		{ "RC WRITE asking for more than 2 GiB, with a bad rkey", "write-bad-len",
+		  IBV_WC_WR_FLUSH_ERR },
+	};
 	char kinds[128];
 
 	snprintf(kinds, sizeof(kinds), "send-first:1024@%d send-only:8@%d", PSN, PSN + 1);
 	seq_rc("RC SEND FIRST, then a SEND ONLY", kinds, IBV_WC_REM_INV_REQ_ERR);
-	good_traffic("an RC message without its end");
-	snprintf(kinds, sizeof(kinds), "send-last:8@%d", PSN);
-	seq_rc("RC SEND LAST with no message begun", kinds, IBV_WC_WR_FLUSH_ERR);
-	good_traffic("an RC message without its start");
-	seq_uc("UC message broken off (own receive queue)", 0);
-	seq_uc("UC message broken off (SRQ)", 1);
+	for (unsigned int i = 0; i < sizeof(rc) / sizeof(rc[0]); i++) {
+		snprintf(kinds, sizeof(kinds), "%s@%d", rc[i].kind, PSN);
+		seq_rc(rc[i].what, kinds, rc[i].recv);
+	}
+	good_traffic("RC requests out of sequence or of bad lengths");
+	/* Just before A's first PSN: A's first message comes next in sequence. */
+	snprintf(kinds, sizeof(kinds), "uc-send-first:1024@%d", PSN - 1);
+	seq_uc("UC message broken off (own receive queue)", 0, kinds);
+	seq_uc("UC message broken off (SRQ)", 1, kinds);
+	snprintf(kinds, sizeof(kinds), "uc-send-first:512@%d", PSN - 1);
+	seq_uc("UC SEND FIRST shorter than the path MTU (own receive queue)", 0, kinds);
+	seq_uc("UC SEND FIRST shorter than the path MTU (SRQ)", 1, kinds);
 	good_traffic("broken UC messages");
 	return failed;
 }
