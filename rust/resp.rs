@@ -212,18 +212,21 @@ unsafe fn uc_request(
         unsafe { abandon(qp, core) };
     }
     core.resp.drop_msg = false;
-    if core.resp.pos.check(info) == Err(SeqBreak::MissingLast) {
-        // The message in progress lost its end.
+    match core.resp.pos.check(info) {
+        Ok(()) => {}
+        // The message in progress lost its end; this packet starts anew.
         // SAFETY: As the caller promises.
-        unsafe { abandon(qp, core) };
-    }
-    if core.resp.pos.check(info).is_err() {
-        // A middle or last packet of no message begun: dropped, with the
-        // rest of its message.
-        dev.counters().inc(Counter::RcvdQpDropped);
-        core.resp.drop_msg = true;
-        core.resp.psn = psn::psn_next(psn);
-        return;
+        Err(SeqBreak::MissingLast) if info.is_first() => unsafe { abandon(qp, core) },
+        // A middle or last packet of no message begun, or of another than
+        // the one in progress: dropped, with the rest of its message.
+        Err(_) => {
+            // SAFETY: As the caller promises.
+            unsafe { abandon(qp, core) };
+            dev.counters().inc(Counter::RcvdQpDropped);
+            core.resp.drop_msg = true;
+            core.resp.psn = psn::psn_next(psn);
+            return;
+        }
     }
     // SAFETY: As the caller promises.
     let Err(refusal) = (unsafe { execute(dev, qp, core, p, info, meta) }) else {
@@ -381,8 +384,7 @@ unsafe fn execute(
         // wrong completes the receive it took in error.
         core.resp.recv = Some(take_recv(qp, core)?);
     }
-    if qp.qp_type != bindings::IB_QPT_UD
-        && qp.qp_type != bindings::IB_QPT_GSI
+    if !matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI)
         && !lengths_fit(dev, core, p, info)
     {
         return Err(Refusal::Nak(NakCode::InvalidRequest));

@@ -8,10 +8,10 @@
 # responder QP does not allow, sends longer than the receive buffer, RNR
 # and transport retries running out, misaligned atomics, UD datagrams
 # that do not fit or whose receive names a bad lkey, and requests out of
-# the opcode sequence (crafted packets from A's address); the QP states
-# after them (query_qp); that memory stays untouched; the verbs refused
-# with an errno; and, after each case, that a new QP pair on the same
-# devices still carries data.
+# the opcode sequence or of bad lengths (crafted packets from A's
+# address); the QP states after them (query_qp); that memory stays
+# untouched; the verbs refused with an errno; and, after each case, that a
+# new QP pair on the same devices still carries data.
 #
 # ERRORS_ON=c runs the same checks between two C rxe devices, as a
 # reference: that of Linux 7.3 fails only the local error statuses (its

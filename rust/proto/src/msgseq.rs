@@ -61,16 +61,15 @@ impl MsgPos {
     }
 
     /// The position once a request that passed [`MsgPos::check`] is
-    /// carried out.
+    /// carried out. Only SENDs and RDMA WRITEs have FIRST and MIDDLE
+    /// packets.
     pub const fn after(info: &OpcodeInfo) -> MsgPos {
         if !leaves_open(info) {
             MsgPos::Between
         } else if info.is_send() {
             MsgPos::InSend
-        } else if info.is_write() {
-            MsgPos::InWrite
         } else {
-            MsgPos::Between
+            MsgPos::InWrite
         }
     }
 }
