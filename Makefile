@@ -68,6 +68,7 @@ kernel:
 	$(SRC)/scripts/kernel --flavor $(FLAVOR)
 
 kdir:
+	@test -n "$(KDIR)" || { echo "rxe-rs: no kernel source yet: run 'make setup'" >&2; exit 1; }
 	@echo $(KDIR)
 
 setup:
