@@ -6,12 +6,13 @@
 #                        and the test module the VM tests load (make kmod)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
-#   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3)
+#   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3;
+#                        BENCH_PROFILE=1 also counts instructions per function)
 #   make kernel          build the cached test kernel (FLAVOR=debug for KASAN/lockdep/kmemleak)
 #   make -s kdir         print the cached kernel tree's path
 #   make CLIPPY=1        build with clippy
 #   make setup           install what the build and the tests need
-#   make host-test       cargo tests of the pure protocol crate, rustfmt check
+#   make host-test       cargo tests of the host crates (protocol, tcgprof), rustfmt check
 #   make clean
 
 SRC := $(realpath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -62,7 +63,7 @@ kmod:
 clean:
 	-$(KMAKE) clean
 	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) clean
-	rm -rf $(SRC)/rust/proto/target
+	rm -rf $(SRC)/rust/proto/target $(SRC)/rust/tcgprof/target
 
 kernel:
 	$(SRC)/scripts/kernel --flavor $(FLAVOR)
