@@ -42,14 +42,23 @@ perf() {
 	fi
 }
 
+# cm_listening DEV: an rdma_cm listener is bound to DEV. A wildcard listen
+# reaches the devices one after the other, so rxe_a's may show before
+# rxe_b's exists (a client that connects then is rejected: no service).
+cm_listening() {
+	rdma res show cm_id dev "$1" 2>/dev/null | grep -q "state LISTEN"
+}
+
 # perf_cm TOOL ARGS...: the same over rdma_cm (-R), which listens through
 # the RDMA CM rather than TCP.
 perf_cm() {
 	local tool=$1 rc=0 srv
 	shift
+	wait_for 20 sh -c "! rdma res show cm_id | grep -q LISTEN" ||
+		die_case "an earlier rdma_cm listener is still there: $(rdma res show cm_id)"
 	ip netns exec "$NS_B" timeout 120 "$tool" -d rxe_b -R -F "$@" >/tmp/rxe-rs-srv.log 2>&1 &
 	srv=$!
-	wait_for 20 sh -c "rdma res show cm_id | grep -q LISTEN" ||
+	wait_for 20 cm_listening rxe_b ||
 		die_case "$tool -R server did not start: $(cat /tmp/rxe-rs-srv.log)"
 	ip netns exec "$NS_A" timeout 120 "$tool" -d rxe_a -R -F "$@" "$IP_B" \
 		>/tmp/rxe-rs-cli.log 2>&1 || rc=$?
@@ -59,7 +68,6 @@ perf_cm() {
 		cat /tmp/rxe-rs-cli.log /tmp/rxe-rs-srv.log >&2
 		die_case "$tool -R $* failed ($rc)"
 	fi
-	wait_for 10 sh -c "! rdma res show cm_id | grep -q LISTEN" || true
 }
 
 case_perftest_bw() {
