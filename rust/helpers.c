@@ -232,7 +232,7 @@ struct page *rxe_rs_virt_dma_to_page(u64 dma_addr)
 
 struct workqueue_struct *rxe_rs_alloc_workqueue(void)
 {
-	return alloc_workqueue("rxe_rs", WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
+	return alloc_workqueue("rxe_rs", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 }
 
 void rxe_rs_destroy_workqueue(struct workqueue_struct *wq)

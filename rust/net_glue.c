@@ -207,5 +207,5 @@ struct dst_entry *rxe_rs_route6(struct net *net, struct net_device *ndev,
 
 struct workqueue_struct *rxe_rs_alloc_rx_wq(void)
 {
-	return alloc_workqueue("rxe_rs_rx", WQ_UNBOUND | WQ_HIGHPRI, 0);
+	return alloc_workqueue("rxe_rs_rx", WQ_UNBOUND, 0);
 }
