@@ -12,6 +12,8 @@
 //! for an IPv4 address, any other for an IPv6 one (`proto::ip::IpAddr`,
 //! which also lays out the headers).
 
+use core::cell::Cell;
+
 use kernel::{prelude::*, sync::rcu};
 
 use crate::{
@@ -44,6 +46,73 @@ pub(crate) struct Path {
     pub(crate) flow_label: u32,
 }
 
+/// What a route depends on, of a [`Path`] (the netdev is the device's).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RouteKey {
+    src: IpAddr,
+    dst: IpAddr,
+    traffic_class: u8,
+    flow_label: u32,
+}
+
+impl RouteKey {
+    fn of(path: &Path) -> Self {
+        RouteKey {
+            src: path.src,
+            dst: path.dst,
+            traffic_class: path.traffic_class,
+            flow_label: path.flow_label,
+        }
+    }
+}
+
+/// A route kept between packets, with what it was looked up for.
+struct KeptRoute {
+    key: RouteKey,
+    dst: Dst,
+    cookie: u32,
+}
+
+/// The route of a connected QP's packets, kept between them as rxe keeps
+/// it in the QP's socket: for a small packet the lookup costs more than
+/// the rest of sending it. It is checked before each use (`dst_check`),
+/// so a route the IP layer has obsoleted since, or one for another path
+/// (the QP was modified), is looked up again.
+///
+/// Not `Sync`: it lives in the QP's state, under the QP's lock.
+#[derive(Default)]
+struct RouteCache(Cell<Option<KeptRoute>>);
+
+impl RouteCache {
+    /// The route for `path`: the kept one if it is still good, else a new
+    /// lookup, which is kept.
+    fn get(
+        &self,
+        net: *mut bindings::net,
+        ndev: *mut bindings::net_device,
+        path: &Path,
+    ) -> Result<Dst> {
+        let key = RouteKey::of(path);
+        if let Some(kept) = self.0.take() {
+            if kept.key == key && kept.dst.is_valid(kept.cookie) {
+                let dst = kept.dst.clone_ref();
+                self.0.set(Some(kept));
+                return Ok(dst);
+            }
+        }
+        let dst = route(net, ndev, path)?;
+        let cookie = dst.cookie(matches!(path.dst, IpAddr::V6(_)));
+        let out = dst.clone_ref();
+        self.0.set(Some(KeptRoute { key, dst, cookie }));
+        Ok(out)
+    }
+
+    /// Lets the kept route go.
+    fn clear(&self) {
+        self.0.set(None);
+    }
+}
+
 impl Path {
     /// The IP version, if source and destination agree on one.
     fn version(&self) -> Result<IpVersion> {
@@ -66,13 +135,17 @@ impl Path {
 /// lock is taken here; an error from it is returned as is, and nothing is
 /// sent.
 ///
+/// `tx`, if given, is the sending QP's: its route is kept between packets,
+/// and while it holds packets back ([`Tx::hold`]) this one waits with them.
+///
 /// Counts `sent_pkts` and `sent_bytes` (IP and UDP headers included, as
-/// rxe does), or `send_err` when the packet cannot be routed or the IP
-/// layer refuses it. Any context that may take a spinlock; allocates with
-/// `GFP_ATOMIC`.
+/// rxe does) when the packet goes, or `send_err` when it cannot be routed
+/// or the IP layer refuses it. Any context that may take a spinlock;
+/// allocates with `GFP_ATOMIC`.
 pub(crate) fn send(
     dev: &RxeDev,
     path: &Path,
+    tx: Option<&Tx>,
     len: usize,
     build: impl FnOnce(&mut [u8]) -> Result,
 ) -> Result {
@@ -87,43 +160,163 @@ pub(crate) fn send(
     // SAFETY: The device holds a reference on its netdev.
     let mut skb = unsafe { TxSkb::alloc(dev.ndev(), ip_len + UDP_HDR_LEN, len)? };
     build(skb.data_mut())?;
-    match transmit(dev, path, version, skb) {
-        Ok(bytes) => {
-            dev.counters().inc(Counter::SentPkts);
-            dev.counters().add(Counter::SentBytes, bytes as u64);
-            Ok(())
-        }
+    let ready = match prepare(dev, path, tx.map(|t| &t.route), version, skb) {
+        Ok(ready) => ready,
         Err(e) => {
             dev.counters().inc(Counter::SendErr);
-            Err(e)
+            return Err(e);
+        }
+    };
+    match tx {
+        Some(tx) if tx.holding.get() => {
+            tx.keep(dev, ready);
+            Ok(())
+        }
+        _ => ready.send(dev),
+    }
+}
+
+/// A packet with its headers, ICRC and route, ready for the IP layer.
+pub(crate) struct Ready {
+    skb: TxSkb,
+    version: IpVersion,
+}
+
+impl Ready {
+    /// Hands the packet to the IP layer and counts it.
+    fn send(self, dev: &RxeDev) -> Result {
+        let bytes = self.skb.len();
+        // The netdev may move to another namespace at any time (the
+        // device then goes away); under RCU its namespace stays valid
+        // while we use it.
+        let rcu = rcu::read_lock();
+        // SAFETY: `ndev` is held by the device; the RCU read lock is held.
+        let net = unsafe { bindings::rxe_rs_dev_net_rcu(dev.ndev()) };
+        // SAFETY: The skb is a complete packet with its route; the IP
+        // layer takes it (and frees it, also on error). No socket: none
+        // owns it.
+        let ret = unsafe {
+            match self.version {
+                IpVersion::V4 => {
+                    bindings::ip_local_out(net, core::ptr::null_mut(), self.skb.into_raw())
+                }
+                IpVersion::V6 => {
+                    bindings::ip6_local_out(net, core::ptr::null_mut(), self.skb.into_raw())
+                }
+            }
+        };
+        drop(rcu);
+        match local_out_result(ret) {
+            Ok(()) => {
+                dev.counters().inc(Counter::SentPkts);
+                dev.counters().add(Counter::SentBytes, bytes as u64);
+                Ok(())
+            }
+            Err(e) => {
+                dev.counters().inc(Counter::SendErr);
+                Err(e)
+            }
         }
     }
 }
 
-/// Routes a built packet, adds its headers and ICRC, and hands it to the
-/// IP layer; returns its length from the IP header on.
-fn transmit(dev: &RxeDev, path: &Path, version: IpVersion, mut skb: TxSkb) -> Result<usize> {
+/// How many packets a QP holds back at most; with more, they go at once,
+/// in order.
+const HELD_MAX: usize = 8;
+
+/// How a QP's packets leave: along its kept route (RC, UC), and, while the
+/// receive path holds the QP's lock, held back until it lets go.
+///
+/// The responder's answers (ACKs, NAKs, read responses, atomic ACKs) are
+/// made under the QP's lock, but the IP layer's part of sending them
+/// (veth hands the packet straight to the peer's receive path) need not
+/// be: the doorbell of a consumer that has just seen the request's
+/// completion would wait for it on the lock. Held packets go in the order
+/// they were made; the receive path is the only sender of responder
+/// packets, so they stay in order with those of the next request.
+///
+/// Not `Sync`: it lives in the QP's state, under the QP's lock.
+#[derive(Default)]
+pub(crate) struct Tx {
+    route: RouteCache,
+    holding: Cell<bool>,
+    held: [Cell<Option<Ready>>; HELD_MAX],
+    n_held: Cell<usize>,
+}
+
+impl Tx {
+    /// From now on packets wait, until [`Tx::release`].
+    pub(crate) fn hold(&self) {
+        self.holding.set(true);
+    }
+
+    /// Stops holding packets back; the held ones, to send (after the QP's
+    /// lock is let go).
+    pub(crate) fn release(&self) -> Held {
+        self.holding.set(false);
+        self.n_held.set(0);
+        Held(core::array::from_fn(|i| {
+            self.held.get(i).and_then(Cell::take)
+        }))
+    }
+
+    /// Holds `ready` back; if there is no room, sends what is held and
+    /// `ready` now, in order.
+    fn keep(&self, dev: &RxeDev, ready: Ready) {
+        let n = self.n_held.get();
+        if let Some(slot) = self.held.get(n) {
+            slot.set(Some(ready));
+            self.n_held.set(n + 1);
+            return;
+        }
+        // Errors are counted (send_err); the peer retries.
+        self.release().send(dev);
+        let _ = ready.send(dev);
+        self.hold();
+    }
+
+    /// Lets the kept route and any held packet go (the QP is destroyed).
+    pub(crate) fn clear(&self) {
+        drop(self.release());
+        self.route.clear();
+    }
+}
+
+/// Packets a QP held back, to send once its lock is let go.
+#[must_use = "held packets are dropped unless sent"]
+pub(crate) struct Held([Option<Ready>; HELD_MAX]);
+
+impl Held {
+    /// Sends the packets, in order (errors are counted in `send_err`).
+    pub(crate) fn send(self, dev: &RxeDev) {
+        for ready in self.0.into_iter().flatten() {
+            let _ = ready.send(dev);
+        }
+    }
+}
+
+/// Routes a built packet and adds its headers and ICRC.
+fn prepare(
+    dev: &RxeDev,
+    path: &Path,
+    route: Option<&RouteCache>,
+    version: IpVersion,
+    mut skb: TxSkb,
+) -> Result<Ready> {
     let ndev = dev.ndev();
-    // The netdev may move to another namespace at any time (the device
-    // then goes away); under RCU its namespace stays valid while we use it.
+    // As in `Ready::send`: the namespace is valid under RCU.
     let _rcu = rcu::read_lock();
     // SAFETY: `ndev` is held by the device; the RCU read lock is held.
     let net = unsafe { bindings::rxe_rs_dev_net_rcu(ndev) };
-    let dst = route(net, ndev, path)?;
+    let dst = match route {
+        Some(kept) => kept.get(net, ndev, path)?,
+        None => self::route(net, ndev, path)?,
+    };
     push_udp(&mut skb, path)?;
     push_ip(&mut skb, net, path, version)?;
     skb.set_dst(dst);
     fill_icrc(&mut skb, version)?;
-    let bytes = skb.len();
-    // SAFETY: `skb` is a complete packet with its route; the IP layer takes
-    // it (and frees it, also on error). No socket: none owns it.
-    let ret = unsafe {
-        match version {
-            IpVersion::V4 => bindings::ip_local_out(net, core::ptr::null_mut(), skb.into_raw()),
-            IpVersion::V6 => bindings::ip6_local_out(net, core::ptr::null_mut(), skb.into_raw()),
-        }
-    };
-    local_out_result(ret).map(|()| bytes)
+    Ok(Ready { skb, version })
 }
 
 /// The result of `ip_local_out`: an errno, or a `NET_XMIT_*` code of which

@@ -161,6 +161,25 @@ void rxe_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst)
 	skb_dst_set(skb, dst);
 }
 
+void rxe_rs_dst_hold(struct dst_entry *dst)
+{
+	dst_hold(dst);
+}
+
+struct dst_entry *rxe_rs_dst_check(struct dst_entry *dst, u32 cookie)
+{
+	return dst_check(dst, cookie);
+}
+
+u32 rxe_rs_dst_cookie(struct dst_entry *dst, bool ipv6)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (ipv6)
+		return rt6_get_cookie(dst_rt6_info(dst));
+#endif
+	return 0;
+}
+
 struct dst_entry *rxe_rs_route4(struct net *net, struct net_device *ndev,
 				const u8 saddr[4], const u8 daddr[4])
 {

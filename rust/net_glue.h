@@ -71,6 +71,17 @@ unsigned char *rxe_rs_skb_push_network(struct sk_buff *skb, unsigned int len, u1
 void rxe_rs_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst);
 
 /*
+ * A kept route: dst_hold() takes another reference on @dst; dst_check()
+ * says whether it is still valid (NULL if the IP layer has obsoleted it;
+ * no reference is taken or dropped) against @cookie, which
+ * rxe_rs_dst_cookie() read when it was looked up (IPv6's fib serial
+ * number; 0 for IPv4).
+ */
+void rxe_rs_dst_hold(struct dst_entry *dst);
+struct dst_entry *rxe_rs_dst_check(struct dst_entry *dst, u32 cookie);
+u32 rxe_rs_dst_cookie(struct dst_entry *dst, bool ipv6);
+
+/*
  * Routes out of @ndev (flowi4_oif/flowi6_oif = its ifindex) for UDP:
  * a referenced dst_entry, or an ERR_PTR. Addresses are in network byte
  * order; @tclass and @flowlabel (20 bits, host order) make the IPv6 flow

@@ -32,6 +32,7 @@ use crate::{
     device::RxeDev,
     mmap::{self, MmInfo},
     mr::MrRef,
+    net::Tx,
     post::{KPost, Limits},
     proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu, params},
     queue::{End, Queue},
@@ -199,9 +200,18 @@ pub(crate) struct QpCore {
     pub(crate) req: ReqState,
     pub(crate) comp: CompState,
     pub(crate) resp: RespState,
+    /// How the QP's packets leave: the kept route (RC and UC: all take
+    /// the primary path), and the responder's packets held back while the
+    /// receive path has the lock.
+    pub(crate) tx: Tx,
 }
 
 impl QpCore {
+    /// The sending state, for a QP whose packets all take one path.
+    pub(crate) fn tx_for(&self, qp_type: u32) -> Option<&Tx> {
+        matches!(qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC).then_some(&self.tx)
+    }
+
     /// The path MTU in bytes (UD: the port's).
     pub(crate) fn mtu(&self, dev: &RxeDev) -> u32 {
         let m = if self.attr.path_mtu == 0 {
@@ -575,6 +585,7 @@ unsafe fn create_counted(
         req: ReqState::default(),
         comp: CompState::default(),
         resp: RespState::default(),
+        tx: Tx::default(),
     };
     let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, core, srq_for_qp), GFP_KERNEL);
     let table = dev.qps();
@@ -697,6 +708,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(
         core.rq.ring.detach();
         core.resp.recv = None;
         core.resp.write = None;
+        core.tx.clear();
     }
     qp.cancel_timer();
     dev.state().qp_count.give();
@@ -1051,6 +1063,8 @@ pub(crate) fn deliver(
         dev.counters().inc(crate::counters::Counter::RcvdQpDropped);
         return;
     }
+    // What the responder answers goes once the lock is let go (see `Tx`).
+    core.tx.hold();
     if p.info().is_request() {
         // SAFETY: Under `core`, not destroyed.
         unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
@@ -1058,6 +1072,9 @@ pub(crate) fn deliver(
         // SAFETY: As above.
         unsafe { crate::comp::response(dev, qp, &mut core, p) };
     }
+    let held = core.tx.release();
+    drop(core);
+    held.send(dev);
 }
 
 /// Whether a packet for a connected QP (RC, UC) comes from its peer: sent

@@ -16,7 +16,7 @@ use crate::{
     comp,
     device::RxeDev,
     mr::{self, KeyKind},
-    net::{self, Path},
+    net::{self, Path, Tx},
     proto::{
         aeth::Aeth,
         bth::{Bth, DEFAULT_PKEY},
@@ -255,9 +255,9 @@ fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
         return Ok(true);
     }
     match work.opcode {
-        op::RDMA_READ => send_read(dev, qp, core, i, &work, &path).map(|()| true),
+        op::RDMA_READ => send_read(dev, core, &work, &path).map(|()| true),
         op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD => {
-            send_atomic(dev, qp, core, i, &work, &path).map(|()| true)
+            send_atomic(dev, core, &work, &path).map(|()| true)
         }
         _ => send_segment(dev, qp, core, i, &work, &path),
     }
@@ -425,7 +425,8 @@ fn send_segment(
             src_qpn: qp.qpn,
         });
     }
-    emit(dev, qp.pd, path, &h, payload as usize, |buf| {
+    let tx = core.tx_for(qp.qp_type);
+    emit(dev, path, tx, &h, payload as usize, |buf| {
         fill_from_wqe(dev, qp.pd, &w, work.flags, off, buf)
     })?;
     advance_psn(core, 1);
@@ -443,14 +444,7 @@ fn dest_qpn(core: &QpCore, w: &SendWqe<'_>, qp: &Qp) -> u32 {
 
 /// Sends an RDMA read request: one packet, and a PSN for each response
 /// packet it asks for.
-fn send_read(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    _i: u32,
-    work: &Work,
-    path: &Path,
-) -> Result {
+fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Result {
     let mtu = core.mtu(dev);
     let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
     let mut bth = Bth::new(
@@ -470,21 +464,14 @@ fn send_read(
         rkey: w.rdma_rkey(),
         len,
     });
-    emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
+    emit(dev, path, Some(&core.tx), &h, 0, |_| Ok(()))?;
     let npkts = len.div_ceil(mtu).max(1);
     advance_psn(core, npkts);
     Ok(())
 }
 
 /// Sends an atomic request.
-fn send_atomic(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    _i: u32,
-    work: &Work,
-    path: &Path,
-) -> Result {
+fn send_atomic(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Result {
     let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
     let opcode = if work.opcode == op::ATOMIC_CMP_AND_SWP {
         opc::RC_COMPARE_SWAP
@@ -505,7 +492,7 @@ fn send_atomic(
         swap_add,
         compare,
     });
-    emit(dev, qp.pd, path, &h, 0, |_| Ok(()))?;
+    emit(dev, path, Some(&core.tx), &h, 0, |_| Ok(()))?;
     advance_psn(core, 1);
     Ok(())
 }
@@ -544,18 +531,18 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
 /// written by `fill`, then pad and the ICRC slot.
 pub(crate) fn emit(
     dev: &RxeDev,
-    _pd: usize,
     path: &Path,
+    tx: Option<&Tx>,
     h: &Headers,
     payload_len: usize,
     fill: impl FnOnce(&mut [u8]) -> Result,
 ) -> Result {
-    let info = opc::info_in(h.bth.opcode, Dialect::RxeRs).ok_or(EINVAL)?;
-    let len = packet::packet_len(&info, payload_len).ok_or(EINVAL)?;
+    let info = opc::lookup_in(h.bth.opcode, Dialect::RxeRs).ok_or(EINVAL)?;
+    let len = packet::packet_len(info, payload_len).ok_or(EINVAL)?;
     let pad = packet::pad_len(payload_len);
     let mut hdrs = *h;
     hdrs.bth.pad = pad;
-    net::send(dev, path, len, |buf| {
+    net::send(dev, path, tx, len, |buf| {
         let hl = hdrs.write(buf, Dialect::RxeRs).map_err(|_| EINVAL)?;
         let body = buf.get_mut(hl..).ok_or(EINVAL)?;
         let (data, rest) = body.split_at_mut_checked(payload_len).ok_or(EINVAL)?;
@@ -648,5 +635,5 @@ pub(crate) fn send_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, syndrome:
         syndrome,
         msn: core.resp.msn & 0xff_ffff,
     });
-    emit(dev, qp.pd, &path, &h, 0, |_| Ok(()))
+    emit(dev, &path, Some(&core.tx), &h, 0, |_| Ok(()))
 }

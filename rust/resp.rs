@@ -839,10 +839,17 @@ fn send_read_responses(dev: &RxeDev, qp: &Qp, core: &QpCore, res: &RdRes, from: 
             ));
         }
         let va = res.va.wrapping_add(u64::from(off));
-        req::emit(dev, qp.pd, &path, &h, n as usize, |buf| match &mr {
-            Some(mr) => mr.read(va, buf),
-            None => Ok(()),
-        })?;
+        req::emit(
+            dev,
+            &path,
+            Some(&core.tx),
+            &h,
+            n as usize,
+            |buf| match &mr {
+                Some(mr) => mr.read(va, buf),
+                None => Ok(()),
+            },
+        )?;
     }
     Ok(())
 }
@@ -923,7 +930,7 @@ fn send_atomic_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, orig: u64) ->
         core.resp.msn & 0xff_ffff,
     ));
     h.atmack = Some(Atmack { orig });
-    req::emit(dev, qp.pd, &path, &h, 0, |_| Ok(()))
+    req::emit(dev, &path, Some(&core.tx), &h, 0, |_| Ok(()))
 }
 
 /// A request already carried out: sends and writes are acknowledged again,

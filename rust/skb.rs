@@ -225,7 +225,33 @@ impl Dst {
         // INVARIANT: A referenced route (caller).
         NonNull::new(dst).map(Dst).ok_or(EHOSTUNREACH)
     }
+
+    /// Another reference on the same route.
+    pub(crate) fn clone_ref(&self) -> Self {
+        // SAFETY: Referenced (type invariant), so live.
+        unsafe { bindings::rxe_rs_dst_hold(self.0.as_ptr()) };
+        // INVARIANT: The reference just taken.
+        Dst(self.0)
+    }
+
+    /// The validity cookie to check the route against later.
+    pub(crate) fn cookie(&self, ipv6: bool) -> u32 {
+        // SAFETY: Referenced (type invariant); an IPv6 lookup returns an
+        // `rt6_info`'s `dst`, as the glue expects when `ipv6` is set.
+        unsafe { bindings::rxe_rs_dst_cookie(self.0.as_ptr(), ipv6) }
+    }
+
+    /// Whether the IP layer still stands by the route (it obsoletes routes
+    /// when the tables or the netdev change).
+    pub(crate) fn is_valid(&self, cookie: u32) -> bool {
+        // SAFETY: Referenced (type invariant); `dst_check` neither takes
+        // nor drops a reference.
+        !unsafe { bindings::rxe_rs_dst_check(self.0.as_ptr(), cookie) }.is_null()
+    }
 }
+
+// SAFETY: A route reference may be used and released from any thread.
+unsafe impl Send for Dst {}
 
 impl Drop for Dst {
     fn drop(&mut self) {
@@ -239,6 +265,10 @@ impl Drop for Dst {
 /// INVARIANT: owns `skb` (freed on drop unless handed to the IP layer by
 /// [`TxSkb::into_raw`]); its data is linear.
 pub(crate) struct TxSkb(NonNull<bindings::sk_buff>);
+
+// SAFETY: An skb nobody else holds may be filled, sent or freed from any
+// thread.
+unsafe impl Send for TxSkb {}
 
 impl TxSkb {
     /// An skb with `len` bytes of data and room before them for `hdr_room`
