@@ -18,7 +18,6 @@ use crate::{
     counters::Counter,
     device::RxeDev,
     proto::{
-        bth::Bth,
         icrc::{icrc_check, IpHdr, UDP_HDR_LEN},
         ip::{ipv4_addrs, ipv6_addrs, udp_src_port, IpAddr},
         opcode::Dialect,
@@ -114,19 +113,26 @@ pub(crate) fn receive_skb(dev: &RxeDev, skb: RxSkb) {
 /// Receives a packet for `dev`: checks it and hands it to its queue pair,
 /// or drops and counts it.
 pub(crate) fn receive(dev: &RxeDev, pkt: Packet) {
-    match check(&pkt) {
-        Some(bth) => dispatch(dev, pkt, &bth),
-        None => dev.counters().inc(Counter::RcvdMalformed),
+    let delivered = match check(&pkt) {
+        Some(parsed) => deliver(dev, &pkt, &parsed),
+        None => {
+            dev.counters().inc(Counter::RcvdMalformed);
+            return;
+        }
+    };
+    match delivered {
+        Ok(()) => pkt.consume(),
+        Err(Undelivered::NoSuchQp) => dev.counters().inc(Counter::RcvdUnknownQp),
     }
 }
 
-/// The checks that need no queue pair; the BTH if they pass.
-fn check(pkt: &Packet) -> Option<Bth> {
+/// The checks that need no queue pair; the parsed packet if they pass.
+fn check(pkt: &Packet) -> Option<Parsed<'_>> {
     let parsed = Parsed::parse(pkt.bytes(), DIALECT).ok()?;
     if !icrc_check(pkt.ip_header(), pkt.udp_header(), pkt.bytes()) {
         return None;
     }
-    Some(*parsed.bth())
+    Some(parsed)
 }
 
 /// Why a valid packet was not delivered.
@@ -136,35 +142,23 @@ enum Undelivered {
     NoSuchQp,
 }
 
-/// Hands a valid packet to the queue pair its BTH names, counting it in
-/// `rcvd_pkts` and `rcvd_bytes`, or drops and counts it.
-fn dispatch(dev: &RxeDev, pkt: Packet, bth: &Bth) {
-    match deliver(dev, pkt, bth) {
-        Ok(()) => {}
-        Err(Undelivered::NoSuchQp) => dev.counters().inc(Counter::RcvdUnknownQp),
-    }
-}
-
 /// The delivery to a queue pair by destination QP number (QP 1 is the GSI
 /// QP; QP 0 never exists on RoCE): counts the packet (`rcvd_pkts`, and
 /// `pkt.ip_len()` bytes in `rcvd_bytes`) and hands it to the QP's responder
 /// (requests) or completer (responses). Multicast has no groups yet: such
 /// packets find no QP.
-fn deliver(dev: &RxeDev, pkt: Packet, bth: &Bth) -> Result<(), Undelivered> {
+fn deliver(dev: &RxeDev, pkt: &Packet, parsed: &Parsed<'_>) -> Result<(), Undelivered> {
     let qp = dev
         .qps()
-        .with(bth.dest_qpn, |q| Arc::from(q))
+        .with(parsed.bth().dest_qpn, |q| Arc::from(q))
         .ok_or(Undelivered::NoSuchQp)?;
     dev.counters().inc(Counter::RcvdPkts);
     dev.counters().add(Counter::RcvdBytes, pkt.ip_len() as u64);
-    if let Ok(parsed) = Parsed::parse(pkt.bytes(), DIALECT) {
-        let meta = crate::resp::PktMeta {
-            ip_hdr: pkt.ip_header_bytes(),
-            src: pkt.src_addr(),
-            dst: pkt.dst_addr(),
-        };
-        crate::qp::deliver(dev, &qp, &parsed, &meta);
-    }
-    pkt.consume();
+    let meta = crate::resp::PktMeta {
+        ip_hdr: pkt.ip_header_bytes(),
+        src: pkt.src_addr(),
+        dst: pkt.dst_addr(),
+    };
+    crate::qp::deliver(dev, &qp, parsed, &meta);
     Ok(())
 }
