@@ -356,9 +356,14 @@ fn room(w: &RecvWqe<'_>, max_sge: u32) -> u64 {
         .sum()
 }
 
-/// Makes `slot` `n` zeroed bytes long; allocates only when it has never
-/// been that long (the buffers are kept and reused).
+/// Makes `slot` `n` bytes long, for a receive WQE to be copied in whole
+/// (the ring's and the SRQ's copies fill all `n`); allocates only when it
+/// has never been that long (the buffers are kept and reused), and zeroes
+/// only when its length changes.
 fn slot_sized(slot: &mut KVec<u8>, n: usize) -> Result {
+    if slot.len() == n {
+        return Ok(());
+    }
     slot.clear();
     slot.resize(n, 0u8, GFP_KERNEL).map_err(|_| ENOMEM)
 }
