@@ -33,7 +33,9 @@ pub(crate) enum Counter {
     SndRnr,
     /// Sequence error NAKs received (`rcvd_seq_err`).
     RcvSeqErr,
-    /// Acknowledgements deferred (`ack_deferred`).
+    /// Response packets handed on to the completer (`ack_deferred`): as
+    /// the C rxe counts its `RXE_CNT_SENDER_SCHED`, every response that
+    /// reaches a QP (here they all wait for the receive work item).
     SenderSched,
     /// Transport retries exhausted (`retry_exceeded_err`).
     RetryExceeded,

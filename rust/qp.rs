@@ -1069,6 +1069,7 @@ pub(crate) fn deliver(
         // SAFETY: Under `core`, not destroyed.
         unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
     } else if qp.qp_type == bindings::IB_QPT_RC {
+        dev.counters().inc(crate::counters::Counter::SenderSched);
         // SAFETY: As above.
         unsafe { crate::comp::response(dev, qp, &mut core, p) };
     }
