@@ -88,35 +88,29 @@ impl Report {
                 per(self.total).trim()
             );
         }
-        let _ = writeln!(
-            out,
-            "{:>14} {:>6} {:>12}  module",
-            "instructions", "%", "per message"
-        );
-        for l in &self.modules {
+        let tables = [
+            ("module", &self.modules[..]),
+            (
+                "function [module]",
+                &self.functions[..top.min(self.functions.len())],
+            ),
+        ];
+        for (what, lines) in tables {
             let _ = writeln!(
                 out,
-                "{:>14} {:>6.2} {}  {}",
-                l.insns,
-                pct(l.insns),
-                per(l.insns),
-                l.name
+                "{:>14} {:>6} {:>12}  {what}",
+                "instructions", "%", "per message"
             );
-        }
-        let _ = writeln!(
-            out,
-            "{:>14} {:>6} {:>12}  function [module]",
-            "instructions", "%", "per message"
-        );
-        for l in self.functions.iter().take(top) {
-            let _ = writeln!(
-                out,
-                "{:>14} {:>6.2} {}  {}",
-                l.insns,
-                pct(l.insns),
-                per(l.insns),
-                l.name
-            );
+            for l in lines {
+                let _ = writeln!(
+                    out,
+                    "{:>14} {:>6.2} {}  {}",
+                    l.insns,
+                    pct(l.insns),
+                    per(l.insns),
+                    l.name
+                );
+            }
         }
         out
     }
