@@ -36,6 +36,8 @@ trap cleanup EXIT
 # RoCE v2 GIDs there (the program finds them itself).
 setup() {
 	two_devices "${ERRORS_ON:-rs}" "${ERRORS_ON:-rs}"
+	# Every case sets up QP pairs right away: no ARP to wait for.
+	static_neighbours
 	gids 4
 }
 

@@ -140,6 +140,20 @@ mac_of() {
 	ip -n "$1" -br link show "$2" | awk '{ print $3 }'
 }
 
+# static_neighbours: permanent neighbour entries between the pair's ends
+# (IPv4 and IPv6). modify_qp to RTR resolves the peer's MAC with a
+# one-second limit; on a loaded TCG guest the first ARP exchange can take
+# longer, and over a lossy link it can be lost.
+static_neighbours() {
+	local ma mb
+	ma=$(mac_of "$NS_A" "$VA")
+	mb=$(mac_of "$NS_B" "$VB")
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$mb" dev "$VA" nud permanent
+	ip -n "$NS_A" neigh replace "$IP6_B" lladdr "$mb" dev "$VA" nud permanent
+	ip -n "$NS_B" neigh replace "$IP_A" lladdr "$ma" dev "$VB" nud permanent
+	ip -n "$NS_B" neigh replace "$IP6_A" lladdr "$ma" dev "$VB" nud permanent
+}
+
 # Deletes the pair's namespaces, and the veth pair with them. RDMA devices
 # on the pair go first (rdma link del): deleting a namespace under a device
 # works too, and link.sh and net.sh test that, but the netdev's

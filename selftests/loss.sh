@@ -78,13 +78,7 @@ lossy() {
 	# The tools' TCP side channel and rdma_cm's address resolution run
 	# over the same link: permanent neighbour entries keep a lost ARP or
 	# ND packet from failing them outright (TCP retransmits the rest).
-	local ma mb
-	ma=$(mac_of "$NS_A" "$VA")
-	mb=$(mac_of "$NS_B" "$VB")
-	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$mb" dev "$VA" nud permanent
-	ip -n "$NS_A" neigh replace "$IP6_B" lladdr "$mb" dev "$VA" nud permanent
-	ip -n "$NS_B" neigh replace "$IP_A" lladdr "$ma" dev "$VB" nud permanent
-	ip -n "$NS_B" neigh replace "$IP6_A" lladdr "$ma" dev "$VB" nud permanent
+	static_neighbours
 	if [ "$1" = both ]; then
 		# shellcheck disable=SC2086 # netem's arguments are words
 		tc -n "$NS_B" qdisc add dev "$VB" root netem $NETEM

@@ -239,6 +239,22 @@ static void end_free(struct end *e)
 	e->cq = NULL;
 }
 
+/*
+ * Moves @qp to @to with @a and @mask; on failure says which move, with the
+ * error ibv_modify_qp returned (it need not set errno), and sets errno.
+ */
+static int modify_to(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask, const char *to)
+{
+	int rc = ibv_modify_qp(qp, a, mask);
+
+	if (rc) {
+		fprintf(stderr, "modify_qp of QP %#x to %s: %s\n", qp->qp_num, to, strerror(rc));
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
 /* RESET -> INIT -> RTR (-> RTS) towards the peer QPN on the peer device. */
 static int connect_end(struct dev *self, struct dev *peer, struct ibv_qp *qp, uint32_t peer_qpn,
 		       const struct conn *c, int access, int rd_atomic, int rts)
@@ -253,7 +269,7 @@ static int connect_end(struct dev *self, struct dev *peer, struct ibv_qp *qp, ui
 		a.qp_access_flags = access;
 		mask |= IBV_QP_ACCESS_FLAGS;
 	}
-	if (ibv_modify_qp(qp, &a, mask))
+	if (modify_to(qp, &a, mask, "INIT"))
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
@@ -274,7 +290,7 @@ static int connect_end(struct dev *self, struct dev *peer, struct ibv_qp *qp, ui
 		a.min_rnr_timer = 1;
 		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
 	}
-	if (ibv_modify_qp(qp, &a, mask))
+	if (modify_to(qp, &a, mask, "RTR"))
 		return -1;
 	if (!rts)
 		return 0;
@@ -290,7 +306,7 @@ static int connect_end(struct dev *self, struct dev *peer, struct ibv_qp *qp, ui
 		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
 			IBV_QP_MAX_QP_RD_ATOMIC;
 	}
-	return ibv_modify_qp(qp, &a, mask);
+	return modify_to(qp, &a, mask, "RTS");
 }
 
 /* A connected pair from A (requester, end a) to B (responder, end b). */
