@@ -214,14 +214,6 @@ fn rewind(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
     qp.schedule();
 }
 
-/// Lets the requester go on after progress, if it stopped for it.
-fn wake_requester(qp: &Arc<Qp>, core: &mut QpCore) {
-    if core.req.stalled {
-        core.req.stalled = false;
-        qp.schedule();
-    }
-}
-
 /// A bound on how far into a WQE a rewind resumes (its packets): anything
 /// larger is not a PSN of the WQE but a wrapped difference.
 const MAX_RESUME_PKTS: u32 = 1 << 22;
@@ -338,7 +330,7 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
             core.comp.gap_retried = false;
             reset_retries(core);
             arm_retry_timer(qp, core);
-            wake_requester(qp, core);
+            qp.schedule();
         }
         Syndrome::RnrNak { .. } => {
             dev.counters().inc(Counter::RcvRnr);
@@ -479,7 +471,7 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
         unsafe { complete_local_ops(dev, qp, core) };
         reset_retries(core);
         arm_retry_timer(qp, core);
-        wake_requester(qp, core);
+        qp.schedule();
     }
 }
 
@@ -527,7 +519,7 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
     unsafe { complete_local_ops(dev, qp, core) };
     reset_retries(core);
     arm_retry_timer(qp, core);
-    wake_requester(qp, core);
+    qp.schedule();
 }
 
 /// The local ACK timeout in milliseconds: 4.096 us * 2^timeout, as the

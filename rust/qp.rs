@@ -97,12 +97,6 @@ pub(crate) struct ReqState {
     /// Reads and atomics started and not yet completed: at most
     /// `max_rd_atomic`, as many as the responder keeps for replays.
     pub(crate) rd_atomic: u32,
-    /// The requester stopped for what only the completer changes: the
-    /// window of unacknowledged PSNs is full, the reads and atomics are at
-    /// their limit, or a local invalidate waits for older WQEs. Only then
-    /// does the completer wake it (otherwise every ACK would cost a run
-    /// that finds nothing to send: the doorbell sends new WQEs itself).
-    pub(crate) stalled: bool,
 }
 
 /// Completer state (RC).

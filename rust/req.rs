@@ -54,7 +54,6 @@ pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
         unsafe { comp::flush(dev, qp, core) };
         return;
     }
-    core.req.stalled = false;
     let mut budget = PKTS_PER_RUN;
     while may_send(core) && !core.comp.rnr_wait && core.sq.ring.holds(core.req.index) {
         if budget == 0 {
@@ -65,17 +64,14 @@ pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
             && psn::psn_compare(core.req.psn, core.comp.psn) > 0
             && psn::psn_sub(core.req.psn, core.comp.psn) >= MAX_UNACKED_PSNS
         {
-            core.req.stalled = true;
             return;
         }
         let i = core.req.index;
         if core.req.off == 0 && !resent(core, i) && !start(core, i) {
-            core.req.stalled = true;
             return;
         }
         if fenced(core, i) {
-            // The completer wakes the requester as WQEs complete.
-            core.req.stalled = true;
+            // The completer schedules the requester as WQEs complete.
             return;
         }
         match step(dev, qp, core, i) {
