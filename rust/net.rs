@@ -8,6 +8,10 @@
 //! device's netdev and hands it to the IP layer, as rxe_net.c does. It
 //! needs nothing of the per-namespace sockets, which only receive.
 //!
+//! A connected QP's sending state ([`Tx`]) keeps its route between
+//! packets, and holds the responder's answers back while the receive path
+//! has the QP's lock.
+//!
 //! Addresses come from GIDs: an IPv4-mapped GID (`::ffff:a.b.c.d`) stands
 //! for an IPv4 address, any other for an IPv6 one (`proto::ip::IpAddr`,
 //! which also lays out the headers).
@@ -46,7 +50,9 @@ pub(crate) struct Path {
     pub(crate) flow_label: u32,
 }
 
-/// What a route depends on, of a [`Path`] (the netdev is the device's).
+/// What a route is looked up for, of a [`Path`] (the netdev is the
+/// device's). IPv4 lookups use neither the traffic class nor the flow
+/// label: a change of them only costs a lookup.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct RouteKey {
     src: IpAddr,
@@ -135,8 +141,12 @@ impl Path {
 /// lock is taken here; an error from it is returned as is, and nothing is
 /// sent.
 ///
-/// `tx`, if given, is the sending QP's: its route is kept between packets,
-/// and while it holds packets back ([`Tx::hold`]) this one waits with them.
+/// `via`, if given, is the sending QP's state: its route is kept between
+/// packets, and a responder's answer ([`Via::Answer`]) waits while the QP
+/// holds answers back ([`Tx::hold`]). `Ok` then means built and routed,
+/// and sent or held to be sent; an error from the IP layer for a held
+/// packet is only counted (the peer retries, and the responder's state
+/// does not depend on it).
 ///
 /// Counts `sent_pkts` and `sent_bytes` (IP and UDP headers included, as
 /// rxe does) when the packet goes, or `send_err` when it cannot be routed
@@ -145,7 +155,7 @@ impl Path {
 pub(crate) fn send(
     dev: &RxeDev,
     path: &Path,
-    tx: Option<&Tx>,
+    via: Option<Via<'_>>,
     len: usize,
     build: impl FnOnce(&mut [u8]) -> Result,
 ) -> Result {
@@ -160,19 +170,35 @@ pub(crate) fn send(
     // SAFETY: The device holds a reference on its netdev.
     let mut skb = unsafe { TxSkb::alloc(dev.ndev(), ip_len + UDP_HDR_LEN, len)? };
     build(skb.data_mut())?;
-    let ready = match prepare(dev, path, tx.map(|t| &t.route), version, skb) {
+    let ready = match prepare(dev, path, via.map(|v| &v.tx().route), version, skb) {
         Ok(ready) => ready,
         Err(e) => {
             dev.counters().inc(Counter::SendErr);
             return Err(e);
         }
     };
-    match tx {
-        Some(tx) if tx.holding.get() => {
+    match via {
+        Some(Via::Answer(tx)) if tx.holding.get() => {
             tx.keep(dev, ready);
             Ok(())
         }
         _ => ready.send(dev),
+    }
+}
+
+/// How a QP sends a packet: a request, which goes at once (the requester
+/// needs to know that it went), or a responder's answer, which may wait.
+#[derive(Clone, Copy)]
+pub(crate) enum Via<'a> {
+    Request(&'a Tx),
+    Answer(&'a Tx),
+}
+
+impl<'a> Via<'a> {
+    fn tx(self) -> &'a Tx {
+        match self {
+            Via::Request(tx) | Via::Answer(tx) => tx,
+        }
     }
 }
 
@@ -185,6 +211,12 @@ pub(crate) struct Ready {
 impl Ready {
     /// Hands the packet to the IP layer and counts it.
     fn send(self, dev: &RxeDev) -> Result {
+        // A held packet may outlive its netdev's registration (its route
+        // is dead then, and would only be dropped further down).
+        if dev.netdev_gone() {
+            dev.counters().inc(Counter::SendErr);
+            return Err(ENODEV);
+        }
         let bytes = self.skb.len();
         // The netdev may move to another namespace at any time (the
         // device then goes away); under RCU its namespace stays valid
@@ -221,7 +253,8 @@ impl Ready {
 }
 
 /// How many packets a QP holds back at most; with more, they go at once,
-/// in order.
+/// in order. An answer is one packet but for read responses, of which a
+/// long read sends many in a row: those gain nothing from waiting.
 const HELD_MAX: usize = 8;
 
 /// How a QP's packets leave: along its kept route (RC, UC), and, while the
@@ -232,8 +265,10 @@ const HELD_MAX: usize = 8;
 /// (veth hands the packet straight to the peer's receive path) need not
 /// be: the doorbell of a consumer that has just seen the request's
 /// completion would wait for it on the lock. Held packets go in the order
-/// they were made; the receive path is the only sender of responder
-/// packets, so they stay in order with those of the next request.
+/// they were made. The receive path is the only sender of answers, and it
+/// is one work item per namespace, which never runs twice at once: the
+/// held answers of one request go before any answer to the next. Requests
+/// ([`Via::Request`]) are never held.
 ///
 /// Not `Sync`: it lives in the QP's state, under the QP's lock.
 #[derive(Default)]

@@ -32,7 +32,7 @@ use crate::{
     device::RxeDev,
     mmap::{self, MmInfo},
     mr::MrRef,
-    net::Tx,
+    net::{Tx, Via},
     post::{KPost, Limits},
     proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu, params},
     queue::{End, Queue},
@@ -201,9 +201,16 @@ pub(crate) struct QpCore {
 }
 
 impl QpCore {
-    /// The sending state, for a QP whose packets all take one path.
-    pub(crate) fn tx_for(&self, qp_type: u32) -> Option<&Tx> {
-        matches!(qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC).then_some(&self.tx)
+    /// How the requester sends, with the kept route for a QP whose packets
+    /// all take one path.
+    pub(crate) fn requests(&self, qp_type: u32) -> Option<Via<'_>> {
+        matches!(qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC)
+            .then_some(Via::Request(&self.tx))
+    }
+
+    /// How the responder answers (RC).
+    pub(crate) fn answers(&self) -> Option<Via<'_>> {
+        Some(Via::Answer(&self.tx))
     }
 
     /// The path MTU in bytes (UD: the port's).

@@ -16,7 +16,7 @@ use crate::{
     comp,
     device::RxeDev,
     mr::{self, KeyKind},
-    net::{self, Path, Tx},
+    net::{self, Path, Via},
     proto::{
         aeth::Aeth,
         bth::{Bth, DEFAULT_PKEY},
@@ -421,8 +421,8 @@ fn send_segment(
             src_qpn: qp.qpn,
         });
     }
-    let tx = core.tx_for(qp.qp_type);
-    emit(dev, path, tx, &h, payload as usize, |buf| {
+    let via = core.requests(qp.qp_type);
+    emit(dev, path, via, &h, payload as usize, |buf| {
         fill_from_wqe(dev, qp.pd, &w, work.flags, off, buf)
     })?;
     advance_psn(core, 1);
@@ -460,7 +460,8 @@ fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Resul
         rkey: w.rdma_rkey(),
         len,
     });
-    emit(dev, path, Some(&core.tx), &h, 0, |_| Ok(()))?;
+    // Reads and atomics are RC's: its route is kept.
+    emit(dev, path, Some(Via::Request(&core.tx)), &h, 0, |_| Ok(()))?;
     let npkts = len.div_ceil(mtu).max(1);
     advance_psn(core, npkts);
     Ok(())
@@ -488,7 +489,8 @@ fn send_atomic(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Res
         swap_add,
         compare,
     });
-    emit(dev, path, Some(&core.tx), &h, 0, |_| Ok(()))?;
+    // Reads and atomics are RC's: its route is kept.
+    emit(dev, path, Some(Via::Request(&core.tx)), &h, 0, |_| Ok(()))?;
     advance_psn(core, 1);
     Ok(())
 }
@@ -524,11 +526,12 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
 }
 
 /// Builds and sends one packet: headers `h`, then `payload_len` bytes
-/// written by `fill`, then pad and the ICRC slot.
+/// written by `fill`, then pad and the ICRC slot, the way `via` says (see
+/// [`net::send`], also for what `Ok` means of an answer).
 pub(crate) fn emit(
     dev: &RxeDev,
     path: &Path,
-    tx: Option<&Tx>,
+    via: Option<Via<'_>>,
     h: &Headers,
     payload_len: usize,
     fill: impl FnOnce(&mut [u8]) -> Result,
@@ -538,7 +541,7 @@ pub(crate) fn emit(
     let pad = packet::pad_len(payload_len);
     let mut hdrs = *h;
     hdrs.bth.pad = pad;
-    net::send(dev, path, tx, len, |buf| {
+    net::send(dev, path, via, len, |buf| {
         let hl = hdrs.write(buf, Dialect::RxeRs).map_err(|_| EINVAL)?;
         let body = buf.get_mut(hl..).ok_or(EINVAL)?;
         let (data, rest) = body.split_at_mut_checked(payload_len).ok_or(EINVAL)?;
@@ -631,5 +634,5 @@ pub(crate) fn send_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, syndrome:
         syndrome,
         msn: core.resp.msn & 0xff_ffff,
     });
-    emit(dev, &path, Some(&core.tx), &h, 0, |_| Ok(()))
+    emit(dev, &path, core.answers(), &h, 0, |_| Ok(()))
 }

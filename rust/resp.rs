@@ -847,7 +847,7 @@ fn send_read_responses(dev: &RxeDev, qp: &Qp, core: &QpCore, res: &RdRes, from: 
         req::emit(
             dev,
             &path,
-            Some(&core.tx),
+            core.answers(),
             &h,
             n as usize,
             |buf| match &mr {
@@ -935,7 +935,7 @@ fn send_atomic_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, orig: u64) ->
         core.resp.msn & 0xff_ffff,
     ));
     h.atmack = Some(Atmack { orig });
-    req::emit(dev, &path, Some(&core.tx), &h, 0, |_| Ok(()))
+    req::emit(dev, &path, core.answers(), &h, 0, |_| Ok(()))
 }
 
 /// A request already carried out: sends and writes are acknowledged again,

@@ -236,8 +236,10 @@ impl Dst {
 
     /// The validity cookie to check the route against later.
     pub(crate) fn cookie(&self, ipv6: bool) -> u32 {
-        // SAFETY: Referenced (type invariant); an IPv6 lookup returns an
-        // `rt6_info`'s `dst`, as the glue expects when `ipv6` is set.
+        // SAFETY: Referenced (type invariant). When `ipv6` is set the route
+        // came from an IPv6 lookup: an `rt6_info`'s `dst`, or an xfrm
+        // bundle's, whose `xfrm_dst` begins with an `rt6_info` too (the C
+        // rxe reads the cookie of the same lookup the same way).
         unsafe { bindings::rxe_rs_dst_cookie(self.0.as_ptr(), ipv6) }
     }
 
@@ -250,7 +252,8 @@ impl Dst {
     }
 }
 
-// SAFETY: A route reference may be used and released from any thread.
+// SAFETY: A route reference may be used and released from any thread:
+// `dst_release` may be called in any context, and frees through RCU.
 unsafe impl Send for Dst {}
 
 impl Drop for Dst {
