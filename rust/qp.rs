@@ -1070,7 +1070,11 @@ pub(crate) fn deliver(
         // SAFETY: Under `core`, not destroyed.
         unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
     } else if qp.qp_type == bindings::IB_QPT_RC {
-        dev.counters().inc(crate::counters::Counter::SenderSched);
+        // As the C rxe counts, responses to a QP that has not sent yet
+        // excepted (it drops them before its completer sees them).
+        if core.attr.qp_state >= bindings::IB_QPS_RTS {
+            dev.counters().inc(crate::counters::Counter::SenderSched);
+        }
         // SAFETY: As above.
         unsafe { crate::comp::response(dev, qp, &mut core, p) };
     }
