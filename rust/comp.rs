@@ -529,17 +529,18 @@ fn timeout_ms(core: &QpCore) -> u32 {
     (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32
 }
 
-/// Whether a response packet came since the timer was set, and less than
-/// a timeout ago: the timeout counts from the last sign of life.
-fn heard_within_timeout(core: &QpCore) -> bool {
-    match (core.comp.last_rx, core.comp.timer_set) {
-        (Some(rx), Some(set)) => {
-            let since_rx = rx.elapsed();
-            since_rx.as_nanos() < set.elapsed().as_nanos()
-                && since_rx.as_millis() < i64::from(timeout_ms(core))
-        }
-        _ => false,
-    }
+/// How long the retransmit timeout still has to run, if a response came
+/// or an ACK was asked for less than a timeout ago: the timeout counts
+/// from the last sign of life on either side, not from when the timer was
+/// set.
+fn time_left_ms(core: &QpCore) -> Option<u32> {
+    let since = [core.comp.last_rx, core.req.asked_at]
+        .into_iter()
+        .flatten()
+        .map(|t| t.elapsed().as_millis())
+        .min()?;
+    let left = i64::from(timeout_ms(core)) - since;
+    (left > 0).then(|| left.clamp(1, i64::from(u32::MAX)) as u32)
 }
 
 /// Sets the retransmit timer while packets wait for their acknowledgement;
@@ -557,12 +558,15 @@ pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
         .retry_cnt
         .saturating_sub(core.comp.retry_left)
         .min(2);
-    let ms = timeout_ms(core).saturating_mul(1 << used);
-    // A timer already pending keeps its start: "no progress" means none
-    // for a whole timeout, measured from when it was set.
+    set_retry_timer(qp, core, timeout_ms(core).saturating_mul(1 << used));
+}
+
+/// Sets the retransmit timer to fire in `ms` unless it is pending: a
+/// timer already pending keeps its start, "no progress" means none since
+/// it was set.
+fn set_retry_timer(qp: &Arc<Qp>, core: &mut QpCore, ms: u32) {
     if qp.set_timer(kernel::time::msecs_to_jiffies(ms)) {
         core.comp.timer_psn = core.comp.psn;
-        core.comp.timer_set = Some(Instant::now());
     }
 }
 
@@ -581,10 +585,16 @@ pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) 
     if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.max_psn {
         return;
     }
-    if core.comp.psn != core.comp.timer_psn || heard_within_timeout(core) {
-        // Progress since the timer was set, or responses still coming in
-        // (what an earlier rewind asked for again): give it time.
+    if core.comp.psn != core.comp.timer_psn {
+        // Progress since the timer was set: a new timeout from now.
         arm_retry_timer(qp, core);
+        return;
+    }
+    if let Some(ms) = time_left_ms(core) {
+        // Responses still coming in (what an earlier rewind asked for
+        // again), or the last request asking for one is recent: give it
+        // the rest of its timeout.
+        set_retry_timer(qp, core, ms);
         return;
     }
     if core.comp.retry_left == 0 {

@@ -94,6 +94,10 @@ pub(crate) struct ReqState {
     pub(crate) off: u32,
     /// Packets sent since the last that asked for an ACK.
     pub(crate) noack: u32,
+    /// When the last packet asking for an ACK went out: its answer is not
+    /// late before a timeout from then, however long ago the timer was
+    /// set (a long message takes a while to send on a slow link).
+    pub(crate) asked_at: Option<Instant<Monotonic>>,
     /// Reads and atomics started and not yet completed: at most
     /// `max_rd_atomic`, as many as the responder keeps for replays.
     pub(crate) rd_atomic: u32,
@@ -116,8 +120,6 @@ pub(crate) struct CompState {
     /// they stream in, the link is busy (with what a rewind resent), not
     /// lost, and the retransmit timer waits for a whole timeout of quiet.
     pub(crate) last_rx: Option<Instant<Monotonic>>,
-    /// When the retransmit timer was last set.
-    pub(crate) timer_set: Option<Instant<Monotonic>>,
     /// A gap in read responses made the requester send again: not again
     /// until the completer makes progress.
     pub(crate) gap_retried: bool,

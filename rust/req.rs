@@ -9,7 +9,7 @@
 //! Local operations (memory registration, local invalidate) send nothing:
 //! the requester carries them out and they complete in their turn.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc, time::Instant};
 
 use crate::{
     av::Av,
@@ -385,6 +385,9 @@ fn send_segment(
     if ack_req || last {
         core.req.noack = 0;
     }
+    if ack_req {
+        core.req.asked_at = Some(Instant::now());
+    }
     let w = SendWqe::new(core.shadow_slot(i)).ok_or(EINVAL)?;
     let mut bth = Bth::new(opcode, DEFAULT_PKEY, dest_qpn(core, &w, qp), core.req.psn);
     bth.ack_req = ack_req;
@@ -442,6 +445,7 @@ fn dest_qpn(core: &QpCore, w: &SendWqe<'_>, qp: &Qp) -> u32 {
 /// packet it asks for.
 fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Result {
     let mtu = core.mtu(dev);
+    core.req.asked_at = Some(Instant::now());
     let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
     let mut bth = Bth::new(
         opc::RC_RDMA_READ_REQUEST,
@@ -469,6 +473,7 @@ fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Resul
 
 /// Sends an atomic request.
 fn send_atomic(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Result {
+    core.req.asked_at = Some(Instant::now());
     let w = SendWqe::new(core.shadow_slot(core.req.index)).ok_or(EINVAL)?;
     let opcode = if work.opcode == op::ATOMIC_CMP_AND_SWP {
         opc::RC_COMPARE_SWAP
