@@ -37,6 +37,10 @@ for report in \
 done
 printf '[    1.0] rdma_rxe_rs: loaded, link type "rxe"\n[    2.0] infiniband rxe0: set active\n' >"$sample"
 if "$top/scripts/dmesg-check" --file "$sample" >/dev/null 2>&1; then ok "dmesg-check passes a clean log"; else fail "dmesg-check flags a clean log"; fi
+printf '[    1.0] traps: ib_write_bw[655] general protection fault ip:7f4444537472 sp:7ffed64e7ea0 error:0 in librdmacm.so.1.3.44.0[a472,7f4444531000+15000]\n' >"$sample"
+if "$top/scripts/dmesg-check" --file "$sample" >/dev/null 2>&1; then ok "dmesg-check passes a user process's fault"; else fail "dmesg-check flags a user process's fault"; fi
+printf '[    1.0] traps: x[1] general protection fault ip:1\n[    2.0] Oops: general protection fault, probably for non-canonical address\n' >"$sample"
+if "$top/scripts/dmesg-check" --file "$sample" >/dev/null 2>&1; then fail "dmesg-check misses a kernel fault after a user one"; else ok "dmesg-check catches a kernel fault after a user one"; fi
 printf '[    1.0] WARNING: old\n[    2.0] clean\n' >"$sample"
 if "$top/scripts/dmesg-check" --since 1 --file "$sample" >/dev/null 2>&1; then ok "dmesg-check --since skips older lines"; else fail "dmesg-check --since skips older lines"; fi
 rm -f "$sample"
