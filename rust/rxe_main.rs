@@ -9,40 +9,53 @@
 
 use kernel::prelude::*;
 
-mod ah;
-mod av;
 mod bindings;
-mod comp;
-mod counters;
-mod cq;
-mod device;
-mod link;
-mod live;
-mod mmap;
-mod mr;
-mod net;
-mod netdev;
-mod netns;
 // The pure protocol crate, compiled in: the kernel uses part of what it
 // offers userspace, and its items are `pub` for the crate's own users.
-mod pool;
-mod post;
 #[path = "proto/src/lib.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod proto;
-mod qp;
-mod queue;
-mod recv;
-mod registry;
-mod req;
-mod resp;
-mod rxq;
-mod skb;
-mod srq;
-mod task;
-mod tunnel;
-mod udata;
-mod verbs;
+
+mod net {
+    pub(crate) mod link;
+    pub(crate) mod netdev;
+    pub(crate) mod netns;
+    pub(crate) mod recv;
+    pub(crate) mod registry;
+    pub(crate) mod rxq;
+    pub(crate) mod skb;
+    pub(crate) mod tunnel;
+    pub(crate) mod tx;
+    pub(crate) use tx::{send, Path, Tx, Via};
+}
+mod transport {
+    pub(crate) mod comp;
+    pub(crate) mod live;
+    pub(crate) mod req;
+    pub(crate) mod resp;
+    pub(crate) mod task;
+}
+mod verbs {
+    pub(crate) mod ah;
+    pub(crate) mod av;
+    pub(crate) mod counters;
+    pub(crate) mod cq;
+    pub(crate) mod device;
+    pub(crate) mod mmap;
+    pub(crate) mod mr;
+    pub(crate) mod ops;
+    pub(crate) mod pool;
+    pub(crate) mod post;
+    pub(crate) mod qp;
+    pub(crate) mod queue;
+    pub(crate) mod srq;
+    pub(crate) mod udata;
+    pub(crate) use ops::{errno, set_ops};
+}
+// The files moved into layers; their old paths, until the imports follow.
+use net::{link, netdev, netns, recv, registry, rxq, skb, tunnel};
+use transport::{comp, live, req, resp, task};
+use verbs::{ah, av, counters, cq, device, mmap, mr, pool, post, qp, queue, srq, udata};
 
 module! {
     type: RxeModule,
