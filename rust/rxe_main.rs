@@ -16,46 +16,9 @@ mod bindings;
 #[allow(unreachable_pub, dead_code)]
 mod proto;
 
-mod net {
-    pub(crate) mod link;
-    pub(crate) mod netdev;
-    pub(crate) mod netns;
-    pub(crate) mod recv;
-    pub(crate) mod registry;
-    pub(crate) mod rxq;
-    pub(crate) mod skb;
-    pub(crate) mod tunnel;
-    pub(crate) mod tx;
-    pub(crate) use tx::{send, Path, Tx, Via};
-}
-mod transport {
-    pub(crate) mod comp;
-    pub(crate) mod live;
-    pub(crate) mod req;
-    pub(crate) mod resp;
-    pub(crate) mod task;
-}
-mod verbs {
-    pub(crate) mod ah;
-    pub(crate) mod av;
-    pub(crate) mod counters;
-    pub(crate) mod cq;
-    pub(crate) mod device;
-    pub(crate) mod mmap;
-    pub(crate) mod mr;
-    pub(crate) mod ops;
-    pub(crate) mod pool;
-    pub(crate) mod post;
-    pub(crate) mod qp;
-    pub(crate) mod queue;
-    pub(crate) mod srq;
-    pub(crate) mod udata;
-    pub(crate) use ops::{errno, set_ops};
-}
-// The files moved into layers; their old paths, until the imports follow.
-use net::{link, netdev, netns, recv, registry, rxq, skb, tunnel};
-use transport::{comp, live, req, resp, task};
-use verbs::{ah, av, counters, cq, device, mmap, mr, pool, post, qp, queue, srq, udata};
+mod net;
+mod transport;
+mod verbs;
 
 module! {
     type: RxeModule,
@@ -72,22 +35,22 @@ module! {
 /// (drained), then the netdev notifier, so that no device op, packet, work
 /// item or notifier call can reach the module after it is gone.
 struct RxeModule {
-    _link: Pin<KBox<link::LinkType>>,
-    _devices: registry::Devices,
-    _netns: Pin<KBox<netns::Subsys>>,
-    _tasks: task::Installed,
-    _notifier: Pin<KBox<netdev::Notifier>>,
+    _link: Pin<KBox<net::link::LinkType>>,
+    _devices: net::registry::Devices,
+    _netns: Pin<KBox<net::netns::Subsys>>,
+    _tasks: transport::task::Installed,
+    _notifier: Pin<KBox<net::netdev::Notifier>>,
     /// Last: checks that no QP outlived the rest.
-    _check: live::UnloadCheck,
+    _check: transport::live::UnloadCheck,
 }
 
 impl kernel::Module for RxeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let devices = registry::Devices::init();
-        let tasks = task::install()?;
-        let notifier = KBox::pin_init(netdev::Notifier::new(), GFP_KERNEL)?;
-        let netns = KBox::pin_init(netns::Subsys::new(), GFP_KERNEL)?;
-        let link = KBox::pin_init(link::LinkType::new()?, GFP_KERNEL)?;
+        let devices = net::registry::Devices::init();
+        let tasks = transport::task::install()?;
+        let notifier = KBox::pin_init(net::netdev::Notifier::new(), GFP_KERNEL)?;
+        let netns = KBox::pin_init(net::netns::Subsys::new(), GFP_KERNEL)?;
+        let link = KBox::pin_init(net::link::LinkType::new()?, GFP_KERNEL)?;
         pr_info!("loaded, link type {:?}\n", link.name());
         Ok(RxeModule {
             _link: link,
@@ -95,7 +58,7 @@ impl kernel::Module for RxeModule {
             _tasks: tasks,
             _netns: netns,
             _notifier: notifier,
-            _check: live::UnloadCheck,
+            _check: transport::live::UnloadCheck,
         })
     }
 }

@@ -12,7 +12,7 @@ use core::ptr::{addr_of_mut, NonNull};
 
 use kernel::{prelude::*, types::Opaque};
 
-use crate::{bindings, device, proto, registry};
+use crate::{bindings, net::registry, proto, verbs::device};
 
 /// Name of the short-lived entry used to look at the registered types.
 const PROBE_TYPE: &CStr = c"rxe-rs-probe";

@@ -9,7 +9,11 @@ use core::ptr::NonNull;
 
 use kernel::{error::to_result, prelude::*, types::Opaque};
 
-use crate::{bindings, counters::Counter, device::RxeDev, registry};
+use crate::{
+    bindings,
+    net::registry,
+    verbs::{counters::Counter, device::RxeDev},
+};
 
 /// The registered netdev notifier.
 ///

@@ -46,8 +46,10 @@ use kernel::{
 
 use crate::{
     bindings,
-    rxq::{RxQueue, Wq},
-    tunnel::Tunnel,
+    net::{
+        rxq::{RxQueue, Wq},
+        tunnel::Tunnel,
+    },
 };
 
 /// A namespace's entry.

@@ -15,15 +15,14 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
-    counters::Counter,
-    device::RxeDev,
+    net::skb::RxSkb,
     proto::{
         icrc::{icrc_check, IpHdr, UDP_HDR_LEN},
         ip::{ipv4_addrs, ipv6_addrs, udp_src_port, IpAddr},
         opcode::Dialect,
         packet::Packet as Parsed,
     },
-    skb::RxSkb,
+    verbs::{counters::Counter, device::RxeDev},
 };
 
 /// The opcodes a device understands: the C rxe's and the rxe-rs extensions.
@@ -154,11 +153,11 @@ fn deliver(dev: &RxeDev, pkt: &Packet, parsed: &Parsed<'_>) -> Result<(), Undeli
         .ok_or(Undelivered::NoSuchQp)?;
     dev.counters().inc(Counter::RcvdPkts);
     dev.counters().add(Counter::RcvdBytes, pkt.ip_len() as u64);
-    let meta = crate::resp::PktMeta {
+    let meta = crate::transport::resp::PktMeta {
         ip_hdr: pkt.ip_header_bytes(),
         src: pkt.src_addr(),
         dst: pkt.dst_addr(),
     };
-    crate::qp::deliver(dev, &qp, parsed, &meta);
+    crate::verbs::qp::deliver(dev, &qp, parsed, &meta);
     Ok(())
 }

@@ -11,7 +11,7 @@ use core::{ops::Deref, ptr::NonNull};
 
 use kernel::{prelude::*, sync::global_lock};
 
-use crate::{bindings, device::RxeDev};
+use crate::{bindings, verbs::device::RxeDev};
 
 /// A device on the registry.
 ///

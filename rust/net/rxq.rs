@@ -25,7 +25,10 @@ use kernel::{
 
 use core::ptr::NonNull;
 
-use crate::{bindings, recv, registry, skb::RxSkb, skb::SkbQueue};
+use crate::{
+    bindings,
+    net::{recv, registry, skb::RxSkb, skb::SkbQueue},
+};
 
 /// At most this many packets wait per namespace; more are dropped (the
 /// work item is not keeping up), and counted in [`RxQueue`].

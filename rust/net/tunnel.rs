@@ -14,7 +14,11 @@ use kernel::{
     sync::{rcu, Arc, ArcBorrow},
 };
 
-use crate::{bindings, proto::ip::ROCE_V2_UDP_PORT, rxq::RxQueue, skb::RxSkb};
+use crate::{
+    bindings,
+    net::{rxq::RxQueue, skb::RxSkb},
+    proto::ip::ROCE_V2_UDP_PORT,
+};
 
 /// The encapsulation type rxe gives its sockets (any non-zero value makes
 /// the UDP layer call `encap_rcv`).

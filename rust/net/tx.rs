@@ -22,14 +22,13 @@ use kernel::{prelude::*, sync::rcu};
 
 use crate::{
     bindings,
-    counters::Counter,
-    device::RxeDev,
+    net::skb::{Dst, TxSkb},
     proto::{
         bth::BTH_LEN,
         icrc::{icrc_fill, IpHdr, ICRC_LEN, IPV4_HDR_LEN, IPV6_HDR_LEN, UDP_HDR_LEN},
         ip::{ipv4_header, ipv6_header, udp_header, IpAddr, IpVersion},
     },
-    skb::{Dst, TxSkb},
+    verbs::{counters::Counter, device::RxeDev},
 };
 
 /// Where and how a packet goes: what the address vector (and, for RC and

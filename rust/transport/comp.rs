@@ -8,10 +8,6 @@ use kernel::{prelude::*, sync::Arc, time::Instant};
 
 use crate::{
     bindings,
-    counters::Counter,
-    cq::Completion,
-    device::RxeDev,
-    mr,
     proto::{
         aeth::{NakCode, Syndrome},
         opcode as opc,
@@ -19,8 +15,14 @@ use crate::{
         psn,
         wqe::{flags, op, RecvWqe, SendWqe},
     },
-    qp::{Qp, QpCore},
-    req,
+    transport::req,
+    verbs::{
+        counters::Counter,
+        cq::Completion,
+        device::RxeDev,
+        mr,
+        qp::{Qp, QpCore},
+    },
 };
 
 /// The work completion opcode of a send WQE's opcode.

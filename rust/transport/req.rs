@@ -12,11 +12,7 @@
 use kernel::{prelude::*, sync::Arc, time::Instant};
 
 use crate::{
-    av::Av,
-    comp,
-    device::RxeDev,
-    mr::{self, KeyKind},
-    net::{self, Path, Via},
+    net::tx::{self, Path, Via},
     proto::{
         aeth::Aeth,
         bth::{Bth, DEFAULT_PKEY},
@@ -27,7 +23,13 @@ use crate::{
         psn,
         wqe::{flags, op, SendWqe},
     },
-    qp::{Qp, QpCore},
+    transport::comp,
+    verbs::{
+        av::Av,
+        device::RxeDev,
+        mr::{self, KeyKind},
+        qp::{Qp, QpCore},
+    },
 };
 
 /// How far (in PSNs) the requester runs ahead of the oldest unacknowledged
@@ -129,7 +131,7 @@ fn start(core: &mut QpCore, i: u32) -> bool {
     }
     let first_psn = core.req.psn;
     if let Some(m) = core.meta(i) {
-        *m = crate::qp::WqeMeta {
+        *m = crate::verbs::qp::WqeMeta {
             started: true,
             sent: false,
             first_psn,
@@ -296,7 +298,7 @@ fn fenced(core: &QpCore, i: u32) -> bool {
 fn path_for(dev: &RxeDev, qp: &Qp, core: &QpCore, w: &SendWqe<'_>) -> Result<Path> {
     let av = match qp.qp_type {
         crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI if qp.user => {
-            crate::ah::lookup(dev, qp.pd, w.ud_ah_num())?
+            crate::verbs::ah::lookup(dev, qp.pd, w.ud_ah_num())?
         }
         crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI => {
             // Kernel WQEs carry the path (kernel AHs have no number).
@@ -532,7 +534,7 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
 
 /// Builds and sends one packet: headers `h`, then `payload_len` bytes
 /// written by `fill`, then pad and the ICRC slot, the way `via` says (see
-/// [`net::send`], also for what `Ok` means of an answer).
+/// [`tx::send`], also for what `Ok` means of an answer).
 pub(crate) fn emit(
     dev: &RxeDev,
     path: &Path,
@@ -546,7 +548,7 @@ pub(crate) fn emit(
     let pad = packet::pad_len(payload_len);
     let mut hdrs = *h;
     hdrs.bth.pad = pad;
-    net::send(dev, path, via, len, |buf| {
+    tx::send(dev, path, via, len, |buf| {
         let hl = hdrs.write(buf, Dialect::RxeRs).map_err(|_| EINVAL)?;
         let body = buf.get_mut(hl..).ok_or(EINVAL)?;
         let (data, rest) = body.split_at_mut_checked(payload_len).ok_or(EINVAL)?;

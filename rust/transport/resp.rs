@@ -8,10 +8,6 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
-    counters::Counter,
-    cq::Completion,
-    device::RxeDev,
-    mr::{self, KeyKind},
     proto::{
         aeth::{Aeth, NakCode, Syndrome},
         bth::{Bth, DEFAULT_PKEY},
@@ -22,8 +18,14 @@ use crate::{
         psn,
         wqe::RecvWqe,
     },
-    qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
-    req,
+    transport::req,
+    verbs::{
+        counters::Counter,
+        cq::Completion,
+        device::RxeDev,
+        mr::{self, KeyKind},
+        qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
+    },
 };
 
 /// What the network layer knows of a packet besides its bytes.
@@ -155,7 +157,7 @@ unsafe fn rc_request(
             let _ = nak(dev, qp, core, psn, code);
             // Access and invalid-request errors end the connection.
             // SAFETY: As the caller promises.
-            unsafe { crate::comp::to_error(dev, qp, core) };
+            unsafe { crate::transport::comp::to_error(dev, qp, core) };
         }
         Err(Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),
     }
@@ -248,7 +250,7 @@ unsafe fn uc_request(
     }
     if code == NakCode::RemoteOpError {
         // SAFETY: As the caller promises.
-        unsafe { crate::comp::to_error(dev, qp, core) };
+        unsafe { crate::transport::comp::to_error(dev, qp, core) };
         return;
     }
     dev.counters().inc(Counter::RcvdQpDropped);
@@ -330,7 +332,7 @@ unsafe fn ud_request(
             // SAFETY: As the caller promises.
             unsafe { fail_recv_for(qp, core, code) };
             // SAFETY: As the caller promises.
-            unsafe { crate::comp::to_error(dev, qp, core) };
+            unsafe { crate::transport::comp::to_error(dev, qp, core) };
         }
         // No receive WQE (RNR to RC), or no memory: the datagram is lost.
         Err(Refusal::Rnr | Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),

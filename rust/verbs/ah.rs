@@ -9,7 +9,10 @@ use core::ptr::addr_of_mut;
 
 use kernel::{prelude::*, sync::Arc};
 
-use crate::{av::Av, bindings, device::RxeDev, udata};
+use crate::{
+    bindings,
+    verbs::{av::Av, device::RxeDev, udata},
+};
 
 /// An address handle's path and owner.
 pub(crate) struct AhInner {

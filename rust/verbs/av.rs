@@ -5,7 +5,7 @@
 
 use kernel::prelude::*;
 
-use crate::{bindings, device::RxeDev};
+use crate::{bindings, verbs::device::RxeDev};
 
 /// A RoCEv2 path.
 #[derive(Clone, Copy)]

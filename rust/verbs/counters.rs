@@ -11,7 +11,7 @@ use kernel::{
     sync::atomic::{Atomic, Relaxed},
 };
 
-use crate::{bindings, device::RxeDev};
+use crate::{bindings, verbs::device::RxeDev};
 
 /// One counter. The first 17 are the C rxe's `enum rxe_counters`.
 // The data path (queue pairs) counts most of them.

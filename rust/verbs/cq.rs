@@ -11,10 +11,12 @@ use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
 use crate::{
     bindings,
-    device::RxeDev,
-    mmap::{self, MmInfo},
-    queue::{End, Queue},
-    udata,
+    verbs::{
+        device::RxeDev,
+        mmap::{self, MmInfo},
+        queue::{End, Queue},
+        udata,
+    },
 };
 
 /// A work completion, as the driver makes it; written to the ring in the

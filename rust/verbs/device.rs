@@ -20,18 +20,18 @@ use kernel::{
 };
 
 use crate::{
-    ah::AhInner,
     bindings,
-    counters::Counters,
-    mr::Mr,
-    netdev::NetdevRef,
-    netns,
-    pool::{IdTable, Limit},
+    net::{netdev::NetdevRef, netns, registry},
     proto::{guid, mtu::IbMtu, params},
-    qp::Qp,
-    registry,
-    srq::Srq,
     verbs,
+    verbs::{
+        ah::AhInner,
+        counters::Counters,
+        mr::Mr,
+        pool::{IdTable, Limit},
+        qp::Qp,
+        srq::Srq,
+    },
 };
 
 /// The driver's part of a device, after the RDMA core's.
@@ -325,7 +325,7 @@ impl DevState {
             qp_count: Limit::new(params::MAX_QP),
             ah_count: Limit::new(params::MAX_AH),
             srq_count: Limit::new(params::MAX_SRQ),
-            srqs <- IdTable::new(crate::srq::num_range().0, crate::srq::num_range().1),
+            srqs <- IdTable::new(crate::verbs::srq::num_range().0, crate::verbs::srq::num_range().1),
             ahs <- IdTable::new(1, params::MAX_AH),
             qps <- IdTable::new(params::MIN_QP_INDEX, params::DEFAULT_MAX_VALUE),
             mrs <- IdTable::new(params::MIN_MR_INDEX, params::MAX_MR_INDEX),
@@ -360,7 +360,7 @@ unsafe fn init_ibdev(dev: *mut RxeDev) {
     ib.node_guid = guid::guid_to_be64_raw(guid::eui64_from_mac(mac));
     ib.uverbs_cmd_mask |= (1u64 << bindings::IB_USER_VERBS_CMD_POST_SEND)
         | (1u64 << bindings::IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
-    verbs::set_ops(ib);
+    verbs::ops::set_ops(ib);
 }
 
 /// Creates and registers a device named `name` on `ndev`.

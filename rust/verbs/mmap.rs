@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 
 use kernel::{error::to_result, prelude::*};
 
-use crate::{bindings, queue::Queue};
+use crate::{bindings, verbs::queue::Queue};
 
 /// A ring's mmap entry.
 ///

@@ -30,7 +30,7 @@ use kernel::{
     },
 };
 
-use crate::{bindings, device::RxeDev};
+use crate::{bindings, verbs::device::RxeDev};
 
 /// Access flags rxe supports on an MR (`RXE_ACCESS_SUPPORTED_MR` without
 /// the features rxe-rs does not have yet: on-demand paging, flush).

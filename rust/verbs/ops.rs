@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The device's verbs: the `ib_device_ops` table the RDMA core calls, and
+//! The device's ops: the `ib_device_ops` table the RDMA core calls, and
 //! the device- and port-level verbs (queries, user contexts, protection
 //! domains). Each op is a thin `extern "C"` shim that finds the device and
 //! returns an errno; the object types live in files of their own.
@@ -8,24 +8,18 @@
 use kernel::prelude::*;
 
 use crate::{
-    ah, bindings, counters, cq,
-    device::{self, RxeDev},
-    mmap, mr,
+    bindings,
     proto::params,
-    qp, srq,
+    verbs::{
+        ah, counters, cq,
+        device::{self, RxeDev},
+        errno, mmap, mr, qp, srq,
+    },
 };
 
 /// The rxe user ABI version (`RXE_UVERBS_ABI_VERSION`), which the rdma-core
 /// rxe provider checks.
 const UVERBS_ABI_VERSION: u32 = 2;
-
-/// Turns a `Result` into the errno convention of the ops.
-pub(crate) fn errno(r: Result) -> kernel::ffi::c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
 
 /// A user context.
 #[repr(C)]

@@ -10,10 +10,9 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    ah, bindings,
+    bindings,
     proto::wqe::{self, flags, op, Sge},
-    qp::Qp,
-    queue::RingProducer,
+    verbs::{ah, qp::Qp, queue::RingProducer},
 };
 
 /// The producer ends of a kernel QP's rings (`None` for user QPs, and
@@ -55,7 +54,7 @@ unsafe fn sges<'a>(list: *const bindings::ib_sge, n: u32) -> &'a [bindings::ib_s
 /// `qp` must not be destroyed.
 unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u8]) -> Result {
     let opcode = wr.opcode;
-    if !crate::req::opcode_allowed(qp, opcode) {
+    if !crate::transport::req::opcode_allowed(qp, opcode) {
         return Err(EINVAL);
     }
     let nsge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
@@ -68,7 +67,7 @@ unsafe fn fill_send(qp: &Qp, k: Limits, wr: &bindings::ib_send_wr, slot: &mut [u
     // SAFETY: Immediate data and the rkey share the union; both are plain.
     let ex = unsafe { wr.ex.imm_data };
     wqe::write_send(slot, wr_id, opcode, wflags, ex).ok_or(EINVAL)?;
-    if crate::req::is_local_op(opcode) {
+    if crate::transport::req::is_local_op(opcode) {
         // No payload; a local invalidate's key is in `ex`.
         if opcode == op::REG_MR {
             // SAFETY: A REG_MR WR is an `ib_reg_wr` (caller).
@@ -137,7 +136,7 @@ unsafe fn fill_reg(qp: &Qp, r: &bindings::ib_reg_wr, slot: &mut [u8]) -> Result 
         return Err(EINVAL);
     }
     // SAFETY: An MR of our device, so one this module made.
-    let mr_index = unsafe { crate::mr::index_of(ibmr) };
+    let mr_index = unsafe { crate::verbs::mr::index_of(ibmr) };
     // SAFETY: A live MR (caller); the consumer does not map it meanwhile.
     let (iova, length) = unsafe { ((*ibmr).iova, (*ibmr).length) };
     let reg = wqe::Reg {

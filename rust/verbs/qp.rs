@@ -26,18 +26,20 @@ use kernel::{
 };
 
 use crate::{
-    av::Av,
     bindings,
-    cq::RxeCq,
-    device::RxeDev,
-    mmap::{self, MmInfo},
-    mr::MrRef,
-    net::{Tx, Via},
-    post::{KPost, Limits},
+    net::tx::{Tx, Via},
     proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu, params},
-    queue::{End, Queue},
-    srq::Srq,
-    udata,
+    verbs::{
+        av::Av,
+        cq::RxeCq,
+        device::RxeDev,
+        mmap::{self, MmInfo},
+        mr::MrRef,
+        post::{KPost, Limits},
+        queue::{End, Queue},
+        srq::Srq,
+        udata,
+    },
 };
 
 /// Bytes of a `struct ib_sge` / `struct rxe_sge` in a WQE.
@@ -272,7 +274,7 @@ pub(crate) struct Qp {
     #[pin]
     timer: DelayedWork<Qp, 1>,
     /// Counts the QP until it is freed (checked at unload).
-    _live: crate::live::LiveQp,
+    _live: crate::transport::live::LiveQp,
 }
 
 impl_has_work! {
@@ -294,7 +296,7 @@ impl WorkItem<1> for Qp {
         // SAFETY: Not destroyed, under the lock (type invariant).
         let dev = unsafe { &*this.dev };
         // SAFETY: As above.
-        unsafe { crate::comp::timer_fired(dev, &this, &mut core) };
+        unsafe { crate::transport::comp::timer_fired(dev, &this, &mut core) };
     }
 }
 
@@ -315,7 +317,7 @@ impl WorkItem for Qp {
         }
         // SAFETY: Not destroyed, under the lock (type invariant).
         let dev = unsafe { &*this.dev };
-        crate::req::run(dev, &this, &mut core);
+        crate::transport::req::run(dev, &this, &mut core);
     }
 }
 
@@ -323,7 +325,7 @@ impl Qp {
     /// Runs the timer handler after `jiffies` (unless it is already set).
     /// Returns whether a new timer was set (`false`: one is pending).
     pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) -> bool {
-        crate::task::tasks().is_some_and(|t| {
+        crate::transport::task::tasks().is_some_and(|t| {
             t.queue()
                 .enqueue_delayed::<_, 1>(self.clone(), jiffies)
                 .is_ok()
@@ -351,7 +353,7 @@ impl Qp {
 
     /// Asks for the QP's work (the requester) to run soon.
     pub(crate) fn schedule(self: &Arc<Self>) {
-        if let Some(t) = crate::task::tasks() {
+        if let Some(t) = crate::transport::task::tasks() {
             // Already queued is fine: it will see the new state.
             let _ = t.queue().enqueue::<_, 0>(self.clone());
         }
@@ -661,7 +663,7 @@ fn new_qp(
         kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
         work <- new_work!("rxe_rs_qp_work"),
         timer <- new_delayed_work!("rxe_rs_qp_timer"),
-        _live: crate::live::LiveQp::new(),
+        _live: crate::transport::live::LiveQp::new(),
     }? Error)
 }
 
@@ -832,7 +834,7 @@ unsafe fn transition(
     match attr.qp_state {
         bindings::IB_QPS_RESET => reset(core),
         // SAFETY: As the caller promises.
-        bindings::IB_QPS_ERR => unsafe { crate::comp::flush(dev, qp, core) },
+        bindings::IB_QPS_ERR => unsafe { crate::transport::comp::flush(dev, qp, core) },
         bindings::IB_QPS_RTS => qp.schedule(),
         _ => {}
     }
@@ -1012,7 +1014,7 @@ pub(crate) unsafe extern "C" fn post_send(
             return 0;
         }
         // SAFETY: The consumer's WR chain and result pointer.
-        return crate::verbs::errno(unsafe { crate::post::post_send(qp, wr, bad) });
+        return crate::verbs::errno(unsafe { crate::verbs::post::post_send(qp, wr, bad) });
     }
     if !wr.is_null() {
         // User QPs post through their ring.
@@ -1033,7 +1035,7 @@ pub(crate) unsafe extern "C" fn post_send(
             let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
             // Work posted in the error state completes flushed at once.
             // SAFETY: As above.
-            unsafe { crate::comp::flush(dev, qp, &mut core) };
+            unsafe { crate::transport::comp::flush(dev, qp, &mut core) };
             0
         }
         _ => {
@@ -1044,7 +1046,7 @@ pub(crate) unsafe extern "C" fn post_send(
             // rest.
             // SAFETY: Our device; under `core`, not destroyed.
             let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
-            crate::req::run(dev, qp, &mut core);
+            crate::transport::req::run(dev, qp, &mut core);
             0
         }
     }
@@ -1056,29 +1058,31 @@ pub(crate) fn deliver(
     dev: &RxeDev,
     qp: &Arc<Qp>,
     p: &crate::proto::packet::Packet<'_>,
-    meta: &crate::resp::PktMeta<'_>,
+    meta: &crate::transport::resp::PktMeta<'_>,
 ) {
     let mut core = qp.core.lock();
     if core.destroyed {
         return;
     }
     if !from_peer(qp, &core, meta) {
-        dev.counters().inc(crate::counters::Counter::RcvdQpDropped);
+        dev.counters()
+            .inc(crate::verbs::counters::Counter::RcvdQpDropped);
         return;
     }
     // What the responder answers goes once the lock is let go (see `Tx`).
     core.tx.hold();
     if p.info().is_request() {
         // SAFETY: Under `core`, not destroyed.
-        unsafe { crate::resp::request(dev, qp, &mut core, p, meta) };
+        unsafe { crate::transport::resp::request(dev, qp, &mut core, p, meta) };
     } else if qp.qp_type == bindings::IB_QPT_RC {
         // As the C rxe counts, responses to a QP that has not sent yet
         // excepted (it drops them before its completer sees them).
         if core.attr.qp_state >= bindings::IB_QPS_RTS {
-            dev.counters().inc(crate::counters::Counter::SenderSched);
+            dev.counters()
+                .inc(crate::verbs::counters::Counter::SenderSched);
         }
         // SAFETY: As above.
-        unsafe { crate::comp::response(dev, qp, &mut core, p) };
+        unsafe { crate::transport::comp::response(dev, qp, &mut core, p) };
     }
     let held = core.tx.release();
     drop(core);
@@ -1090,7 +1094,7 @@ pub(crate) fn deliver(
 /// as rxe checks. Without it anyone who can reach the port and guess a QP
 /// number and PSN could write into a connection. A QP without a path
 /// (before RTR) has no peer. UD and GSI QPs take datagrams from anyone.
-fn from_peer(qp: &Qp, core: &QpCore, meta: &crate::resp::PktMeta<'_>) -> bool {
+fn from_peer(qp: &Qp, core: &QpCore, meta: &crate::transport::resp::PktMeta<'_>) -> bool {
     if !matches!(qp.qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC) {
         return true;
     }
@@ -1123,5 +1127,5 @@ pub(crate) unsafe extern "C" fn post_recv(
         return EINVAL.to_errno();
     }
     // SAFETY: The consumer's WR chain and result pointer.
-    crate::verbs::errno(unsafe { crate::post::post_recv(qp, wr, bad) })
+    crate::verbs::errno(unsafe { crate::verbs::post::post_recv(qp, wr, bad) })
 }

@@ -17,7 +17,7 @@ use kernel::{
     sync::atomic::{Acquire, Atomic, Relaxed, Release},
 };
 
-use crate::{bindings, mmap::MmapEntry};
+use crate::{bindings, verbs::mmap::MmapEntry};
 
 /// Offsets in `struct rxe_queue_buf`.
 const OFF_LOG2_ELEM: usize = 0;
@@ -142,7 +142,7 @@ impl Queue {
             // SAFETY: The entry owns the buffer; removing it drops the
             // queue's reference, and the core frees it (and the buffer) once
             // no `mmap` call is using it.
-            Some(entry) => unsafe { crate::mmap::remove(entry) },
+            Some(entry) => unsafe { crate::verbs::mmap::remove(entry) },
             // SAFETY: Ours alone (invariant), from `vmalloc_user`, not yet
             // freed (`dead` is clear).
             None => unsafe { bindings::vfree(self.buf.as_ptr().cast()) },

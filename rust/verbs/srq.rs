@@ -14,11 +14,13 @@ use kernel::{
 
 use crate::{
     bindings,
-    device::RxeDev,
-    mmap::{self, MmInfo},
     proto::{params, wqe},
-    queue::{End, Queue, RingProducer},
-    udata,
+    verbs::{
+        device::RxeDev,
+        mmap::{self, MmInfo},
+        queue::{End, Queue, RingProducer},
+        udata,
+    },
 };
 
 /// The first SRQ number and the last (`RXE_MIN_SRQ_INDEX`,
@@ -411,7 +413,7 @@ pub(crate) unsafe extern "C" fn post_srq_recv(
         return EINVAL.to_errno();
     };
     // SAFETY: The consumer's WR chain and result pointer.
-    crate::verbs::errno(unsafe { crate::post::post_recv_into(ring, max_sge, wr, bad) })
+    crate::verbs::errno(unsafe { crate::verbs::post::post_recv_into(ring, max_sge, wr, bad) })
 }
 
 /// The SRQ table's number range.
