@@ -9,6 +9,7 @@
 
 pub(crate) mod comp;
 pub(crate) mod live;
+pub(crate) mod qp;
 pub(crate) mod req;
 pub(crate) mod resp;
 pub(crate) mod task;

@@ -158,6 +158,6 @@ fn deliver(dev: &RxeDev, pkt: &Packet, parsed: &Parsed<'_>) -> Result<(), Undeli
         src: pkt.src_addr(),
         dst: pkt.dst_addr(),
     };
-    crate::verbs::qp::deliver(dev, &qp, parsed, &meta);
+    crate::transport::qp::deliver(dev, &qp, parsed, &meta);
     Ok(())
 }

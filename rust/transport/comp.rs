@@ -15,14 +15,11 @@ use crate::{
         psn,
         wqe::{flags, op, RecvWqe, SendWqe},
     },
-    transport::req,
-    verbs::{
-        counters::Counter,
-        cq::Completion,
-        device::RxeDev,
-        mr,
+    transport::{
         qp::{Qp, QpCore},
+        req,
     },
+    verbs::{counters::Counter, cq::Completion, device::RxeDev, mr},
 };
 
 /// The work completion opcode of a send WQE's opcode.

@@ -23,12 +23,14 @@ use crate::{
         psn,
         wqe::{flags, op, SendWqe},
     },
-    transport::comp,
+    transport::{
+        comp,
+        qp::{Qp, QpCore, WqeMeta},
+    },
     verbs::{
         av::Av,
         device::RxeDev,
         mr::{self, KeyKind},
-        qp::{Qp, QpCore},
     },
 };
 
@@ -131,7 +133,7 @@ fn start(core: &mut QpCore, i: u32) -> bool {
     }
     let first_psn = core.req.psn;
     if let Some(m) = core.meta(i) {
-        *m = crate::verbs::qp::WqeMeta {
+        *m = WqeMeta {
             started: true,
             sent: false,
             first_psn,

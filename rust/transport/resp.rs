@@ -18,13 +18,15 @@ use crate::{
         psn,
         wqe::RecvWqe,
     },
-    transport::req,
+    transport::{
+        qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
+        req,
+    },
     verbs::{
         counters::Counter,
         cq::Completion,
         device::RxeDev,
         mr::{self, KeyKind},
-        qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
     },
 };
 

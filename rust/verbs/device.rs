@@ -23,13 +23,13 @@ use crate::{
     bindings,
     net::{netdev::NetdevRef, netns, registry},
     proto::{guid, mtu::IbMtu, params},
+    transport::qp::Qp,
     verbs,
     verbs::{
         ah::AhInner,
         counters::Counters,
         mr::Mr,
         pool::{IdTable, Limit},
-        qp::Qp,
         srq::Srq,
     },
 };

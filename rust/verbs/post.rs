@@ -12,7 +12,8 @@ use kernel::{prelude::*, sync::Arc};
 use crate::{
     bindings,
     proto::wqe::{self, flags, op, Sge},
-    verbs::{ah, qp::Qp, queue::RingProducer},
+    transport::qp::Qp,
+    verbs::{ah, queue::RingProducer},
 };
 
 /// The producer ends of a kernel QP's rings (`None` for user QPs, and

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A QP's engine state: what its requester, completer and responder keep
+//! between packets, under the QP's lock, and the QP object the verbs, the
+//! packet path and the QP's work items share. The verbs callbacks that
+//! create, modify and destroy it are in `verbs::qp`.
+
+use kernel::{
+    new_mutex, new_spinlock_irq,
+    prelude::*,
+    sync::{Arc, Mutex, SpinLockIrq},
+    time::{Instant, Monotonic},
+    workqueue::{
+        impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Work,
+        WorkItem,
+    },
+};
+
+use crate::{
+    bindings,
+    net::tx::{Tx, Via},
+    proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu},
+    transport::resp::PktMeta,
+    verbs::{av::Av, cq::RxeCq, device::RxeDev, mr::MrRef, post::KPost, queue::Queue, srq::Srq},
+};
+
+/// A work queue: its ring and limits.
+pub(crate) struct WorkQueue {
+    pub(crate) ring: Queue,
+    pub(crate) max_sge: u32,
+    pub(crate) max_inline: u32,
+}
+
+/// What the requester and completer keep of a send WQE once it started:
+/// the WQE's bytes are copied out of the user-writable ring into `shadow`
+/// at the same slot, and everything after reads the copy.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WqeMeta {
+    /// The copy in `shadow` is this WQE's.
+    pub(crate) started: bool,
+    /// All its packets went out at least once (`last_psn` is valid).
+    pub(crate) sent: bool,
+    pub(crate) first_psn: u32,
+    pub(crate) last_psn: u32,
+    /// Total payload length (or read/atomic length).
+    pub(crate) len: u32,
+}
+
+/// Requester state.
+#[derive(Default)]
+pub(crate) struct ReqState {
+    /// The next PSN to send.
+    pub(crate) psn: u32,
+    /// The ring index of the WQE being sent (or the next to start).
+    pub(crate) index: u32,
+    /// The PSN after the highest ever sent: after a rewind, `psn` is back
+    /// behind it while acknowledgements up to it are still valid.
+    pub(crate) max_psn: u32,
+    /// Bytes of that WQE already sent.
+    pub(crate) off: u32,
+    /// Packets sent since the last that asked for an ACK.
+    pub(crate) noack: u32,
+    /// When the last packet asking for an ACK went out: its answer is not
+    /// late before a timeout from then, however long ago the timer was
+    /// set (a long message takes a while to send on a slow link).
+    pub(crate) asked_at: Option<Instant<Monotonic>>,
+    /// Reads and atomics started and not yet completed: at most
+    /// `max_rd_atomic`, as many as the responder keeps for replays.
+    pub(crate) rd_atomic: u32,
+}
+
+/// Completer state (RC).
+#[derive(Default)]
+pub(crate) struct CompState {
+    /// The oldest PSN not yet acknowledged.
+    pub(crate) psn: u32,
+    /// Retries left for the current timeout / RNR episode.
+    pub(crate) retry_left: u8,
+    pub(crate) rnr_left: u8,
+    /// `psn` when the retransmit timer was last set: no progress since if
+    /// it still is when the timer fires.
+    pub(crate) timer_psn: u32,
+    /// Waiting out an RNR NAK's timer before sending again.
+    pub(crate) rnr_wait: bool,
+    /// When the last response packet came, stale ones included: while
+    /// they stream in, the link is busy (with what a rewind resent), not
+    /// lost, and the retransmit timer waits for a whole timeout of quiet.
+    pub(crate) last_rx: Option<Instant<Monotonic>>,
+    /// A gap in read responses made the requester send again: not again
+    /// until the completer makes progress.
+    pub(crate) gap_retried: bool,
+}
+
+/// A receive in progress: the WQE being filled.
+pub(crate) struct RecvCtx {
+    pub(crate) slot: KVec<u8>,
+    /// Bytes placed so far.
+    pub(crate) off: u32,
+}
+
+/// An RDMA write in progress.
+pub(crate) struct WriteCtx {
+    pub(crate) mr: MrRef,
+    pub(crate) va: u64,
+    pub(crate) resid: u32,
+}
+
+/// A read or atomic the responder answered, kept to answer a duplicate.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RdRes {
+    pub(crate) valid: bool,
+    pub(crate) atomic: bool,
+    pub(crate) first_psn: u32,
+    pub(crate) last_psn: u32,
+    pub(crate) va: u64,
+    pub(crate) rkey: u32,
+    pub(crate) len: u32,
+    /// The original value an atomic returned.
+    pub(crate) orig: u64,
+}
+
+/// Responder state.
+#[derive(Default)]
+pub(crate) struct RespState {
+    /// The next expected PSN.
+    pub(crate) psn: u32,
+    /// Messages completed (the AETH's MSN).
+    pub(crate) msn: u32,
+    pub(crate) recv: Option<RecvCtx>,
+    /// The buffer of the last completed receive, kept for the next one so
+    /// that taking a receive WQE does not allocate.
+    pub(crate) spare: KVec<u8>,
+    pub(crate) write: Option<WriteCtx>,
+    /// The length of the write in progress (a write with immediate reports
+    /// it in its receive completion).
+    pub(crate) write_total: u32,
+    /// A sequence NAK went out for the current gap (send only one).
+    pub(crate) nak_sent: bool,
+    /// UC: drop packets until the next first/only.
+    pub(crate) drop_msg: bool,
+    /// Where the requests stand in the opcode sequence (RC, UC).
+    pub(crate) pos: MsgPos,
+    /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
+    pub(crate) res: KVec<RdRes>,
+    pub(crate) res_next: usize,
+}
+
+/// What `modify_qp` changes and the protocol engines read and write, under
+/// one lock: the work of a QP is serialized.
+pub(crate) struct QpCore {
+    /// The attributes as last set (`qp_state` is the current state).
+    pub(crate) attr: bindings::ib_qp_attr,
+    /// The primary path, once set.
+    pub(crate) av: Option<Av>,
+    /// Set by `destroy_qp`: the device, CQs and rings may be gone.
+    pub(crate) destroyed: bool,
+    pub(crate) sq: WorkQueue,
+    pub(crate) rq: WorkQueue,
+    /// Copies of started send WQEs, one slot per ring slot.
+    pub(crate) shadow: KVec<u8>,
+    pub(crate) meta: KVec<WqeMeta>,
+    pub(crate) req: ReqState,
+    pub(crate) comp: CompState,
+    pub(crate) resp: RespState,
+    /// How the QP's packets leave: the kept route (RC and UC: all take
+    /// the primary path), and the responder's packets held back while the
+    /// receive path has the lock.
+    pub(crate) tx: Tx,
+}
+
+impl QpCore {
+    /// How the requester sends, with the kept route for a QP whose packets
+    /// all take one path.
+    pub(crate) fn requests(&self, qp_type: u32) -> Option<Via<'_>> {
+        matches!(qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC)
+            .then_some(Via::Request(&self.tx))
+    }
+
+    /// How the responder answers (RC).
+    pub(crate) fn answers(&self) -> Option<Via<'_>> {
+        Some(Via::Answer(&self.tx))
+    }
+
+    /// The path MTU in bytes (UD: the port's).
+    pub(crate) fn mtu(&self, dev: &RxeDev) -> u32 {
+        let m = if self.attr.path_mtu == 0 {
+            dev.active_mtu()
+        } else {
+            self.attr.path_mtu
+        };
+        IbMtu::from_raw(m).map_or(256, IbMtu::bytes)
+    }
+
+    /// The shadow copy of send WQE slot `i`.
+    pub(crate) fn shadow_slot(&self, i: u32) -> &[u8] {
+        let n = self.sq.ring.elem_size();
+        let at = (i as usize & self.sq.ring.capacity() as usize) * n;
+        self.shadow.get(at..at + n).unwrap_or_default()
+    }
+
+    /// The requester/completer record of WQE slot `i`.
+    pub(crate) fn meta(&mut self, i: u32) -> Option<&mut WqeMeta> {
+        let m = self.sq.ring.capacity();
+        self.meta.get_mut((i & m) as usize)
+    }
+}
+
+/// The driver's part of a QP.
+///
+/// INVARIANT: `dev` is the device the QP belongs to; `scq` and `rcq` are
+/// CQs of it. All three outlive every use: the core keeps them until
+/// `destroy_qp`, which sets `core.destroyed`, and no code path touches them
+/// without holding `core` and seeing it clear.
+#[pin_data]
+pub(crate) struct Qp {
+    pub(crate) qpn: u32,
+    pub(crate) qp_type: u32,
+    pub(crate) pd: usize,
+    pub(crate) dev: *const RxeDev,
+    pub(crate) scq: *mut RxeCq,
+    pub(crate) rcq: *mut RxeCq,
+    pub(crate) ibqp: *mut bindings::ib_qp,
+    pub(crate) user: bool,
+    /// Every send WQE completes (`IB_SIGNAL_ALL_WR`).
+    pub(crate) sig_all: bool,
+    /// The UDP source port of the QP's packets.
+    pub(crate) src_port: u16,
+    /// The shared receive queue the QP takes receive WQEs from, if any.
+    pub(crate) srq: Option<Arc<Srq>>,
+    #[pin]
+    pub(crate) core: Mutex<QpCore>,
+    /// Kernel QPs' post path into the rings.
+    #[pin]
+    pub(crate) kpost: SpinLockIrq<KPost>,
+    #[pin]
+    work: Work<Qp>,
+    /// The retransmit (and RNR wait) timer.
+    #[pin]
+    timer: DelayedWork<Qp, 1>,
+    /// Counts the QP until it is freed (checked at unload).
+    _live: crate::transport::live::LiveQp,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Qp { self.work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for Qp { self.timer }
+}
+
+impl WorkItem<1> for Qp {
+    type Pointer = Arc<Qp>;
+
+    fn run(this: Arc<Qp>) {
+        let mut core = this.core.lock();
+        if core.destroyed {
+            return;
+        }
+        // SAFETY: Not destroyed, under the lock (type invariant).
+        let dev = unsafe { &*this.dev };
+        // SAFETY: As above.
+        unsafe { crate::transport::comp::timer_fired(dev, &this, &mut core) };
+    }
+}
+
+// SAFETY: The raw pointers are only dereferenced under `core` while the QP
+// is not destroyed (type invariant); everything else is locked or
+// immutable.
+unsafe impl Send for Qp {}
+// SAFETY: As above.
+unsafe impl Sync for Qp {}
+
+impl WorkItem for Qp {
+    type Pointer = Arc<Qp>;
+
+    fn run(this: Arc<Qp>) {
+        let mut core = this.core.lock();
+        if core.destroyed {
+            return;
+        }
+        // SAFETY: Not destroyed, under the lock (type invariant).
+        let dev = unsafe { &*this.dev };
+        crate::transport::req::run(dev, &this, &mut core);
+    }
+}
+
+impl Qp {
+    /// Runs the timer handler after `jiffies` (unless it is already set).
+    /// Returns whether a new timer was set (`false`: one is pending).
+    pub(crate) fn set_timer(self: &Arc<Self>, jiffies: kernel::time::Jiffies) -> bool {
+        crate::transport::task::tasks().is_some_and(|t| {
+            t.queue()
+                .enqueue_delayed::<_, 1>(self.clone(), jiffies)
+                .is_ok()
+        })
+    }
+
+    /// Takes back a pending timer, so a destroyed QP is not kept alive by
+    /// a timer that may be hours away (and would outlive the module).
+    ///
+    /// A timer already running is not waited for: it sees the QP destroyed.
+    pub(crate) fn cancel_timer(self: &Arc<Self>) {
+        // SAFETY: `self.timer` is a live `DelayedWork`, so the pointer is
+        // aligned and not dangling.
+        let work = unsafe { DelayedWork::raw_as_work(&self.timer) };
+        // SAFETY: The `work_struct` inside the QP's `delayed_work`, set up
+        // by `new_delayed_work!`; cancelling is allowed in any context.
+        if unsafe { bindings::rxe_rs_cancel_delayed_work(work.cast()) } {
+            // SAFETY: The pending work owned one reference, which
+            // `enqueue_delayed` made with `Arc::into_raw` of this same
+            // `Arc`; cancelled, it will never run, so the reference is ours
+            // to drop.
+            drop(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
+        }
+    }
+
+    /// Asks for the QP's work (the requester) to run soon.
+    pub(crate) fn schedule(self: &Arc<Self>) {
+        if let Some(t) = crate::transport::task::tasks() {
+            // Already queued is fine: it will see the new state.
+            let _ = t.queue().enqueue::<_, 0>(self.clone());
+        }
+    }
+
+    /// The send CQ.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `core` and saw the QP not destroyed.
+    pub(crate) unsafe fn send_cq(&self) -> &RxeCq {
+        // SAFETY: Live while not destroyed (type invariant).
+        unsafe { &*self.scq }
+    }
+
+    /// The receive CQ.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Qp::send_cq`].
+    pub(crate) unsafe fn recv_cq(&self) -> &RxeCq {
+        // SAFETY: Live while not destroyed (type invariant).
+        unsafe { &*self.rcq }
+    }
+
+    /// Reports an asynchronous event on the QP to its owner.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Qp::send_cq`].
+    pub(crate) unsafe fn event(&self, event: bindings::ib_event_type) {
+        // SAFETY: The core's QP, live while not destroyed.
+        let ibqp = unsafe { &*self.ibqp };
+        if let Some(handler) = ibqp.event_handler {
+            // SAFETY: Plain data.
+            let mut ev: bindings::ib_event = unsafe { core::mem::zeroed() };
+            ev.device = ibqp.device;
+            ev.element.qp = self.ibqp;
+            ev.event = event;
+            // SAFETY: The owner's handler with its context.
+            unsafe { handler(&mut ev, ibqp.qp_context) };
+        }
+    }
+}
+
+/// What a QP is made from, besides its rings and attributes.
+#[derive(Clone, Copy)]
+pub(crate) struct Init {
+    pub(crate) qp_type: u32,
+    pub(crate) dev: *const RxeDev,
+    pub(crate) scq: *mut RxeCq,
+    pub(crate) rcq: *mut RxeCq,
+    pub(crate) ibqp: *mut bindings::ib_qp,
+    pub(crate) user: bool,
+    pub(crate) sig_all: bool,
+}
+
+/// The initializer of a QP numbered `qpn`.
+pub(crate) fn new_qp(
+    qpn: u32,
+    init: Init,
+    pd: usize,
+    core: QpCore,
+    srq: Option<Arc<Srq>>,
+) -> impl PinInit<Qp, Error> {
+    let port = src_port(qpn);
+    try_pin_init!(Qp {
+        qpn,
+        qp_type: init.qp_type,
+        pd,
+        dev: init.dev,
+        scq: init.scq,
+        rcq: init.rcq,
+        ibqp: init.ibqp,
+        user: init.user,
+        sig_all: init.sig_all,
+        src_port: port,
+        srq,
+        core <- new_mutex!(core, "rxe_rs_qp_core"),
+        kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
+        work <- new_work!("rxe_rs_qp_work"),
+        timer <- new_delayed_work!("rxe_rs_qp_timer"),
+        _live: crate::transport::live::LiveQp::new(),
+    }? Error)
+}
+
+/// The UDP source port of a QP's packets: as rxe, 0xc000 plus 14 bits
+/// hashed from the QPN, so flows spread over paths.
+fn src_port(qpn: u32) -> u16 {
+    let h = qpn.wrapping_mul(0x61c8_8647) >> 18;
+    0xc000 | (h & 0x3fff) as u16
+}
+
+/// Hands a packet for this QP to the responder (requests) or the completer
+/// (responses).
+pub(crate) fn deliver(
+    dev: &RxeDev,
+    qp: &Arc<Qp>,
+    p: &crate::proto::packet::Packet<'_>,
+    meta: &PktMeta<'_>,
+) {
+    let mut core = qp.core.lock();
+    if core.destroyed {
+        return;
+    }
+    if !from_peer(qp, &core, meta) {
+        dev.counters()
+            .inc(crate::verbs::counters::Counter::RcvdQpDropped);
+        return;
+    }
+    // What the responder answers goes once the lock is let go (see `Tx`).
+    core.tx.hold();
+    if p.info().is_request() {
+        // SAFETY: Under `core`, not destroyed.
+        unsafe { crate::transport::resp::request(dev, qp, &mut core, p, meta) };
+    } else if qp.qp_type == bindings::IB_QPT_RC {
+        // As the C rxe counts, responses to a QP that has not sent yet
+        // excepted (it drops them before its completer sees them).
+        if core.attr.qp_state >= bindings::IB_QPS_RTS {
+            dev.counters()
+                .inc(crate::verbs::counters::Counter::SenderSched);
+        }
+        // SAFETY: As above.
+        unsafe { crate::transport::comp::response(dev, qp, &mut core, p) };
+    }
+    let held = core.tx.release();
+    drop(core);
+    held.send(dev);
+}
+
+/// Whether a packet for a connected QP (RC, UC) comes from its peer: sent
+/// from the address of the QP's destination GID to that of its source GID,
+/// as rxe checks. Without it anyone who can reach the port and guess a QP
+/// number and PSN could write into a connection. A QP without a path
+/// (before RTR) has no peer. UD and GSI QPs take datagrams from anyone.
+fn from_peer(qp: &Qp, core: &QpCore, meta: &PktMeta<'_>) -> bool {
+    if !matches!(qp.qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC) {
+        return true;
+    }
+    core.av.as_ref().is_some_and(|av| {
+        meta.src == IpAddr::from_gid(&av.dgid) && meta.dst == IpAddr::from_gid(&av.sgid)
+    })
+}
