@@ -4,7 +4,7 @@
 //! send completions, retransmits what was lost, and flushes the queues of
 //! a QP in the error state.
 
-use kernel::{prelude::*, sync::Arc, time::Instant};
+use kernel::{prelude::*, time::Instant};
 
 use crate::{
     bindings,
@@ -16,10 +16,10 @@ use crate::{
         wqe::{flags, op, RecvWqe, SendWqe},
     },
     transport::{
-        qp::{Qp, QpCore},
+        qp::{Ctx, QpCore, QpState},
         req,
     },
-    verbs::{counters::Counter, cq::Completion, device::RxeDev, mr},
+    verbs::{counters::Counter, cq::Completion, mr},
 };
 
 /// The work completion opcode of a send WQE's opcode.
@@ -37,11 +37,8 @@ fn wc_opcode(wr_opcode: u32) -> u32 {
 
 /// Completes the oldest send WQE with `status` (a completion is posted if
 /// it failed, was signaled, or the QP signals all) and consumes it.
-///
-/// # Safety
-///
-/// The caller holds `core` and saw the QP not destroyed.
-pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, status: u32) {
+pub(crate) fn complete_oldest(cx: Ctx<'_>, core: &mut QpCore, status: u32) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let i = core.sq.ring.index();
     if !core.sq.ring.holds(i) {
         return;
@@ -99,18 +96,13 @@ pub(crate) unsafe fn complete_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, s
         port_num: 1,
         ..Completion::default()
     };
-    // SAFETY: Not destroyed, under `core` (caller).
-    let _ = unsafe { qp.send_cq() }.post(&c, false);
+    let _ = cx.send_cq().post(&c, false);
 }
 
 /// Completes the local operations (memory registration, local
 /// invalidate) the requester carried out at the head of the send queue:
 /// they wait for no acknowledgement, only for the older WQEs to complete.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn complete_local_ops(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
+pub(crate) fn complete_local_ops(cx: Ctx<'_>, core: &mut QpCore) {
     loop {
         let i = core.sq.ring.index();
         if !core.sq.ring.holds(i) || !core.meta(i).is_some_and(|m| m.started && m.sent) {
@@ -120,52 +112,35 @@ pub(crate) unsafe fn complete_local_ops(dev: &RxeDev, qp: &Qp, core: &mut QpCore
         if !local {
             return;
         }
-        // SAFETY: As the caller promises.
-        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+        complete_oldest(cx, core, bindings::IB_WC_SUCCESS);
     }
 }
 
 /// Completes send WQE `i` (the requester could not send it) with `status`
 /// and takes the QP to the error state: older WQEs still waiting for their
 /// acknowledgement are flushed first, so completions stay in order.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn fail_wqe(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32, status: u32) {
+pub(crate) fn fail_wqe(cx: Ctx<'_>, core: &mut QpCore, i: u32, status: u32) {
     while core.sq.ring.holds(i) && core.sq.ring.index() != i {
-        // SAFETY: As the caller promises.
-        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_WR_FLUSH_ERR) };
+        complete_oldest(cx, core, bindings::IB_WC_WR_FLUSH_ERR);
     }
-    // SAFETY: As above.
-    unsafe { complete_oldest(dev, qp, core, status) };
-    // SAFETY: As above.
-    unsafe { to_error(dev, qp, core) };
+    complete_oldest(cx, core, status);
+    to_error(cx, core);
 }
 
 /// Moves the QP to the error state and flushes both queues.
 ///
 /// No asynchronous event: the error is reported in a completion (the
 /// IBTA's fatal QP event is for errors that cannot be), as rxe does.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn to_error(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
-    core.attr.qp_state = bindings::IB_QPS_ERR;
-    // SAFETY: As the caller promises.
-    unsafe { flush(dev, qp, core) };
+pub(crate) fn to_error(cx: Ctx<'_>, core: &mut QpCore) {
+    core.state = QpState::Err;
+    flush(cx, core);
 }
 
 /// Completes every queued WQE with `IB_WC_WR_FLUSH_ERR` (error state).
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn flush(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
+pub(crate) fn flush(cx: Ctx<'_>, core: &mut QpCore) {
+    let qp = cx.qp();
     while !core.sq.ring.is_empty() {
-        // SAFETY: As the caller promises.
-        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_WR_FLUSH_ERR) };
+        complete_oldest(cx, core, bindings::IB_WC_WR_FLUSH_ERR);
     }
     core.resp.recv = None;
     let mut slot = [0u8; crate::proto::wqe::RECV_WQE_SIZE];
@@ -182,15 +157,15 @@ pub(crate) unsafe fn flush(dev: &RxeDev, qp: &Qp, core: &mut QpCore) {
             port_num: 1,
             ..Completion::default()
         };
-        // SAFETY: As the caller promises.
-        let _ = unsafe { qp.recv_cq() }.post(&c, false);
+        let _ = cx.recv_cq().post(&c, false);
     }
 }
 
 /// Goes back to the oldest unacknowledged packet and sends again from
 /// there: from the middle of the oldest WQE if the responder acknowledged
 /// its start (a read asks for the rest of its data), else from its start.
-fn rewind(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
+fn rewind(cx: Ctx<'_>, core: &mut QpCore) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let i = core.sq.ring.index();
     let Some(m) = core.meta(i).filter(|m| m.started).copied() else {
         return;
@@ -219,11 +194,7 @@ const MAX_RESUME_PKTS: u32 = 1 << 22;
 
 /// Handles a response packet (ACK, NAK, read response, atomic ACK) on an
 /// RC QP.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+pub(crate) fn response(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
     let psn = p.bth().psn;
     core.comp.last_rx = Some(Instant::now());
     // Only PSNs sent and not yet acknowledged mean anything.
@@ -233,23 +204,18 @@ pub(crate) unsafe fn response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: 
     match p.opcode() {
         opc::RC_ACKNOWLEDGE => {
             let Some(aeth) = p.aeth() else { return };
-            // SAFETY: As the caller promises.
-            unsafe { ack(dev, qp, core, psn, aeth.decoded()) };
+            ack(cx, core, psn, aeth.decoded());
         }
         opc::RC_ATOMIC_ACKNOWLEDGE => {
-            // SAFETY: As the caller promises.
-            unsafe { ack_before(dev, qp, core, psn) };
-            // SAFETY: As above.
-            unsafe { atomic_ack(dev, qp, core, p) };
+            ack_before(cx, core, psn);
+            atomic_ack(cx, core, p);
         }
         opc::RC_RDMA_READ_RESPONSE_FIRST
         | opc::RC_RDMA_READ_RESPONSE_MIDDLE
         | opc::RC_RDMA_READ_RESPONSE_LAST
         | opc::RC_RDMA_READ_RESPONSE_ONLY => {
-            // SAFETY: As the caller promises.
-            unsafe { ack_before(dev, qp, core, psn) };
-            // SAFETY: As above.
-            unsafe { read_response(dev, qp, core, p) };
+            ack_before(cx, core, psn);
+            read_response(cx, core, p);
         }
         _ => {}
     }
@@ -271,20 +237,15 @@ fn oldest_done_by(core: &mut QpCore, psn: u32) -> Option<u32> {
 
 /// Completes the sends and writes a response for `psn` implicitly
 /// acknowledges: those whose last PSN is before it.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-unsafe fn ack_before(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32) {
+fn ack_before(cx: Ctx<'_>, core: &mut QpCore, psn: u32) {
     let before = psn::psn_prev(psn);
     while let Some(opcode) = oldest_done_by(core, before) {
         if is_read_or_atomic(opcode) {
             // Its response should have come first: it was lost.
-            rewind(dev, qp, core);
+            rewind(cx, core);
             return;
         }
-        // SAFETY: As the caller promises.
-        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+        complete_oldest(cx, core, bindings::IB_WC_SUCCESS);
     }
 }
 
@@ -310,35 +271,29 @@ pub(crate) fn is_read_or_atomic(opcode: u32) -> bool {
 }
 
 /// An ACK or NAK for `psn`.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Syndrome) {
+fn ack(cx: Ctx<'_>, core: &mut QpCore, psn: u32, syn: Syndrome) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     match syn {
         Syndrome::Ack { .. } => {
             while let Some(opcode) = oldest_done_by(core, psn) {
                 if is_read_or_atomic(opcode) {
-                    rewind(dev, qp, core);
+                    rewind(cx, core);
                     return;
                 }
-                // SAFETY: As the caller promises.
-                unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
+                complete_oldest(cx, core, bindings::IB_WC_SUCCESS);
             }
             core.comp.psn = psn::psn_next(psn);
             core.comp.gap_retried = false;
             reset_retries(core);
-            arm_retry_timer(qp, core);
+            arm_retry_timer(cx, core);
             qp.schedule();
         }
         Syndrome::RnrNak { .. } => {
             dev.counters().inc(Counter::RcvRnr);
-            // SAFETY: As the caller promises.
-            unsafe { ack_before(dev, qp, core, psn) };
+            ack_before(cx, core, psn);
             if core.comp.rnr_left == 0 {
                 dev.counters().inc(Counter::RnrRetryExceeded);
-                // SAFETY: As above.
-                unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RNR_RETRY_EXC_ERR) };
+                fail_oldest(cx, core, bindings::IB_WC_RNR_RETRY_EXC_ERR);
                 return;
             }
             // Seven means "retry for ever".
@@ -357,8 +312,7 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
         }
         Syndrome::Nak(NakCode::PsnSeqError) => {
             dev.counters().inc(Counter::RcvSeqErr);
-            // SAFETY: As the caller promises.
-            unsafe { ack_before(dev, qp, core, psn) };
+            ack_before(cx, core, psn);
             // The responder has all requests before `psn`: that much is
             // acknowledged, and the rewind resumes from there; but not
             // past a read or atomic, which its response acknowledges.
@@ -367,33 +321,25 @@ unsafe fn ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, psn: u32, syn: Synd
                 core.comp.gap_retried = false;
                 reset_retries(core);
             }
-            rewind(dev, qp, core);
+            rewind(cx, core);
         }
         Syndrome::Nak(code) => {
-            // SAFETY: As the caller promises.
-            unsafe { ack_before(dev, qp, core, psn) };
+            ack_before(cx, core, psn);
             let status = match code {
                 NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
                 NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
                 _ => bindings::IB_WC_REM_OP_ERR,
             };
-            // SAFETY: As above.
-            unsafe { fail_oldest(dev, qp, core, status) };
+            fail_oldest(cx, core, status);
         }
         Syndrome::Reserved(_) => {}
     }
 }
 
 /// Completes the oldest WQE with an error and takes the QP to error.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-unsafe fn fail_oldest(dev: &RxeDev, qp: &Qp, core: &mut QpCore, status: u32) {
-    // SAFETY: As the caller promises.
-    unsafe { complete_oldest(dev, qp, core, status) };
-    // SAFETY: As above.
-    unsafe { to_error(dev, qp, core) };
+fn fail_oldest(cx: Ctx<'_>, core: &mut QpCore, status: u32) {
+    complete_oldest(cx, core, status);
+    to_error(cx, core);
 }
 
 /// The retry budgets start over after progress.
@@ -404,11 +350,8 @@ fn reset_retries(core: &mut QpCore) {
 
 /// A read response packet for the oldest WQE: its payload goes to the
 /// WQE's SGEs.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+fn read_response(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let psn = p.bth().psn;
     let i = core.sq.ring.index();
     let Some(m) = core.meta(i).copied() else {
@@ -431,7 +374,7 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
             // Ask again now rather than after a timeout, once per gap.
             core.comp.gap_retried = true;
             dev.counters().inc(Counter::CompRetry);
-            rewind(dev, qp, core);
+            rewind(cx, core);
         }
         return;
     }
@@ -457,30 +400,24 @@ unsafe fn read_response(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parse
         },
     );
     if res.is_err() {
-        // SAFETY: As the caller promises.
-        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_LOC_PROT_ERR) };
+        fail_oldest(cx, core, bindings::IB_WC_LOC_PROT_ERR);
         return;
     }
     core.comp.psn = psn::psn_next(psn);
     core.comp.gap_retried = false;
     if psn == m.last_psn {
-        // SAFETY: As the caller promises.
-        unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
-        // SAFETY: As above.
-        unsafe { complete_local_ops(dev, qp, core) };
+        complete_oldest(cx, core, bindings::IB_WC_SUCCESS);
+        complete_local_ops(cx, core);
         reset_retries(core);
-        arm_retry_timer(qp, core);
+        arm_retry_timer(cx, core);
         qp.schedule();
     }
 }
 
 /// An atomic acknowledge for the oldest WQE: the original value goes to its
 /// first SGE.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'_>) {
+fn atomic_ack(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let psn = p.bth().psn;
     let i = core.sq.ring.index();
     let Some(m) = core.meta(i).copied() else {
@@ -507,17 +444,14 @@ unsafe fn atomic_ack(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, p: &Parsed<'
         mr.write(s.addr, &bytes)
     });
     if res.is_err() {
-        // SAFETY: As the caller promises.
-        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_LOC_PROT_ERR) };
+        fail_oldest(cx, core, bindings::IB_WC_LOC_PROT_ERR);
         return;
     }
     core.comp.psn = psn::psn_next(psn);
-    // SAFETY: As the caller promises.
-    unsafe { complete_oldest(dev, qp, core, bindings::IB_WC_SUCCESS) };
-    // SAFETY: As above.
-    unsafe { complete_local_ops(dev, qp, core) };
+    complete_oldest(cx, core, bindings::IB_WC_SUCCESS);
+    complete_local_ops(cx, core);
     reset_retries(core);
-    arm_retry_timer(qp, core);
+    arm_retry_timer(cx, core);
     qp.schedule();
 }
 
@@ -544,7 +478,7 @@ fn time_left_ms(core: &QpCore) -> Option<u32> {
 
 /// Sets the retransmit timer while packets wait for their acknowledgement;
 /// a timeout of 0 means none.
-pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
+pub(crate) fn arm_retry_timer(cx: Ctx<'_>, core: &mut QpCore) {
     if core.attr.timeout == 0 || core.comp.psn == core.req.max_psn {
         return;
     }
@@ -557,53 +491,50 @@ pub(crate) fn arm_retry_timer(qp: &Arc<Qp>, core: &mut QpCore) {
         .retry_cnt
         .saturating_sub(core.comp.retry_left)
         .min(2);
-    set_retry_timer(qp, core, timeout_ms(core).saturating_mul(1 << used));
+    set_retry_timer(cx, core, timeout_ms(core).saturating_mul(1 << used));
 }
 
 /// Sets the retransmit timer to fire in `ms` unless it is pending: a
 /// timer already pending keeps its start, "no progress" means none since
 /// it was set.
-fn set_retry_timer(qp: &Arc<Qp>, core: &mut QpCore, ms: u32) {
+fn set_retry_timer(cx: Ctx<'_>, core: &mut QpCore, ms: u32) {
+    let qp = cx.qp();
     if qp.set_timer(kernel::time::msecs_to_jiffies(ms)) {
         core.comp.timer_psn = core.comp.psn;
     }
 }
 
 /// The QP's timer: the end of an RNR wait, or a retransmit timeout.
-///
-/// # Safety
-///
-/// As for [`complete_oldest`].
-pub(crate) unsafe fn timer_fired(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
+pub(crate) fn timer_fired(cx: Ctx<'_>, core: &mut QpCore) {
+    let dev = cx.dev();
     if core.comp.rnr_wait {
         core.comp.rnr_wait = false;
-        rewind(dev, qp, core);
-        arm_retry_timer(qp, core);
+        rewind(cx, core);
+        arm_retry_timer(cx, core);
         return;
     }
-    if core.attr.qp_state != bindings::IB_QPS_RTS || core.comp.psn == core.req.max_psn {
+    if !core.state.takes_responses() || core.comp.psn == core.req.max_psn {
         return;
     }
     if core.comp.psn != core.comp.timer_psn {
         // Progress since the timer was set: a new timeout from now.
-        arm_retry_timer(qp, core);
+        arm_retry_timer(cx, core);
         return;
     }
     if let Some(ms) = time_left_ms(core) {
         // Responses still coming in (what an earlier rewind asked for
         // again), or the last request asking for one is recent: give it
         // the rest of its timeout.
-        set_retry_timer(qp, core, ms);
+        set_retry_timer(cx, core, ms);
         return;
     }
     if core.comp.retry_left == 0 {
         dev.counters().inc(Counter::RetryExceeded);
-        // SAFETY: As the caller promises.
-        unsafe { fail_oldest(dev, qp, core, bindings::IB_WC_RETRY_EXC_ERR) };
+        fail_oldest(cx, core, bindings::IB_WC_RETRY_EXC_ERR);
         return;
     }
     dev.counters().inc(Counter::CompRetry);
     core.comp.retry_left -= 1;
-    rewind(dev, qp, core);
-    arm_retry_timer(qp, core);
+    rewind(cx, core);
+    arm_retry_timer(cx, core);
 }

@@ -5,10 +5,14 @@
 //! packet path and the QP's work items share. The verbs callbacks that
 //! create, modify and destroy it are in `verbs::qp`.
 
+mod state;
+
+pub(crate) use state::{Drain, OnPost, QpState};
+
 use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, Mutex, SpinLockIrq},
+    sync::{lock::mutex::MutexGuard, Arc, Mutex, SpinLockIrq},
     time::{Instant, Monotonic},
     workqueue::{
         impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Work,
@@ -148,7 +152,9 @@ pub(crate) struct RespState {
 /// What `modify_qp` changes and the protocol engines read and write, under
 /// one lock: the work of a QP is serialized.
 pub(crate) struct QpCore {
-    /// The attributes as last set (`qp_state` is the current state).
+    /// The state: what the engines go by.
+    pub(crate) state: QpState,
+    /// The attributes as last set, but for the state (`state`).
     pub(crate) attr: bindings::ib_qp_attr,
     /// The primary path, once set.
     pub(crate) av: Option<Av>,
@@ -205,6 +211,53 @@ impl QpCore {
     }
 }
 
+/// What a state change does to the engines besides recording the state:
+/// a QP back in RESET forgets its protocol state, one in error flushes its
+/// queues, and the requester has a look at a QP that may send (RTS) or
+/// must see where its drain stands (SQD). A move to SQD while draining
+/// already (to change other attributes) keeps the drain as it is.
+pub(crate) fn enter(cx: Ctx<'_>, core: &mut QpCore, to: QpState) {
+    let from = core.state;
+    if core::mem::discriminant(&from) == core::mem::discriminant(&to) {
+        return;
+    }
+    core.state = to;
+    match to {
+        QpState::Reset => core.reset(),
+        QpState::Err => crate::transport::comp::flush(cx, core),
+        QpState::Rts | QpState::Sqd(_) => cx.qp().schedule(),
+        QpState::Init | QpState::Rtr | QpState::Sqe => {}
+    }
+}
+
+impl QpCore {
+    /// Back to the reset state: the queues are emptied, the protocol state
+    /// and the path forgotten.
+    fn reset(&mut self) {
+        self.av = None;
+        self.sq.ring.discard_all();
+        self.rq.ring.discard_all();
+        for m in self.meta.iter_mut() {
+            *m = WqeMeta::default();
+        }
+        self.req = ReqState {
+            index: self.sq.ring.index(),
+            ..ReqState::default()
+        };
+        self.comp = CompState::default();
+        let res = core::mem::take(&mut self.resp.res);
+        let spare = core::mem::take(&mut self.resp.spare);
+        self.resp = RespState {
+            res,
+            spare,
+            ..RespState::default()
+        };
+        for r in self.resp.res.iter_mut() {
+            *r = RdRes::default();
+        }
+    }
+}
+
 /// The driver's part of a QP.
 ///
 /// INVARIANT: `dev` is the device the QP belongs to; `scq` and `rcq` are
@@ -253,20 +306,17 @@ impl WorkItem<1> for Qp {
     type Pointer = Arc<Qp>;
 
     fn run(this: Arc<Qp>) {
-        let mut core = this.core.lock();
-        if core.destroyed {
+        let Some(mut live) = Live::lock(&this) else {
             return;
-        }
-        // SAFETY: Not destroyed, under the lock (type invariant).
-        let dev = unsafe { &*this.dev };
-        // SAFETY: As above.
-        unsafe { crate::transport::comp::timer_fired(dev, &this, &mut core) };
+        };
+        let (cx, core) = live.split();
+        crate::transport::comp::timer_fired(cx, core);
     }
 }
 
-// SAFETY: The raw pointers are only dereferenced under `core` while the QP
-// is not destroyed (type invariant); everything else is locked or
-// immutable.
+// SAFETY: The raw pointers are only dereferenced through a `Live` guard,
+// which holds `core` and has seen the QP not destroyed (type invariant);
+// everything else is locked or immutable.
 unsafe impl Send for Qp {}
 // SAFETY: As above.
 unsafe impl Sync for Qp {}
@@ -275,13 +325,11 @@ impl WorkItem for Qp {
     type Pointer = Arc<Qp>;
 
     fn run(this: Arc<Qp>) {
-        let mut core = this.core.lock();
-        if core.destroyed {
+        let Some(mut live) = Live::lock(&this) else {
             return;
-        }
-        // SAFETY: Not destroyed, under the lock (type invariant).
-        let dev = unsafe { &*this.dev };
-        crate::transport::req::run(dev, &this, &mut core);
+        };
+        let (cx, core) = live.split();
+        crate::transport::req::run(cx, core);
     }
 }
 
@@ -322,40 +370,100 @@ impl Qp {
             let _ = t.queue().enqueue::<_, 0>(self.clone());
         }
     }
+}
+
+/// The engine state of a live QP, locked: proof that the QP's lock is held
+/// and that `destroy_qp` has not run, so that the QP's device, CQs and
+/// `ib_qp` live.
+///
+/// INVARIANT: `guard` holds `qp.core`, and `guard.destroyed` is false.
+pub(crate) struct Live<'a> {
+    qp: &'a Arc<Qp>,
+    guard: MutexGuard<'a, QpCore>,
+}
+
+impl<'a> Live<'a> {
+    /// Locks the QP's engine state; `None` if the QP is destroyed.
+    pub(crate) fn lock(qp: &'a Arc<Qp>) -> Option<Self> {
+        let guard = qp.core.lock();
+        if guard.destroyed {
+            return None;
+        }
+        // INVARIANT: Locked, and seen not destroyed under the lock.
+        Some(Live { qp, guard })
+    }
+
+    /// What the engines take: the QP's context and its state.
+    pub(crate) fn split(&mut self) -> (Ctx<'_>, &mut QpCore) {
+        // SAFETY: `dev` is the QP's device, live while the QP is not
+        // destroyed (`Qp` invariant), which it is not while `self` holds
+        // the lock (type invariant); the reference lives no longer than
+        // this borrow of `self`.
+        let dev = unsafe { &*self.qp.dev };
+        // INVARIANT: Made from a `Live`, borrowed for as long as it lives.
+        (Ctx { qp: self.qp, dev }, &mut self.guard)
+    }
+}
+
+impl core::ops::Deref for Live<'_> {
+    type Target = QpCore;
+
+    fn deref(&self) -> &QpCore {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for Live<'_> {
+    fn deref_mut(&mut self) -> &mut QpCore {
+        &mut self.guard
+    }
+}
+
+/// What the engines use of a live QP besides its state: the QP, its
+/// device, its CQs and its owner's event handler.
+///
+/// INVARIANT: made only by [`Live::split`], so a `Ctx` cannot outlive the
+/// guard it came from: while it lives, the QP is locked and not destroyed.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'b> {
+    qp: &'b Arc<Qp>,
+    dev: &'b RxeDev,
+}
+
+impl<'b> Ctx<'b> {
+    /// The QP.
+    pub(crate) fn qp(self) -> &'b Arc<Qp> {
+        self.qp
+    }
+
+    /// The QP's device.
+    pub(crate) fn dev(self) -> &'b RxeDev {
+        self.dev
+    }
 
     /// The send CQ.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `core` and saw the QP not destroyed.
-    pub(crate) unsafe fn send_cq(&self) -> &RxeCq {
-        // SAFETY: Live while not destroyed (type invariant).
-        unsafe { &*self.scq }
+    pub(crate) fn send_cq(self) -> &'b RxeCq {
+        // SAFETY: A CQ of the QP, live while the QP is not destroyed (`Qp`
+        // invariant), which it is not while `self` lives (type invariant).
+        unsafe { &*self.qp.scq }
     }
 
     /// The receive CQ.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Qp::send_cq`].
-    pub(crate) unsafe fn recv_cq(&self) -> &RxeCq {
-        // SAFETY: Live while not destroyed (type invariant).
-        unsafe { &*self.rcq }
+    pub(crate) fn recv_cq(self) -> &'b RxeCq {
+        // SAFETY: As in `send_cq`.
+        unsafe { &*self.qp.rcq }
     }
 
     /// Reports an asynchronous event on the QP to its owner.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Qp::send_cq`].
-    pub(crate) unsafe fn event(&self, event: bindings::ib_event_type) {
-        // SAFETY: The core's QP, live while not destroyed.
-        let ibqp = unsafe { &*self.ibqp };
+    pub(crate) fn event(self, event: bindings::ib_event_type) {
+        // SAFETY: The core's QP, live while the QP is not destroyed, which
+        // it is not while `self` lives (type invariant).
+        let ibqp = unsafe { &*self.qp.ibqp };
         if let Some(handler) = ibqp.event_handler {
             // SAFETY: Plain data.
             let mut ev: bindings::ib_event = unsafe { core::mem::zeroed() };
             ev.device = ibqp.device;
-            ev.element.qp = self.ibqp;
+            ev.element.qp = self.qp.ibqp;
             ev.event = event;
             // SAFETY: The owner's handler with its context.
             unsafe { handler(&mut ev, ibqp.qp_context) };
@@ -419,32 +527,30 @@ pub(crate) fn deliver(
     p: &crate::proto::packet::Packet<'_>,
     meta: &PktMeta<'_>,
 ) {
-    let mut core = qp.core.lock();
-    if core.destroyed {
+    let Some(mut live) = Live::lock(qp) else {
         return;
-    }
-    if !from_peer(qp, &core, meta) {
+    };
+    if !from_peer(qp, &live, meta) {
         dev.counters()
             .inc(crate::verbs::counters::Counter::RcvdQpDropped);
         return;
     }
+    let (cx, core) = live.split();
     // What the responder answers goes once the lock is let go (see `Tx`).
     core.tx.hold();
     if p.info().is_request() {
-        // SAFETY: Under `core`, not destroyed.
-        unsafe { crate::transport::resp::request(dev, qp, &mut core, p, meta) };
+        crate::transport::resp::request(cx, core, p, meta);
     } else if qp.qp_type == bindings::IB_QPT_RC {
         // As the C rxe counts, responses to a QP that has not sent yet
         // excepted (it drops them before its completer sees them).
-        if core.attr.qp_state >= bindings::IB_QPS_RTS {
+        if core.state.past_rtr() {
             dev.counters()
                 .inc(crate::verbs::counters::Counter::SenderSched);
         }
-        // SAFETY: As above.
-        unsafe { crate::transport::comp::response(dev, qp, &mut core, p) };
+        crate::transport::comp::response(cx, core, p);
     }
     let held = core.tx.release();
-    drop(core);
+    drop(live);
     held.send(dev);
 }
 

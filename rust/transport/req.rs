@@ -9,7 +9,7 @@
 //! Local operations (memory registration, local invalidate) send nothing:
 //! the requester carries them out and they complete in their turn.
 
-use kernel::{prelude::*, sync::Arc, time::Instant};
+use kernel::{prelude::*, time::Instant};
 
 use crate::{
     net::tx::{self, Path, Via},
@@ -25,7 +25,7 @@ use crate::{
     },
     transport::{
         comp,
-        qp::{Qp, QpCore, WqeMeta},
+        qp::{Ctx, Drain, Qp, QpCore, QpState, WqeMeta},
     },
     verbs::{
         av::Av,
@@ -45,21 +45,42 @@ const PKTS_PER_ACK: u32 = 32;
 /// busy QP does not hold a worker for ever.
 const PKTS_PER_RUN: u32 = 64;
 
-/// The IBTA QP states the requester sends in.
-fn may_send(core: &QpCore) -> bool {
-    core.attr.qp_state == crate::bindings::IB_QPS_RTS
-}
-
-/// The requester's run: sends what the ring holds, within the window.
-pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
-    if core.attr.qp_state == crate::bindings::IB_QPS_ERR {
+/// The requester's run: sends what the ring holds, within the window,
+/// then sees whether a send queue drain has ended.
+pub(crate) fn run(cx: Ctx<'_>, core: &mut QpCore) {
+    if core.state.is_err() {
         // Work posted in the error state completes flushed.
-        // SAFETY: Under `core` on a live QP.
-        unsafe { comp::flush(dev, qp, core) };
+        comp::flush(cx, core);
         return;
     }
+    send(cx, core);
+    drain_check(cx, core);
+}
+
+/// Ends a send queue drain once no message begun is left: the oldest WQE
+/// (if any) has not started, so every one that had has completed. Then the
+/// owner hears of it, if it asked to.
+pub(crate) fn drain_check(cx: Ctx<'_>, core: &mut QpCore) {
+    let QpState::Sqd(Drain::Draining { notify }) = core.state else {
+        return;
+    };
+    let i = core.sq.ring.index();
+    if core.sq.ring.holds(i) && core.meta(i).is_some_and(|m| m.started) {
+        return;
+    }
+    core.state = QpState::Sqd(Drain::Drained);
+    if notify {
+        cx.event(crate::bindings::IB_EVENT_SQ_DRAINED);
+    }
+}
+
+/// Sends from the ring within the window and the run's budget: the rest of
+/// a message begun, what a rewind asks for again, and, where the state
+/// allows, new messages.
+fn send(cx: Ctx<'_>, core: &mut QpCore) {
+    let qp = cx.qp();
     let mut budget = PKTS_PER_RUN;
-    while may_send(core) && !core.comp.rnr_wait && core.sq.ring.holds(core.req.index) {
+    while core.state.sends() && !core.comp.rnr_wait && core.sq.ring.holds(core.req.index) {
         if budget == 0 {
             qp.schedule();
             return;
@@ -71,21 +92,25 @@ pub(crate) fn run(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore) {
             return;
         }
         let i = core.req.index;
-        if core.req.off == 0 && !resent(core, i) && !start(core, i) {
+        // A message begun goes on in any state that sends; a new one
+        // starts only where the state allows it.
+        let go = core.req.off != 0
+            || resent(core, i)
+            || (core.state.starts_messages() && start(core, i));
+        if !go {
             return;
         }
         if fenced(core, i) {
             // The completer schedules the requester as WQEs complete.
             return;
         }
-        match step(dev, qp, core, i) {
-            Ok(true) => finish(dev, qp, core, i),
+        match step(cx, core, i) {
+            Ok(true) => finish(cx, core, i),
             Ok(false) => {}
             Err(e) => {
                 // A WQE that cannot be sent completes in error and takes
                 // the QP to the error state, as rxe does.
-                // SAFETY: Called under `core` on a live QP.
-                unsafe { comp::fail_wqe(dev, qp, core, i, wc_status_for(e)) };
+                comp::fail_wqe(cx, core, i, wc_status_for(e));
                 return;
             }
         }
@@ -196,7 +221,8 @@ pub(crate) fn is_local_op(opcode: u32) -> bool {
 }
 
 /// Checks a WQE's opcode and length against the QP's type and limits.
-fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
+fn check(cx: Ctx<'_>, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
+    let qp = cx.qp();
     let opcode = w.opcode();
     let allowed = opcode_allowed(qp, opcode);
     if !allowed {
@@ -237,14 +263,15 @@ fn check(qp: &Qp, core: &QpCore, w: &SendWqe<'_>, mtu: u32) -> Result<Work> {
 }
 
 /// Sends the next packet of WQE `i`; `Ok(true)` when the WQE is all sent.
-fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
+fn step(cx: Ctx<'_>, core: &mut QpCore, i: u32) -> Result<bool> {
+    let dev = cx.dev();
     let slot = core.shadow_slot(i);
     let w = SendWqe::new(slot).ok_or(EINVAL)?;
     if is_local_op(w.opcode()) {
-        return local_op(dev, qp, core, i).map(|()| true);
+        return local_op(cx, core, i).map(|()| true);
     }
-    let work = check(qp, core, &w, core.mtu(dev))?;
-    let path = path_for(dev, qp, core, &w)?;
+    let work = check(cx, core, &w, core.mtu(dev))?;
+    let path = path_for(cx, core, &w)?;
     if let Some(m) = core.meta(i) {
         m.len = work.len;
     }
@@ -259,14 +286,15 @@ fn step(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result<bool> {
         op::ATOMIC_CMP_AND_SWP | op::ATOMIC_FETCH_AND_ADD => {
             send_atomic(dev, core, &work, &path).map(|()| true)
         }
-        _ => send_segment(dev, qp, core, i, &work, &path),
+        _ => send_segment(cx, core, i, &work, &path),
     }
 }
 
 /// Carries out local operation WQE `i` (memory registration, local
 /// invalidate), unless it already was: after a rewind the requester walks
 /// over it again.
-fn local_op(dev: &RxeDev, qp: &Qp, core: &mut QpCore, i: u32) -> Result {
+fn local_op(cx: Ctx<'_>, core: &mut QpCore, i: u32) -> Result {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let w = SendWqe::new(core.shadow_slot(i)).ok_or(EINVAL)?;
     let (opcode, key, reg) = (w.opcode(), w.ex(), w.reg());
     if !opcode_allowed(qp, opcode) {
@@ -297,7 +325,8 @@ fn fenced(core: &QpCore, i: u32) -> bool {
 }
 
 /// The path of a WQE's packets: the QP's, or a UD WQE's address handle.
-fn path_for(dev: &RxeDev, qp: &Qp, core: &QpCore, w: &SendWqe<'_>) -> Result<Path> {
+fn path_for(cx: Ctx<'_>, core: &QpCore, w: &SendWqe<'_>) -> Result<Path> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let av = match qp.qp_type {
         crate::bindings::IB_QPT_UD | crate::bindings::IB_QPT_GSI if qp.user => {
             crate::verbs::ah::lookup(dev, qp.pd, w.ud_ah_num())?
@@ -367,14 +396,8 @@ fn imm_of(w: &SendWqe<'_>) -> u32 {
 }
 
 /// Sends the next segment of a send or write WQE.
-fn send_segment(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    i: u32,
-    work: &Work,
-    path: &Path,
-) -> Result<bool> {
+fn send_segment(cx: Ctx<'_>, core: &mut QpCore, i: u32, work: &Work, path: &Path) -> Result<bool> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let mtu = core.mtu(dev);
     let off = core.req.off;
     let payload = (work.len - off).min(mtu);
@@ -514,7 +537,8 @@ fn advance_psn(core: &mut QpCore, n: u32) {
 
 /// A WQE is all sent (a local operation: carried out): record its last
 /// PSN and move on; UC and UD WQEs complete now.
-fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
+fn finish(cx: Ctx<'_>, core: &mut QpCore, i: u32) {
+    let qp = cx.qp();
     let last_psn = psn::psn_prev(core.req.psn);
     if let Some(m) = core.meta(i) {
         m.last_psn = last_psn;
@@ -523,14 +547,12 @@ fn finish(dev: &RxeDev, qp: &Arc<Qp>, core: &mut QpCore, i: u32) {
     core.req.index = core.sq.ring.next(i);
     core.req.off = 0;
     if qp.qp_type != crate::bindings::IB_QPT_RC {
-        // SAFETY: Under `core` on a live QP.
-        unsafe { comp::complete_oldest(dev, qp, core, crate::bindings::IB_WC_SUCCESS) };
+        comp::complete_oldest(cx, core, crate::bindings::IB_WC_SUCCESS);
     } else {
         // A local operation has no acknowledgement to wait for: it
         // completes now if it is the oldest WQE, or after the older ones.
-        // SAFETY: Under `core` on a live QP.
-        unsafe { comp::complete_local_ops(dev, qp, core) };
-        comp::arm_retry_timer(qp, core);
+        comp::complete_local_ops(cx, core);
+        comp::arm_retry_timer(cx, core);
     }
 }
 
@@ -630,7 +652,8 @@ pub(crate) fn copy_sges(
 }
 
 /// An ACK (or NAK) for `psn` with the given syndrome.
-pub(crate) fn send_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, syndrome: u8) -> Result {
+pub(crate) fn send_ack(cx: Ctx<'_>, core: &QpCore, psn: u32, syndrome: u8) -> Result {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let av = core.av.ok_or(EINVAL)?;
     let path = path_of(&av, qp.src_port);
     let mut h = Headers::new(Bth::new(

@@ -4,7 +4,7 @@
 //! RDMA writes, reads and atomics into and out of MRs), acknowledges them,
 //! and answers duplicates the way the IBTA says.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
 
 use crate::{
     bindings,
@@ -19,7 +19,7 @@ use crate::{
         wqe::RecvWqe,
     },
     transport::{
-        qp::{Qp, QpCore, RdRes, RecvCtx, WriteCtx},
+        qp::{Ctx, QpCore, RdRes, RecvCtx, WriteCtx},
         req,
     },
     verbs::{
@@ -57,36 +57,17 @@ enum Refusal {
 }
 
 /// Handles a request packet.
-///
-/// # Safety
-///
-/// The caller holds `core` and saw the QP not destroyed.
-pub(crate) unsafe fn request(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
-    core: &mut QpCore,
-    p: &Parsed<'_>,
-    meta: &PktMeta<'_>,
-) {
-    let state = core.attr.qp_state;
-    if state != bindings::IB_QPS_RTR && state != bindings::IB_QPS_RTS {
+pub(crate) fn request(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>, meta: &PktMeta<'_>) {
+    let (dev, qp) = (cx.dev(), cx.qp());
+    if !core.state.accepts_requests() {
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
     }
     let info = *p.info();
     match qp.qp_type {
-        bindings::IB_QPT_RC => {
-            // SAFETY: As the caller promises.
-            unsafe { rc_request(dev, qp, core, p, &info, meta) }
-        }
-        bindings::IB_QPT_UC => {
-            // SAFETY: As the caller promises.
-            unsafe { uc_request(dev, qp, core, p, &info, meta) }
-        }
-        _ => {
-            // SAFETY: As the caller promises.
-            unsafe { ud_request(dev, qp, core, p, meta) }
-        }
+        bindings::IB_QPT_RC => rc_request(cx, core, p, &info, meta),
+        bindings::IB_QPT_UC => uc_request(cx, core, p, &info, meta),
+        _ => ud_request(cx, core, p, meta),
     }
 }
 
@@ -100,17 +81,14 @@ fn transport_ok(qp_type: u32, opcode: u8) -> bool {
     }
 }
 
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn rc_request(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+fn rc_request(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     info: &OpcodeInfo,
     meta: &PktMeta<'_>,
 ) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     if !transport_ok(qp.qp_type, p.opcode()) {
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
@@ -122,19 +100,18 @@ unsafe fn rc_request(
         if !core.resp.nak_sent {
             core.resp.nak_sent = true;
             dev.counters().inc(Counter::OutOfSeqReq);
-            let _ = nak(dev, qp, core, core.resp.psn, NakCode::PsnSeqError);
+            let _ = nak(cx, core, core.resp.psn, NakCode::PsnSeqError);
         }
         return;
     }
     if cmp < 0 {
         dev.counters().inc(Counter::DupReq);
-        duplicate(dev, qp, core, p, info);
+        duplicate(cx, core, p, info);
         return;
     }
     core.resp.nak_sent = false;
     let done = match core.resp.pos.check(info) {
-        // SAFETY: As the caller promises.
-        Ok(()) => unsafe { execute(dev, qp, core, p, info, meta) },
+        Ok(()) => execute(cx, core, p, info, meta),
         // A break in the opcode sequence is an invalid request (class C).
         Err(_) => Err(Refusal::Nak(NakCode::InvalidRequest)),
     };
@@ -144,30 +121,27 @@ unsafe fn rc_request(
             dev.counters().inc(Counter::SndRnr);
             let timer = core.attr.min_rnr_timer & 0x1f;
             let syn = Syndrome::RnrNak { timer }.to_byte();
-            let _ = req::send_ack(dev, qp, core, psn, syn);
+            let _ = req::send_ack(cx, core, psn, syn);
         }
         Err(Refusal::Nak(code)) => {
             // An rkey violation is an access error event for the QP's
             // owner too (C9-222.1), unless a receive WQE can carry it: a
             // write with immediate's.
             if code == NakCode::RemoteAccessError && p.immdt().is_none() {
-                // SAFETY: As the caller promises.
-                unsafe { qp.event(bindings::IB_EVENT_QP_ACCESS_ERR) };
+                cx.event(bindings::IB_EVENT_QP_ACCESS_ERR);
             }
-            // SAFETY: As the caller promises.
-            unsafe { fail_recv_for(qp, core, code) };
-            let _ = nak(dev, qp, core, psn, code);
+            fail_recv_for(cx, core, code);
+            let _ = nak(cx, core, psn, code);
             // Access and invalid-request errors end the connection.
-            // SAFETY: As the caller promises.
-            unsafe { crate::transport::comp::to_error(dev, qp, core) };
+            crate::transport::comp::to_error(cx, core);
         }
         Err(Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),
     }
 }
 
 /// Sends a NAK.
-fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result {
-    req::send_ack(dev, qp, core, psn, Syndrome::Nak(code).to_byte())
+fn nak(cx: Ctx<'_>, core: &QpCore, psn: u32, code: NakCode) -> Result {
+    req::send_ack(cx, core, psn, Syndrome::Nak(code).to_byte())
 }
 
 /// Completes the receive a refused request was being placed into (for a
@@ -175,31 +149,23 @@ fn nak(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, code: NakCode) -> Result 
 /// consumed) with the status rxe gives it for the NAK: a remote access
 /// error, a remote invalid request, or, for a remote operational error (the
 /// receive's buffers could not take the data), a local QP operation error.
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn fail_recv_for(qp: &Qp, core: &mut QpCore, code: NakCode) {
+fn fail_recv_for(cx: Ctx<'_>, core: &mut QpCore, code: NakCode) {
     let status = match code {
         NakCode::RemoteAccessError => bindings::IB_WC_REM_ACCESS_ERR,
         NakCode::InvalidRequest => bindings::IB_WC_REM_INV_REQ_ERR,
         _ => bindings::IB_WC_LOC_QP_OP_ERR,
     };
-    // SAFETY: As the caller promises.
-    unsafe { fail_recv(qp, core, status) };
+    fail_recv(cx, core, status);
 }
 
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn uc_request(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+fn uc_request(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     info: &OpcodeInfo,
     meta: &PktMeta<'_>,
 ) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     if !transport_ok(qp.qp_type, p.opcode()) {
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
@@ -212,28 +178,24 @@ unsafe fn uc_request(
             core.resp.psn = psn::psn_next(psn);
             return;
         }
-        // SAFETY: As the caller promises.
-        unsafe { abandon(qp, core) };
+        abandon(cx, core);
     }
     core.resp.drop_msg = false;
     match core.resp.pos.check(info) {
         Ok(()) => {}
         // The message in progress lost its end; this packet starts anew.
-        // SAFETY: As the caller promises.
-        Err(SeqBreak::MissingLast) if info.is_first() => unsafe { abandon(qp, core) },
+        Err(SeqBreak::MissingLast) if info.is_first() => abandon(cx, core),
         // A middle or last packet of no message begun, or of another than
         // the one in progress: dropped, with the rest of its message.
         Err(_) => {
-            // SAFETY: As the caller promises.
-            unsafe { abandon(qp, core) };
+            abandon(cx, core);
             dev.counters().inc(Counter::RcvdQpDropped);
             core.resp.drop_msg = true;
             core.resp.psn = psn::psn_next(psn);
             return;
         }
     }
-    // SAFETY: As the caller promises.
-    let Err(refusal) = (unsafe { execute(dev, qp, core, p, info, meta) }) else {
+    let Err(refusal) = execute(cx, core, p, info, meta) else {
         return;
     };
     // UC has no NAKs. As in rxe: a receive that cannot take the data (too
@@ -247,18 +209,15 @@ unsafe fn uc_request(
         Refusal::Rnr | Refusal::Drop => NakCode::InvalidRequest,
     };
     if code == NakCode::RemoteOpError || qp.srq.is_some() {
-        // SAFETY: As the caller promises.
-        unsafe { fail_recv_for(qp, core, code) };
+        fail_recv_for(cx, core, code);
     }
     if code == NakCode::RemoteOpError {
-        // SAFETY: As the caller promises.
-        unsafe { crate::transport::comp::to_error(dev, qp, core) };
+        crate::transport::comp::to_error(cx, core);
         return;
     }
     dev.counters().inc(Counter::RcvdQpDropped);
     core.resp.drop_msg = !info.is_last();
-    // SAFETY: As the caller promises.
-    unsafe { abandon(qp, core) };
+    abandon(cx, core);
     core.resp.psn = psn::psn_next(psn);
 }
 
@@ -268,30 +227,18 @@ unsafe fn uc_request(
 /// E), as in rxe. Unlike rxe, the packet that shows the message broken, if
 /// it starts a new one, is carried out rather than dropped with its
 /// message.
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn abandon(qp: &Qp, core: &mut QpCore) {
+fn abandon(cx: Ctx<'_>, core: &mut QpCore) {
+    let qp = cx.qp();
     if qp.srq.is_some() {
-        // SAFETY: As the caller promises.
-        unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+        fail_recv(cx, core, bindings::IB_WC_REM_INV_REQ_ERR);
     }
     core.resp.recv = None;
     core.resp.write = None;
     core.resp.pos = MsgPos::Between;
 }
 
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn ud_request(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
-    core: &mut QpCore,
-    p: &Parsed<'_>,
-    meta: &PktMeta<'_>,
-) {
+fn ud_request(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>, meta: &PktMeta<'_>) {
+    let (dev, qp) = (cx.dev(), cx.qp());
     if !transport_ok(qp.qp_type, p.opcode()) {
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
@@ -316,25 +263,21 @@ unsafe fn ud_request(
     }
     let info = *p.info();
     core.resp.recv = None;
-    // SAFETY: As the caller promises.
-    match unsafe { execute(dev, qp, core, p, &info, meta) } {
+    match execute(cx, core, p, &info, meta) {
         Ok(()) => {}
         // Too big for the SRQ receive taken for it (class E): as rxe, that
         // receive completes with a remote invalid request error and the QP
         // goes on.
         Err(Refusal::Nak(NakCode::InvalidRequest)) => {
-            // SAFETY: As the caller promises.
-            unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+            fail_recv(cx, core, bindings::IB_WC_REM_INV_REQ_ERR);
         }
         Err(Refusal::Nak(code)) => {
             // The receive WQE taken could not hold the data (a bad lkey, an
             // SGE outside its MR): a malformed WQE, class A. As rxe, it
             // completes in error and the QP goes to the error state,
             // rather than vanish without a completion.
-            // SAFETY: As the caller promises.
-            unsafe { fail_recv_for(qp, core, code) };
-            // SAFETY: As the caller promises.
-            unsafe { crate::transport::comp::to_error(dev, qp, core) };
+            fail_recv_for(cx, core, code);
+            crate::transport::comp::to_error(cx, core);
         }
         // No receive WQE (RNR to RC), or no memory: the datagram is lost.
         Err(Refusal::Rnr | Refusal::Drop) => dev.counters().inc(Counter::RcvdQpDropped),
@@ -373,25 +316,21 @@ fn slot_sized(slot: &mut KVec<u8>, n: usize) -> Result {
 }
 
 /// Carries out a request in sequence.
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn execute(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+fn execute(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     info: &OpcodeInfo,
     meta: &PktMeta<'_>,
 ) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let psn = p.bth().psn;
     if info.consumes_rwr() {
         // The receive a send or a write with immediate consumes is taken
         // before anything is checked or written, as rxe does: with none
         // posted, the requester gets an RNR NAK first, and a request found
         // wrong completes the receive it took in error.
-        core.resp.recv = Some(take_recv(qp, core)?);
+        core.resp.recv = Some(take_recv(cx, core)?);
     }
     if !matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI)
         && !lengths_fit(dev, core, p, info)
@@ -399,22 +338,20 @@ unsafe fn execute(
         return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
     if info.is_read() {
-        return read(dev, qp, core, p);
+        return read(cx, core, p);
     }
     if info.is_atomic() {
-        return atomic(dev, qp, core, p);
+        return atomic(cx, core, p);
     }
     let ends = info.is_last() || info.is_only();
     if info.is_write() {
-        write(dev, qp, core, p, info)?;
+        write(cx, core, p, info)?;
     } else {
-        // SAFETY: As the caller promises.
-        unsafe { send(dev, qp, core, p, info, meta) }?;
+        send(cx, core, p, info, meta)?;
     }
     if info.is_write() && ends && p.immdt().is_some() {
         // Write with immediate completes its receive WQE.
-        // SAFETY: As the caller promises.
-        unsafe { write_imm(dev, qp, core, p, meta) }?;
+        write_imm(cx, core, p, meta)?;
     }
     core.resp.psn = psn::psn_next(psn);
     core.resp.pos = MsgPos::after(info);
@@ -422,7 +359,7 @@ unsafe fn execute(
         core.resp.msn = psn::psn_next(core.resp.msn);
     }
     if qp.qp_type == bindings::IB_QPT_RC && p.bth().ack_req {
-        let _ = req::send_ack(dev, qp, core, psn, Syndrome::ack_unlimited().to_byte());
+        let _ = req::send_ack(cx, core, psn, Syndrome::ack_unlimited().to_byte());
     }
     Ok(())
 }
@@ -444,7 +381,8 @@ fn lengths_fit(dev: &RxeDev, core: &QpCore, p: &Parsed<'_>, info: &OpcodeInfo) -
 ///
 /// INVARIANT (with [`consume_recv`]): while `core.resp.recv` holds a WQE of
 /// the QP's own ring, that WQE is the ring's head.
-fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusal> {
+fn take_recv(cx: Ctx<'_>, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusal> {
+    let qp = cx.qp();
     let n = match &qp.srq {
         Some(srq) => srq.slot_size(),
         None => core.rq.ring.elem_size(),
@@ -464,7 +402,8 @@ fn take_recv(qp: &Qp, core: &mut QpCore) -> core::result::Result<RecvCtx, Refusa
 
 /// Takes the receive in progress for its completion; a WQE of the QP's
 /// own ring leaves the ring now.
-fn consume_recv(qp: &Qp, core: &mut QpCore) -> Option<RecvCtx> {
+fn consume_recv(cx: Ctx<'_>, core: &mut QpCore) -> Option<RecvCtx> {
+    let qp = cx.qp();
     let ctx = core.resp.recv.take()?;
     if qp.srq.is_none() {
         core.rq.ring.advance();
@@ -473,12 +412,8 @@ fn consume_recv(qp: &Qp, core: &mut QpCore) -> Option<RecvCtx> {
 }
 
 /// Places `data` at the current offset of the receive in progress.
-fn place(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    data: &[u8],
-) -> core::result::Result<(), Refusal> {
+fn place(cx: Ctx<'_>, core: &mut QpCore, data: &[u8]) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let max_sge = match &qp.srq {
         Some(srq) => srq.max_sge(),
         None => core.rq.max_sge,
@@ -509,18 +444,14 @@ fn place(
 }
 
 /// A send packet.
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn send(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+fn send(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     info: &OpcodeInfo,
     meta: &PktMeta<'_>,
 ) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     // A first packet's receive was taken by `execute`.
     if info.is_first() {
         if matches!(qp.qp_type, bindings::IB_QPT_UD | bindings::IB_QPT_GSI) {
@@ -542,12 +473,12 @@ unsafe fn send(
             if let (Some(d), Some(s)) = (grh.get_mut(at..at + n), meta.ip_hdr.get(..n)) {
                 d.copy_from_slice(s);
             }
-            place(dev, qp, core, &grh)?;
+            place(cx, core, &grh)?;
         }
     } else if core.resp.recv.is_none() {
         return Err(Refusal::Nak(NakCode::InvalidRequest));
     }
-    place(dev, qp, core, p.payload())?;
+    place(cx, core, p.payload())?;
     if info.is_last() || info.is_only() {
         let mut wc_flags = 0;
         let mut ex = 0;
@@ -558,8 +489,7 @@ unsafe fn send(
         if let Some(ieth) = p.ieth() {
             // After the data is placed, as rxe does.
             if mr::invalidate(dev, qp.pd, ieth.rkey).is_err() {
-                // SAFETY: As the caller promises.
-                unsafe { fail_recv(qp, core, bindings::IB_WC_REM_INV_REQ_ERR) };
+                fail_recv(cx, core, bindings::IB_WC_REM_INV_REQ_ERR);
                 return Err(Refusal::Nak(NakCode::InvalidRequest));
             }
             wc_flags |= bindings::IB_WC_WITH_INVALIDATE;
@@ -570,33 +500,24 @@ unsafe fn send(
             wc_flags |= bindings::IB_WC_GRH;
             src_qp = d.src_qpn;
         }
-        // SAFETY: As the caller promises.
-        unsafe {
-            complete_recv(
-                dev,
-                qp,
-                core,
-                bindings::IB_WC_RECV,
-                wc_flags,
-                ex,
-                src_qp,
-                meta,
-                p.bth().se,
-            )
-        };
+        complete_recv(
+            cx,
+            core,
+            bindings::IB_WC_RECV,
+            wc_flags,
+            ex,
+            src_qp,
+            meta,
+            p.bth().se,
+        );
     }
     Ok(())
 }
 
 /// Completes the receive in progress.
-///
-/// # Safety
-///
-/// As for [`request`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn complete_recv(
-    dev: &RxeDev,
-    qp: &Qp,
+fn complete_recv(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     opcode: u32,
     wc_flags: u32,
@@ -605,7 +526,8 @@ unsafe fn complete_recv(
     meta: &PktMeta<'_>,
     solicited: bool,
 ) {
-    let Some(ctx) = consume_recv(qp, core) else {
+    let (dev, qp) = (cx.dev(), cx.qp());
+    let Some(ctx) = consume_recv(cx, core) else {
         return;
     };
     let wr_id = RecvWqe::new(&ctx.slot).map_or(0, |w| w.wr_id());
@@ -629,8 +551,7 @@ unsafe fn complete_recv(
     };
     core.resp.spare = ctx.slot;
     dev.counters().inc(Counter::RdmaRecv);
-    // SAFETY: Not destroyed, under `core` (caller).
-    let _ = unsafe { qp.recv_cq() }.post(&c, solicited);
+    let _ = cx.recv_cq().post(&c, solicited);
 }
 
 /// Completes the receive in progress, if any, with an error `status`: for
@@ -639,12 +560,9 @@ unsafe fn complete_recv(
 /// fast-registration MR of the QP's PD can be; rxe completes it so too and
 /// moves the QP to the error state, and the caller also NAKs the request,
 /// so the requester learns it failed).
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn fail_recv(qp: &Qp, core: &mut QpCore, status: u32) {
-    let Some(ctx) = consume_recv(qp, core) else {
+fn fail_recv(cx: Ctx<'_>, core: &mut QpCore, status: u32) {
+    let qp = cx.qp();
+    let Some(ctx) = consume_recv(cx, core) else {
         return;
     };
     let c = Completion {
@@ -656,19 +574,13 @@ unsafe fn fail_recv(qp: &Qp, core: &mut QpCore, status: u32) {
         port_num: 1,
         ..Completion::default()
     };
-    // SAFETY: Not destroyed, under `core` (caller).
-    let _ = unsafe { qp.recv_cq() }.post(&c, true);
+    let _ = cx.recv_cq().post(&c, true);
 }
 
 /// A write with immediate's last packet: consumes a receive WQE and
 /// completes it.
-///
-/// # Safety
-///
-/// As for [`request`].
-unsafe fn write_imm(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+fn write_imm(
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     meta: &PktMeta<'_>,
@@ -677,31 +589,27 @@ unsafe fn write_imm(
     let ctx = core.resp.recv.as_mut().ok_or(Refusal::Drop)?;
     ctx.off = core.resp.write_total;
     let imm = p.immdt().map_or(0, |i| i.imm.to_be());
-    // SAFETY: As the caller promises.
-    unsafe {
-        complete_recv(
-            dev,
-            qp,
-            core,
-            bindings::IB_WC_RECV_RDMA_WITH_IMM,
-            bindings::IB_WC_WITH_IMM,
-            imm,
-            0,
-            meta,
-            p.bth().se,
-        )
-    };
+    complete_recv(
+        cx,
+        core,
+        bindings::IB_WC_RECV_RDMA_WITH_IMM,
+        bindings::IB_WC_WITH_IMM,
+        imm,
+        0,
+        meta,
+        p.bth().se,
+    );
     Ok(())
 }
 
 /// An RDMA write packet.
 fn write(
-    dev: &RxeDev,
-    qp: &Qp,
+    cx: Ctx<'_>,
     core: &mut QpCore,
     p: &Parsed<'_>,
     info: &OpcodeInfo,
 ) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     if info.is_first() || info.is_only() {
         let reth = p.reth().ok_or(Refusal::Drop)?;
         // An operation the QP does not enable is an invalid request (class
@@ -753,12 +661,8 @@ fn write(
 }
 
 /// An RDMA read request: answered at once with response packets.
-fn read(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    p: &Parsed<'_>,
-) -> core::result::Result<(), Refusal> {
+fn read(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let reth = p.reth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_READ == 0 {
         return Err(Refusal::Nak(NakCode::InvalidRequest));
@@ -794,7 +698,7 @@ fn read(
     remember(core, res);
     core.resp.msn = psn::psn_next(core.resp.msn);
     core.resp.psn = psn::psn_add(psn, npkts);
-    send_read_responses(dev, qp, core, &res, psn).map_err(|_| Refusal::Drop)
+    send_read_responses(cx, core, &res, psn).map_err(|_| Refusal::Drop)
 }
 
 /// Keeps an answered read or atomic for duplicates.
@@ -811,7 +715,8 @@ fn remember(core: &mut QpCore, res: RdRes) {
 }
 
 /// Sends the read responses of `res` from PSN `from` on.
-fn send_read_responses(dev: &RxeDev, qp: &Qp, core: &QpCore, res: &RdRes, from: u32) -> Result {
+fn send_read_responses(cx: Ctx<'_>, core: &QpCore, res: &RdRes, from: u32) -> Result {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let av = core.av.ok_or(EINVAL)?;
     let path = req::path_of(&av, qp.src_port);
     let mtu = core.mtu(dev);
@@ -864,12 +769,8 @@ fn send_read_responses(dev: &RxeDev, qp: &Qp, core: &QpCore, res: &RdRes, from: 
 }
 
 /// An atomic request.
-fn atomic(
-    dev: &RxeDev,
-    qp: &Qp,
-    core: &mut QpCore,
-    p: &Parsed<'_>,
-) -> core::result::Result<(), Refusal> {
+fn atomic(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) -> core::result::Result<(), Refusal> {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let a = p.atmeth().ok_or(Refusal::Drop)?;
     if core.attr.qp_access_flags as u32 & bindings::IB_ACCESS_REMOTE_ATOMIC == 0 {
         return Err(Refusal::Nak(NakCode::InvalidRequest));
@@ -921,11 +822,12 @@ fn atomic(
     remember(core, res);
     core.resp.msn = psn::psn_next(core.resp.msn);
     core.resp.psn = psn::psn_next(psn);
-    send_atomic_ack(dev, qp, core, psn, orig).map_err(|_| Refusal::Drop)
+    send_atomic_ack(cx, core, psn, orig).map_err(|_| Refusal::Drop)
 }
 
 /// Sends an atomic acknowledge.
-fn send_atomic_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, orig: u64) -> Result {
+fn send_atomic_ack(cx: Ctx<'_>, core: &QpCore, psn: u32, orig: u64) -> Result {
+    let (dev, qp) = (cx.dev(), cx.qp());
     let av = core.av.ok_or(EINVAL)?;
     let path = req::path_of(&av, qp.src_port);
     let mut h = Headers::new(Bth::new(
@@ -944,7 +846,7 @@ fn send_atomic_ack(dev: &RxeDev, qp: &Qp, core: &QpCore, psn: u32, orig: u64) ->
 
 /// A request already carried out: sends and writes are acknowledged again,
 /// reads and atomics answered again from what was kept.
-fn duplicate(dev: &RxeDev, qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, info: &OpcodeInfo) {
+fn duplicate(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>, info: &OpcodeInfo) {
     let psn = p.bth().psn;
     if info.is_read() || info.is_atomic() {
         let found = core
@@ -959,14 +861,14 @@ fn duplicate(dev: &RxeDev, qp: &Qp, core: &mut QpCore, p: &Parsed<'_>, info: &Op
             .copied();
         if let Some(r) = found {
             if r.atomic {
-                let _ = send_atomic_ack(dev, qp, core, psn, r.orig);
+                let _ = send_atomic_ack(cx, core, psn, r.orig);
             } else {
-                let _ = send_read_responses(dev, qp, core, &r, psn);
+                let _ = send_read_responses(cx, core, &r, psn);
             }
         }
         return;
     }
     // Acknowledge up to the last packet carried out.
     let last = psn::psn_prev(core.resp.psn);
-    let _ = req::send_ack(dev, qp, core, last, Syndrome::ack_unlimited().to_byte());
+    let _ = req::send_ack(cx, core, last, Syndrome::ack_unlimited().to_byte());
 }

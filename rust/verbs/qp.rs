@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Queue pairs: creation with user-mapped send and receive rings, the IBTA
-//! state machine driven by `modify_qp`, queries and destruction.
+//! Queue pairs: the verbs that create one with user-mapped send and
+//! receive rings, move it through the IBTA state machine (`modify_qp`),
+//! query it, ring its doorbell and destroy it. What the engines keep of a
+//! QP is in `transport::qp`.
 //!
 //! The driver's state of a QP lives in an `Arc<Qp>` that the device's QP
 //! table (by QPN) and the core's `ib_qp` share, so the packet path can hold
 //! a QP while `destroy_qp` runs; everything that touches the QP's CQs or
-//! rings does so under `core` and checks `destroyed` first.
-//!
-//! The state enumeration leaves room for the migration states (Paused,
-//! Stopped) that sit beside RTS; every attribute the core can set is kept
-//! in one `ib_qp_attr`, which is also what a dump will carry.
+//! rings does so through a `Live` guard, which holds the QP's lock and has
+//! seen it not destroyed. The attributes the core sets are kept as it
+//! passes them (`ib_qp_attr`), but for the state, a `QpState`.
 
 use core::ptr::addr_of_mut;
 
@@ -21,7 +21,8 @@ use crate::{
     net::tx::Tx,
     proto::params,
     transport::qp::{
-        new_qp, CompState, Init, Qp, QpCore, RdRes, ReqState, RespState, WorkQueue, WqeMeta,
+        new_qp, CompState, Drain, Init, Live, OnPost, Qp, QpCore, QpState, RdRes, ReqState,
+        RespState, WorkQueue, WqeMeta,
     },
     verbs::{
         av::Av,
@@ -195,7 +196,6 @@ unsafe fn create_counted(
     }
     // SAFETY: Plain data.
     let mut attr: bindings::ib_qp_attr = unsafe { core::mem::zeroed() };
-    attr.qp_state = bindings::IB_QPS_RESET;
     attr.port_num = 1;
     attr.cap = bindings::ib_qp_cap {
         max_send_wr: sq_wr,
@@ -233,6 +233,7 @@ unsafe fn create_counted(
     let mut meta = KVec::new();
     meta.resize(slots, WqeMeta::default(), GFP_KERNEL)?;
     let core = QpCore {
+        state: QpState::Reset,
         attr,
         av: None,
         destroyed: false,
@@ -362,14 +363,11 @@ unsafe fn modify(
         // The rxe provider sends no driver data with modify_qp.
         return Err(EOPNOTSUPP);
     }
-    let mut core = qp.core.lock();
-    if core.destroyed {
-        return Err(EINVAL);
-    }
+    let mut live = Live::lock(qp).ok_or(EINVAL)?;
     let cur = if mask & bindings::IB_QP_CUR_STATE != 0 {
         attr.cur_qp_state
     } else {
-        core.attr.qp_state
+        live.state.to_ib()
     };
     let next = if mask & bindings::IB_QP_STATE != 0 {
         attr.qp_state
@@ -380,6 +378,7 @@ unsafe fn modify(
     if !unsafe { bindings::ib_modify_qp_is_ok(cur, next, qp.qp_type, mask) } {
         return Err(EINVAL);
     }
+    let to = QpState::from_ib(next).ok_or(EINVAL)?;
     check_attr(dev, qp, attr, mask)?;
     let av = if mask & bindings::IB_QP_AV != 0 {
         Some(Av::from_ah_attr(dev, &attr.ah_attr)?)
@@ -397,30 +396,28 @@ unsafe fn modify(
     } else {
         None
     };
-    let from = core.attr.qp_state;
-    apply(&mut core, attr, mask, av);
+    let (cx, core) = live.split();
+    apply(core, attr, mask, av);
     if let Some(res) = res {
         core.resp.res = res;
         core.resp.res_next = 0;
     }
-    // SAFETY: Under `core`, not destroyed (checked above).
-    unsafe { transition(dev, qp, &mut core, from, attr, mask) };
+    start_psns(core, mask);
+    if mask & bindings::IB_QP_STATE != 0 {
+        let to = match to {
+            QpState::Sqd(_) => QpState::Sqd(Drain::Draining {
+                notify: core.attr.en_sqd_async_notify != 0,
+            }),
+            other => other,
+        };
+        crate::transport::qp::enter(cx, core, to);
+    }
     Ok(())
 }
 
-/// What a state change does besides recording the state.
-///
-/// # Safety
-///
-/// The caller holds `core` and saw the QP not destroyed.
-unsafe fn transition(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
-    core: &mut QpCore,
-    from: u32,
-    attr: &bindings::ib_qp_attr,
-    mask: u32,
-) {
+/// Where the engines' PSNs and retry budgets start, for the attributes
+/// `mask` sets.
+fn start_psns(core: &mut QpCore, mask: u32) {
     if mask & bindings::IB_QP_SQ_PSN != 0 {
         core.req.psn = core.attr.sq_psn;
         core.req.max_psn = core.attr.sq_psn;
@@ -432,41 +429,6 @@ unsafe fn transition(
     if mask & (bindings::IB_QP_RETRY_CNT | bindings::IB_QP_RNR_RETRY) != 0 {
         core.comp.retry_left = core.attr.retry_cnt;
         core.comp.rnr_left = core.attr.rnr_retry;
-    }
-    if mask & bindings::IB_QP_STATE == 0 || attr.qp_state == from {
-        return;
-    }
-    match attr.qp_state {
-        bindings::IB_QPS_RESET => reset(core),
-        // SAFETY: As the caller promises.
-        bindings::IB_QPS_ERR => unsafe { crate::transport::comp::flush(dev, qp, core) },
-        bindings::IB_QPS_RTS => qp.schedule(),
-        _ => {}
-    }
-}
-
-/// Back to the reset state: the queues are emptied, the protocol state
-/// forgotten.
-fn reset(core: &mut QpCore) {
-    core.sq.ring.discard_all();
-    core.rq.ring.discard_all();
-    for m in core.meta.iter_mut() {
-        *m = WqeMeta::default();
-    }
-    core.req = ReqState {
-        index: core.sq.ring.index(),
-        ..ReqState::default()
-    };
-    core.comp = CompState::default();
-    let res = core::mem::take(&mut core.resp.res);
-    let spare = core::mem::take(&mut core.resp.spare);
-    core.resp = RespState {
-        res,
-        spare,
-        ..RespState::default()
-    };
-    for r in core.resp.res.iter_mut() {
-        *r = RdRes::default();
     }
 }
 
@@ -498,12 +460,6 @@ fn check_attr(dev: &RxeDev, qp: &Qp, attr: &bindings::ib_qp_attr, mask: u32) -> 
 fn apply(core: &mut QpCore, attr: &bindings::ib_qp_attr, mask: u32, av: Option<Av>) {
     let has = |bit: u32| mask & bit != 0;
     let a = &mut core.attr;
-    if has(bindings::IB_QP_STATE) {
-        a.qp_state = attr.qp_state;
-        if attr.qp_state == bindings::IB_QPS_RESET {
-            core.av = None;
-        }
-    }
     if has(bindings::IB_QP_EN_SQD_ASYNC_NOTIFY) {
         a.en_sqd_async_notify = attr.en_sqd_async_notify;
     }
@@ -581,7 +537,9 @@ pub(crate) unsafe extern "C" fn query_qp(
     };
     let core = qp.core.lock();
     let mut out = core.attr;
+    out.qp_state = core.state.to_ib();
     out.cur_qp_state = out.qp_state;
+    out.sq_draining = u8::from(core.state.draining());
     if let Some(av) = &core.av {
         av.write_ah_attr(&mut out.ah_attr);
     }
@@ -629,29 +587,24 @@ pub(crate) unsafe extern "C" fn post_send(
         }
         return EINVAL.to_errno();
     }
-    let mut core = qp.core.lock();
-    if core.destroyed {
+    let Some(mut live) = Live::lock(qp) else {
         return EINVAL.to_errno();
-    }
-    match core.attr.qp_state {
-        bindings::IB_QPS_RESET | bindings::IB_QPS_INIT | bindings::IB_QPS_RTR => EINVAL.to_errno(),
-        bindings::IB_QPS_ERR => {
-            // SAFETY: Our device; under `core`, not destroyed.
-            let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+    };
+    let (cx, core) = live.split();
+    match core.state.on_post_send() {
+        OnPost::Refuse => EINVAL.to_errno(),
+        OnPost::Flush => {
             // Work posted in the error state completes flushed at once.
-            // SAFETY: As above.
-            unsafe { crate::transport::comp::flush(dev, qp, &mut core) };
+            crate::transport::comp::flush(cx, core);
             0
         }
-        _ => {
+        OnPost::Queue => {
             // The doorbell is a system call: send right here, in the
             // poster's context, as rxe does, rather than wake a worker
             // (which costs small messages a context switch each). The
             // requester's budget bounds the time taken; it schedules the
             // rest.
-            // SAFETY: Our device; under `core`, not destroyed.
-            let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
-            crate::transport::req::run(dev, qp, &mut core);
+            crate::transport::req::run(cx, core);
             0
         }
     }
