@@ -12,7 +12,6 @@ pub(crate) mod netdev;
 pub(crate) mod netns;
 pub(crate) mod recv;
 pub(crate) mod registry;
-pub(crate) mod rxq;
 pub(crate) mod skb;
 pub(crate) mod tunnel;
 pub(crate) mod tx;

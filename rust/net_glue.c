@@ -223,8 +223,3 @@ struct dst_entry *rxe_rs_route6(struct net *net, struct net_device *ndev,
 	return ERR_PTR(-EAFNOSUPPORT);
 #endif
 }
-
-struct workqueue_struct *rxe_rs_alloc_rx_wq(void)
-{
-	return alloc_workqueue("rxe_rs_rx", WQ_UNBOUND, 0);
-}

@@ -93,7 +93,4 @@ struct dst_entry *rxe_rs_route6(struct net *net, struct net_device *ndev,
 				const u8 saddr[16], const u8 daddr[16], u8 tclass,
 				u32 flowlabel);
 
-/* The receive workqueue: alloc_workqueue() is a macro. */
-struct workqueue_struct *rxe_rs_alloc_rx_wq(void);
-
 #endif

@@ -31,9 +31,9 @@ module! {
 /// What the module holds while loaded. Fields drop in order: first the link
 /// type (no new devices; unregistering it waits for `newlink` calls in
 /// flight), then the devices left, then the per-namespace sockets (none
-/// should be left) and the receive workqueue, then the QP workqueue
-/// (drained), then the netdev notifier, so that no device op, packet, work
-/// item or notifier call can reach the module after it is gone.
+/// should be left), then the QP workqueue (drained), then the netdev
+/// notifier, so that no device op, packet, work item or notifier call can
+/// reach the module after it is gone.
 struct RxeModule {
     _link: Pin<KBox<net::link::LinkType>>,
     _devices: net::registry::Devices,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-network-namespace state: the UDP tunnel sockets (tunnel.rs) and
-//! receive queue (rxq.rs) of every namespace that has rxe-rs devices.
+//! Per-network-namespace state: the UDP tunnel sockets (tunnel.rs) of every
+//! namespace that has rxe-rs devices.
 //!
 //! # Lifetime
 //!
@@ -32,8 +32,7 @@
 //!
 //! Releasing takes the sockets out of the UDP layer and waits for an RCU
 //! grace period (no `encap_rcv` runs on them afterwards); packets already
-//! queued are still processed by the work item, which holds the queue.
-//! The receive workqueue is destroyed, and drained, at module unload.
+//! queued on their QPs are processed, or dropped, by the QPs' work.
 
 use core::ptr::NonNull;
 
@@ -44,13 +43,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{
-    bindings,
-    net::{
-        rxq::{RxQueue, Wq},
-        tunnel::Tunnel,
-    },
-};
+use crate::{bindings, net::tunnel::Tunnel};
 
 /// A namespace's entry.
 struct Entry {
@@ -65,15 +58,12 @@ struct Entry {
 /// Everything under the mutex.
 struct Nets {
     entries: KVec<Entry>,
-    /// The receive workqueue, allocated for the first entry.
-    wq: Option<Wq>,
 }
 
 global_lock! {
     // SAFETY: Initialized by `Subsys::new` at module load, before any use.
     unsafe(uninit) static NETS: Mutex<Nets> = Nets {
         entries: KVec::new(),
-        wq: None,
     };
 }
 
@@ -142,21 +132,10 @@ impl Membership {
             // INVARIANT: Counted.
             return Ok(Membership { cookie });
         }
-        let wq = match nets.wq {
-            Some(wq) => wq,
-            None => {
-                // SAFETY: Destroyed once, by `Subsys::drop`, after every
-                // entry is gone.
-                let wq = unsafe { Wq::alloc()? };
-                nets.wq = Some(wq);
-                wq
-            }
-        };
         // Room first, so that nothing can fail once the sockets are open.
         nets.entries.reserve(1, GFP_KERNEL)?;
-        let rx = RxQueue::new(wq)?;
         // SAFETY: `net` is held.
-        let tunnel = unsafe { Tunnel::open(net.as_ptr(), rx)? };
+        let tunnel = unsafe { Tunnel::open(net.as_ptr())? };
         nets.entries.push(
             Entry {
                 cookie,
@@ -247,16 +226,7 @@ impl PinnedDrop for Subsys {
         // SAFETY: Registered in `new` (type invariant). Runs `exit` for
         // every namespace, which releases every entry left.
         unsafe { bindings::unregister_pernet_subsys(self.ops.get()) };
-        let wq = {
-            let mut nets = NETS.lock();
-            // The static is never dropped: free the list's buffer.
-            nets.entries = KVec::new();
-            nets.wq.take()
-        };
-        if let Some(wq) = wq {
-            // SAFETY: No socket is left to queue work; the work items still
-            // queued run now, and nothing uses the workqueue afterwards.
-            unsafe { wq.destroy() };
-        }
+        // The static is never dropped: free the list's buffer.
+        NETS.lock().entries = KVec::new();
     }
 }

@@ -1,27 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Receiving RoCEv2 packets, in process context: what the receive queue
-//! (rxq.rs) hands over for a device, checked as far as it can be without a
-//! queue pair, then dispatched to one by destination QP number.
+//! Receiving RoCEv2 packets. The tunnel sockets hand each datagram over
+//! in softirq context ([`dispatch`]): it is checked as far as it takes to
+//! find its device and its queue pair, and queued on that QP. The QP's
+//! receive work checks the rest and carries it out in process context
+//! ([`receive`]), so that the QPs of a device are served in parallel,
+//! each in order.
 //!
 //! The checks are the C rxe's (rxe_recv.c), in an order that makes the
 //! counters mean something: the IP and UDP headers as rxe takes them, then
 //! the transport headers (`proto::packet`: length, known opcode, pad,
 //! transport header version), then the ICRC, and only then the QP. So a
 //! packet counted in `rcvd_unknown_qp` was a valid RoCEv2 packet; every
-//! other drop is counted in `rcvd_malformed`. Nothing is logged per packet.
+//! other drop is counted in `rcvd_malformed`. (A packet for a QP that
+//! exists is checked by the QP's work, after the lookup; a packet for none
+//! is checked whole before it is counted.) Nothing is logged per packet.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::sync::Arc;
 
 use crate::{
     bindings,
+    net::registry,
     net::skb::RxSkb,
     proto::{
+        bth,
         icrc::{icrc_check, IpHdr, UDP_HDR_LEN},
         ip::{ipv4_addrs, ipv6_addrs, udp_src_port, IpAddr},
         opcode::Dialect,
         packet::Packet as Parsed,
     },
+    transport::qp::Qp,
     verbs::{counters::Counter, device::RxeDev},
 };
 
@@ -101,28 +109,92 @@ impl Packet {
     }
 }
 
-/// Receives a packet the receive queue took for `dev`.
-pub(crate) fn receive_skb(dev: &RxeDev, skb: RxSkb) {
-    match Packet::new(skb) {
-        Some(pkt) => receive(dev, pkt),
-        None => dev.counters().inc(Counter::RcvdMalformed),
+/// Takes a packet the tunnel sockets received, in softirq context: finds
+/// the device it arrived for and the QP it is for, and queues it there, or
+/// drops and counts it.
+pub(crate) fn dispatch(skb: RxSkb) {
+    let Some(dev) = device_for(&skb) else {
+        // No device of ours there: not ours to count.
+        return;
+    };
+    let Some(pkt) = Packet::new(skb) else {
+        dev.counters().inc(Counter::RcvdMalformed);
+        return;
+    };
+    let Some(qpn) = bth::dest_qpn(pkt.bytes()) else {
+        dev.counters().inc(Counter::RcvdMalformed);
+        return;
+    };
+    let mut pkt = Some(pkt);
+    let full = dev
+        .qps()
+        .with(qpn, |qp| match pkt.take().map(|p| qp.queue_packet(p.skb)) {
+            Some(Err(skb)) => Some(skb),
+            _ => None,
+        })
+        .flatten();
+    if let Some(skb) = full {
+        dev.counters().inc(Counter::RcvdQpDropped);
+        drop(skb);
+        return;
+    }
+    if let Some(pkt) = pkt {
+        // No such QP: a valid packet is counted as for an unknown QP.
+        let counter = match check(&pkt) {
+            Some(_) => Counter::RcvdUnknownQp,
+            None => Counter::RcvdMalformed,
+        };
+        dev.counters().inc(counter);
     }
 }
 
-/// Receives a packet for `dev`: checks it and hands it to its queue pair,
-/// or drops and counts it.
-pub(crate) fn receive(dev: &RxeDev, pkt: Packet) {
-    let delivered = match check(&pkt) {
-        Some(parsed) => deliver(dev, &pkt, &parsed),
-        None => {
-            dev.counters().inc(Counter::RcvdMalformed);
-            return;
-        }
-    };
-    match delivered {
-        Ok(()) => pkt.consume(),
-        Err(Undelivered::NoSuchQp) => dev.counters().inc(Counter::RcvdUnknownQp),
+/// The device a packet that arrived on its netdev is for: ours on that
+/// netdev, or, if it is a VLAN netdev, ours on the real netdev under it
+/// (the RDMA core gives a device the GIDs of the VLANs over its netdev), as
+/// in rxe; for a packet sent to a local address (it came over the loopback
+/// netdev), the device on the netdev that owns that address. Any context.
+fn device_for(skb: &RxSkb) -> Option<registry::DevRef> {
+    if let Some(owner) = skb.loopback_owner() {
+        let d = registry::get(owner.as_ptr());
+        // SAFETY: The reference `loopback_owner` took.
+        unsafe { bindings::rxe_rs_dev_put(owner.as_ptr()) };
+        return d;
     }
+    let ndev = skb.ndev();
+    registry::get(ndev).or_else(|| {
+        // SAFETY: The packet holds `ndev` (`RxSkb` invariant); a VLAN
+        // netdev holds its real one.
+        let real = unsafe { bindings::rxe_rs_vlan_real_dev(ndev) };
+        if real.is_null() {
+            None
+        } else {
+            registry::get(real)
+        }
+    })
+}
+
+/// Receives a packet queued on `qp` (its receive work, process context):
+/// checks it, counts it and hands it to the QP's engines, or drops and
+/// counts it. Returns whether the responder has more to send for it.
+pub(crate) fn receive(dev: &RxeDev, qp: &Arc<Qp>, skb: RxSkb) -> bool {
+    let Some(pkt) = Packet::new(skb) else {
+        dev.counters().inc(Counter::RcvdMalformed);
+        return false;
+    };
+    let Some(parsed) = check(&pkt) else {
+        dev.counters().inc(Counter::RcvdMalformed);
+        return false;
+    };
+    dev.counters().inc(Counter::RcvdPkts);
+    dev.counters().add(Counter::RcvdBytes, pkt.ip_len() as u64);
+    let meta = crate::transport::resp::PktMeta {
+        ip_hdr: pkt.ip_header_bytes(),
+        src: pkt.src_addr(),
+        dst: pkt.dst_addr(),
+    };
+    let pending = crate::transport::qp::deliver(dev, qp, &parsed, &meta);
+    pkt.consume();
+    pending
 }
 
 /// The checks that need no queue pair; the parsed packet if they pass.
@@ -132,32 +204,4 @@ fn check(pkt: &Packet) -> Option<Parsed<'_>> {
         return None;
     }
     Some(parsed)
-}
-
-/// Why a valid packet was not delivered.
-#[derive(Debug)]
-enum Undelivered {
-    /// No queue pair has the packet's destination QP number.
-    NoSuchQp,
-}
-
-/// The delivery to a queue pair by destination QP number (QP 1 is the GSI
-/// QP; QP 0 never exists on RoCE): counts the packet (`rcvd_pkts`, and
-/// `pkt.ip_len()` bytes in `rcvd_bytes`) and hands it to the QP's responder
-/// (requests) or completer (responses). Multicast has no groups yet: such
-/// packets find no QP.
-fn deliver(dev: &RxeDev, pkt: &Packet, parsed: &Parsed<'_>) -> Result<(), Undelivered> {
-    let qp = dev
-        .qps()
-        .with(parsed.bth().dest_qpn, |q| Arc::from(q))
-        .ok_or(Undelivered::NoSuchQp)?;
-    dev.counters().inc(Counter::RcvdPkts);
-    dev.counters().add(Counter::RcvdBytes, pkt.ip_len() as u64);
-    let meta = crate::transport::resp::PktMeta {
-        ip_hdr: pkt.ip_header_bytes(),
-        src: pkt.src_addr(),
-        dst: pkt.dst_addr(),
-    };
-    crate::transport::qp::deliver(dev, &qp, parsed, &meta);
-    Ok(())
 }

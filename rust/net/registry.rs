@@ -2,8 +2,8 @@
 
 //! The devices this module created.
 //!
-//! The netdev notifier looks devices up here by netdev, and unloading takes
-//! every one of them down. The RDMA core's own lookups cannot serve: they
+//! The netdev notifier and the receive path look devices up here by
+//! netdev, and unloading takes every one of them down. The RDMA core's own lookups cannot serve: they
 //! match by driver id, which the C `rdma_rxe` shares, and a device of the
 //! other driver must never be mistaken for one of ours.
 
@@ -16,13 +16,13 @@ use crate::{bindings, verbs::device::RxeDev};
 /// A device on the registry.
 ///
 /// INVARIANT: points to an `RxeDev` whose state is initialized; the entry
-/// is removed, under the registry lock, by `dealloc_driver` before the state
-/// is dropped and the RDMA core frees the memory.
+/// is removed from both lists, under their locks, by `dealloc_driver`
+/// before the state is dropped and the RDMA core frees the memory.
 #[derive(Clone, Copy)]
 pub(crate) struct DevPtr(NonNull<RxeDev>);
 
-// SAFETY: A `DevPtr` is only dereferenced under the registry lock, which
-// keeps the device alive (type invariant); `RxeDev` is `Sync`.
+// SAFETY: A `DevPtr` is only dereferenced under the lock of a list it is
+// on, which keeps the device alive (type invariant); `RxeDev` is `Sync`.
 unsafe impl Send for DevPtr {}
 
 impl DevPtr {
@@ -45,6 +45,24 @@ global_lock! {
     unsafe(uninit) static DEVICES: Mutex<KVec<DevPtr>> = KVec::new();
 }
 
+global_lock! {
+    // SAFETY: As above.
+    unsafe(uninit) static BY_NETDEV: SpinLockIrq<KVec<DevPtr>> = KVec::new();
+}
+
+/// Makes the receive path's copy of the list the same as `devices` (which
+/// the caller holds locked): a new copy, swapped in under the spinlock, so
+/// that nothing allocates or frees under it.
+fn publish(devices: &KVec<DevPtr>) -> Result {
+    let mut copy = KVec::with_capacity(devices.len(), GFP_KERNEL)?;
+    for d in devices.iter() {
+        copy.push(*d, GFP_KERNEL)?;
+    }
+    let old = core::mem::replace(&mut *BY_NETDEV.lock(), copy);
+    drop(old);
+    Ok(())
+}
+
 /// The registry while the module is loaded: dropping it unregisters every
 /// device left.
 pub(crate) struct Devices(());
@@ -54,6 +72,8 @@ impl Devices {
     pub(crate) fn init() -> Self {
         // SAFETY: Called exactly once, from module initialization.
         unsafe { DEVICES.init() };
+        // SAFETY: As above.
+        unsafe { BY_NETDEV.init() };
         Devices(())
     }
 }
@@ -61,8 +81,10 @@ impl Devices {
 impl Drop for Devices {
     fn drop(&mut self) {
         unregister_all();
-        // The static is never dropped: free the list's buffer.
+        // The statics are never dropped: free the lists' buffers.
         *DEVICES.lock() = KVec::new();
+        let old = core::mem::take(&mut *BY_NETDEV.lock());
+        drop(old);
     }
 }
 
@@ -99,16 +121,33 @@ pub(crate) fn add(entry: DevPtr) -> Result {
         return Err(EEXIST);
     }
     devices.push(entry, GFP_KERNEL)?;
+    if let Err(e) = publish(&devices) {
+        devices.pop();
+        return Err(e);
+    }
     Ok(())
 }
 
 /// Removes a device (from `dealloc_driver`); absent entries are fine.
 pub(crate) fn remove(dev: NonNull<RxeDev>) {
     let mut devices = DEVICES.lock();
-    if let Some(i) = devices.iter().position(|d| d.0 == dev) {
-        // `i` is in bounds: `position` found it.
-        let _ = devices.remove(i);
+    let Some(i) = devices.iter().position(|d| d.0 == dev) else {
+        return;
+    };
+    // Out of the receive path's list first: a copy without the device, or,
+    // without memory for one, an empty list until the next change (packets
+    // for the other devices are dropped meanwhile; the device must go).
+    let mut copy = KVec::new();
+    for d in devices.iter().filter(|d| d.0 != dev) {
+        if copy.push(*d, GFP_KERNEL).is_err() {
+            copy = KVec::new();
+            break;
+        }
     }
+    let old = core::mem::replace(&mut *BY_NETDEV.lock(), copy);
+    drop(old);
+    // `i` is in bounds: `position` found it.
+    let _ = devices.remove(i);
 }
 
 /// Whether one of our devices sits on `ndev`.
@@ -141,6 +180,20 @@ impl Deref for DevRef {
     }
 }
 
+impl DevRef {
+    /// A reference on `dev`, if it is registered (not still registering,
+    /// nor unregistering).
+    pub(crate) fn hold(dev: &RxeDev) -> Option<Self> {
+        // SAFETY: `dev` is live (a reference to it exists); `try_get` fails
+        // unless it is registered.
+        if !unsafe { bindings::rxe_rs_ib_device_try_get(dev.ibdev()) } {
+            return None;
+        }
+        // INVARIANT: Ours, and held by the reference just taken.
+        Some(DevRef(NonNull::from(dev)))
+    }
+}
+
 impl Drop for DevRef {
     fn drop(&mut self) {
         // SAFETY: The reference taken in `get` (type invariant).
@@ -149,10 +202,10 @@ impl Drop for DevRef {
 }
 
 /// Our device on `ndev`, if there is one and it is registered (not still
-/// registering, nor unregistering), held. The registry lock is only held
-/// for the lookup.
+/// registering, nor unregistering), held. Any context (the receive path
+/// looks up in softirq); the list's spinlock is only held for the lookup.
 pub(crate) fn get(ndev: *mut bindings::net_device) -> Option<DevRef> {
-    let devices = DEVICES.lock();
+    let devices = BY_NETDEV.lock();
     let d = devices.iter().find(|d| d.dev().ndev() == ndev)?;
     // SAFETY: Live while on the registry, which we hold locked.
     if !unsafe { bindings::rxe_rs_ib_device_try_get(d.dev().ibdev()) } {

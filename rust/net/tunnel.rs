@@ -3,20 +3,16 @@
 //! The UDP tunnel sockets of one network namespace: one on the RoCEv2 port
 //! for IPv4 and one for IPv6 (v6only), as rxe_net.c sets them up. Their
 //! encapsulation callback runs in softirq context for every datagram; it
-//! only takes the packet over and queues it on the namespace's receive
-//! queue (rxq.rs), which the sockets' user data points to.
+//! takes the packet over and hands it to the receive path (`recv`), which
+//! queues it on its QP.
 
 use core::ptr::NonNull;
 
-use kernel::{
-    error::to_result,
-    prelude::*,
-    sync::{rcu, Arc, ArcBorrow},
-};
+use kernel::{error::to_result, prelude::*, sync::rcu};
 
 use crate::{
     bindings,
-    net::{rxq::RxQueue, skb::RxSkb},
+    net::{recv, skb::RxSkb},
     proto::ip::ROCE_V2_UDP_PORT,
 };
 
@@ -27,8 +23,8 @@ const ENCAP_TYPE: u8 = 1;
 /// A kernel UDP socket bound to the RoCEv2 port, set up as a tunnel.
 ///
 /// INVARIANT: `0` is a socket from `udp_sock_create4/6` set up with
-/// `setup_udp_tunnel_sock`, whose user data points to the receive queue of
-/// the [`Tunnel`] that owns it; it is released by that tunnel's `drop`.
+/// `setup_udp_tunnel_sock`, whose user data is [`OPEN`] until it is
+/// released by the `drop` of the [`Tunnel`] that owns it.
 struct Sock(NonNull<bindings::socket>);
 
 impl Sock {
@@ -36,9 +32,8 @@ impl Sock {
     ///
     /// # Safety
     ///
-    /// `net` must be a namespace the caller holds a reference on; `rx`
-    /// must outlive the socket's user data (see [`Tunnel`]).
-    unsafe fn open(net: *mut bindings::net, family: u32, rx: &Arc<RxQueue>) -> Result<Self> {
+    /// `net` must be a namespace the caller holds a reference on.
+    unsafe fn open(net: *mut bindings::net, family: u32) -> Result<Self> {
         // SAFETY: Plain data; zeroes are its defaults (any local address,
         // no peer, no checksum options).
         let mut cfg: bindings::udp_port_cfg = unsafe { core::mem::zeroed() };
@@ -59,11 +54,11 @@ impl Sock {
         let sock = NonNull::new(sock).ok_or(EINVAL)?;
         // SAFETY: Plain data; zeroes mean no callbacks.
         let mut tcfg: bindings::udp_tunnel_sock_cfg = unsafe { core::mem::zeroed() };
-        tcfg.sk_user_data = Arc::as_ptr(rx).cast_mut().cast();
+        tcfg.sk_user_data = core::ptr::from_ref(&OPEN).cast_mut().cast();
         tcfg.encap_type = ENCAP_TYPE;
         tcfg.encap_rcv = Some(encap_rcv);
         // SAFETY: `sock` is the fresh socket; `net` is its namespace. From
-        // here on `encap_rcv` may run with `rx` as user data.
+        // here on `encap_rcv` may run.
         unsafe {
             bindings::setup_udp_tunnel_sock(
                 net,
@@ -84,38 +79,35 @@ impl Sock {
     }
 }
 
+/// What an open socket's user data points to: a socket being released has
+/// none, and its `encap_rcv` drops what it is still handed. (Aligned: the
+/// socket layer keeps flags in the pointer's low bits.)
+static OPEN: u64 = 0;
+
 /// The tunnel sockets of one namespace.
-///
-/// INVARIANT: the sockets' user data points to `rx`, which this holds
-/// until no `encap_rcv` call can read that pointer any more.
 pub(crate) struct Tunnel {
     v4: Option<Sock>,
     v6: Option<Sock>,
-    rx: Arc<RxQueue>,
 }
 
 // SAFETY: The sockets are only used to be released, which any thread may
-// do; `RxQueue` is `Send` and `Sync`.
+// do.
 unsafe impl Send for Tunnel {}
 
 impl Tunnel {
-    /// Opens the sockets in `net`, delivering to `rx`. `EADDRINUSE` if the
+    /// Opens the sockets in `net`. `EADDRINUSE` if the
     /// port is taken there, for IPv4 or IPv6. A kernel without IPv6 (or a
     /// namespace where it is off) gets the IPv4 socket only, as with rxe.
     ///
     /// # Safety
     ///
     /// `net` must be a namespace the caller holds a reference on.
-    pub(crate) unsafe fn open(net: *mut bindings::net, rx: Arc<RxQueue>) -> Result<Self> {
-        let mut t = Tunnel {
-            v4: None,
-            v6: None,
-            rx,
-        };
-        // SAFETY: `net` is held (caller); `t` keeps `rx` for the sockets.
-        t.v4 = Some(unsafe { Sock::open(net, bindings::AF_INET, &t.rx)? });
+    pub(crate) unsafe fn open(net: *mut bindings::net) -> Result<Self> {
+        let mut t = Tunnel { v4: None, v6: None };
+        // SAFETY: `net` is held (caller).
+        t.v4 = Some(unsafe { Sock::open(net, bindings::AF_INET)? });
         // SAFETY: As above.
-        match unsafe { Sock::open(net, bindings::AF_INET6, &t.rx) } {
+        match unsafe { Sock::open(net, bindings::AF_INET6) } {
             Ok(s) => t.v6 = Some(s),
             Err(e) if e == EAFNOSUPPORT => {}
             Err(e) => return Err(e),
@@ -134,15 +126,15 @@ impl Drop for Tunnel {
             s.release();
         }
         // The receive path calls `encap_rcv` under RCU: once a grace period
-        // has passed, none can still hold the old user data, and `rx` (an
-        // `encap_rcv` may have queued work holding it) may go.
+        // has passed, none is still running on these sockets (nor, at
+        // module unload, in the module's code).
         // SAFETY: No preconditions; we hold no RCU read lock.
         unsafe { bindings::synchronize_rcu() };
     }
 }
 
-/// The sockets' `encap_rcv`, in softirq context: queues the packet for the
-/// namespace's work item. Always consumes it (returns 0).
+/// The sockets' `encap_rcv`, in softirq context: hands the packet to the
+/// receive path. Always consumes it (returns 0).
 ///
 /// # Safety
 ///
@@ -161,15 +153,10 @@ unsafe extern "C" fn encap_rcv(
         return 0;
     };
     // SAFETY: `sk` is our socket; the RCU read lock is held.
-    let rx = unsafe { bindings::rxe_rs_sk_user_data(sk) }.cast::<RxQueue>();
-    if rx.is_null() {
+    if unsafe { bindings::rxe_rs_sk_user_data(sk) }.is_null() {
         // Being released.
         return 0;
     }
-    // SAFETY: The user data is `Arc::as_ptr` of the tunnel's queue, which
-    // the tunnel holds until a grace period after clearing it; we are in
-    // the read-side section in which we read it.
-    let rx = unsafe { ArcBorrow::from_raw(rx) };
-    RxQueue::push(rx, skb);
+    recv::dispatch(skb);
     0
 }

@@ -264,10 +264,10 @@ const HELD_MAX: usize = 8;
 /// (veth hands the packet straight to the peer's receive path) need not
 /// be: the doorbell of a consumer that has just seen the request's
 /// completion would wait for it on the lock. Held packets go in the order
-/// they were made. The receive path is the only sender of answers, and it
-/// is one work item per namespace, which never runs twice at once: the
-/// held answers of one request go before any answer to the next. Requests
-/// ([`Via::Request`]) are never held.
+/// they were made. The QP's receive work is the only sender of answers,
+/// and a work item never runs twice at once: the held answers of one
+/// request go before any answer to the next. Requests ([`Via::Request`])
+/// are never held.
 ///
 /// Not `Sync`: it lives in the QP's state, under the QP's lock.
 #[derive(Default)]

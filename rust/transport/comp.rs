@@ -161,11 +161,12 @@ pub(crate) fn flush(cx: Ctx<'_>, core: &mut QpCore) {
     }
 }
 
-/// Goes back to the oldest unacknowledged packet and sends again from
-/// there: from the middle of the oldest WQE if the responder acknowledged
-/// its start (a read asks for the rest of its data), else from its start.
+/// Goes back to the oldest unacknowledged packet, to send again from there
+/// (the caller runs the requester next): from the middle of the oldest WQE
+/// if the responder acknowledged its start (a read asks for the rest of its
+/// data), else from its start.
 fn rewind(cx: Ctx<'_>, core: &mut QpCore) {
-    let (dev, qp) = (cx.dev(), cx.qp());
+    let dev = cx.dev();
     let i = core.sq.ring.index();
     let Some(m) = core.meta(i).filter(|m| m.started).copied() else {
         return;
@@ -185,7 +186,6 @@ fn rewind(cx: Ctx<'_>, core: &mut QpCore) {
     core.req.off = off;
     core.req.psn = from;
     core.req.noack = 0;
-    qp.schedule();
 }
 
 /// A bound on how far into a WQE a rewind resumes (its packets): anything
@@ -286,7 +286,6 @@ fn ack(cx: Ctx<'_>, core: &mut QpCore, psn: u32, syn: Syndrome) {
             core.comp.gap_retried = false;
             reset_retries(core);
             arm_retry_timer(cx, core);
-            qp.schedule();
         }
         Syndrome::RnrNak { .. } => {
             dev.counters().inc(Counter::RcvRnr);
@@ -410,7 +409,6 @@ fn read_response(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
         complete_local_ops(cx, core);
         reset_retries(core);
         arm_retry_timer(cx, core);
-        qp.schedule();
     }
 }
 
@@ -452,7 +450,6 @@ fn atomic_ack(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
     complete_local_ops(cx, core);
     reset_retries(core);
     arm_retry_timer(cx, core);
-    qp.schedule();
 }
 
 /// The local ACK timeout in milliseconds: 4.096 us * 2^timeout, as the

@@ -22,7 +22,11 @@ use kernel::{
 
 use crate::{
     bindings,
-    net::tx::{Tx, Via},
+    net::{
+        registry::DevRef,
+        skb::{RxSkb, SkbQueue},
+        tx::{Tx, Via},
+    },
     proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu},
     transport::resp::PktMeta,
     verbs::{av::Av, cq::RxeCq, device::RxeDev, mr::MrRef, post::KPost, queue::Queue, srq::Srq},
@@ -123,6 +127,13 @@ pub(crate) struct RdRes {
     pub(crate) orig: u64,
 }
 
+/// A read being answered: what, and the PSN of the next response packet.
+#[derive(Clone, Copy)]
+pub(crate) struct ReadOut {
+    pub(crate) res: RdRes,
+    pub(crate) next: u32,
+}
+
 /// Responder state.
 #[derive(Default)]
 pub(crate) struct RespState {
@@ -144,6 +155,8 @@ pub(crate) struct RespState {
     pub(crate) drop_msg: bool,
     /// Where the requests stand in the opcode sequence (RC, UC).
     pub(crate) pos: MsgPos,
+    /// The read being answered, packet after packet, by the receive work.
+    pub(crate) out: Option<ReadOut>,
     /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
     pub(crate) res: KVec<RdRes>,
     pub(crate) res_next: usize,
@@ -285,17 +298,28 @@ pub(crate) struct Qp {
     /// Kernel QPs' post path into the rings.
     #[pin]
     pub(crate) kpost: SpinLockIrq<KPost>,
+    /// The requester's work: what the doorbell's budget left, kernel
+    /// consumers' posts, state changes.
     #[pin]
     work: Work<Qp>,
     /// The retransmit (and RNR wait) timer.
     #[pin]
     timer: DelayedWork<Qp, 1>,
+    /// Packets for the QP, queued by the receive path (softirq) for the
+    /// receive work.
+    #[pin]
+    rx: SkbQueue,
+    /// The receive work: the responder and the completer, then the
+    /// requester if they made room for it.
+    #[pin]
+    recv: Work<Qp, 2>,
     /// Counts the QP until it is freed (checked at unload).
     _live: crate::transport::live::LiveQp,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Qp { self.work }
+    impl HasWork<Self, 2> for Qp { self.recv }
 }
 
 impl_has_delayed_work! {
@@ -311,8 +335,27 @@ impl WorkItem<1> for Qp {
         };
         let (cx, core) = live.split();
         crate::transport::comp::timer_fired(cx, core);
+        crate::transport::req::run(cx, core);
     }
 }
+
+impl WorkItem<2> for Qp {
+    type Pointer = Arc<Qp>;
+
+    fn run(this: Arc<Qp>) {
+        this.receive();
+    }
+}
+
+/// At most this many packets are received, or answer packets sent, in one
+/// run of a QP's receive work; then it makes way for other work and comes
+/// back.
+const RX_BUDGET: u32 = 64;
+
+/// At most this many packets wait on one QP; more are dropped (and counted
+/// in `rcvd_qp_dropped`): a peer that sends faster than the QP can take is
+/// held back by its window, and a flood must not eat the memory.
+const RX_QUEUE_MAX: usize = 4096;
 
 // SAFETY: The raw pointers are only dereferenced through a `Live` guard,
 // which holds `core` and has seen the QP not destroyed (type invariant);
@@ -361,6 +404,79 @@ impl Qp {
             // to drop.
             drop(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
         }
+    }
+
+    /// Queues a packet for the receive work, and makes sure the work runs.
+    /// Any context (the receive path's softirq). `Err` gives the packet
+    /// back when the queue is full.
+    pub(crate) fn queue_packet(self: &Arc<Self>, skb: RxSkb) -> core::result::Result<(), RxSkb> {
+        if self.rx.len() >= RX_QUEUE_MAX {
+            return Err(skb);
+        }
+        self.rx.push(skb);
+        if let Some(t) = crate::transport::task::tasks() {
+            // Already queued (not yet running) is fine: it will see this
+            // packet. The clone is never the last reference: the caller
+            // holds the QP.
+            let _ = t.queue().enqueue::<_, 2>(self.clone());
+        }
+        Ok(())
+    }
+
+    /// The receive work: the packets queued for the QP, and what the
+    /// responder still has to send, within the run's budget.
+    fn receive(self: &Arc<Self>) {
+        // The device, held for the run: the answers held back while the
+        // lock is held go out after it is let go.
+        let Some(dev) = self.hold_dev() else {
+            self.purge_rx();
+            return;
+        };
+        let mut budget = RX_BUDGET;
+        // An answer in progress (a long read) goes on before the next
+        // request is looked at.
+        let mut pending = true;
+        loop {
+            if pending {
+                let Some(sent) = crate::transport::resp::answer(&dev, self, budget) else {
+                    self.purge_rx();
+                    return;
+                };
+                budget = budget.saturating_sub(sent.count);
+                pending = sent.more;
+            }
+            if budget == 0 {
+                break;
+            }
+            if !pending {
+                let Some(skb) = self.rx.pop() else {
+                    return;
+                };
+                pending = crate::net::recv::receive(&dev, self, skb);
+                budget -= 1;
+            }
+        }
+        // More to do: after the other work waiting.
+        if let Some(t) = crate::transport::task::tasks() {
+            let _ = t.queue().enqueue::<_, 2>(self.clone());
+        }
+    }
+
+    /// The QP's device, held, unless the QP is destroyed or the device is
+    /// going away.
+    fn hold_dev(&self) -> Option<DevRef> {
+        let guard = self.core.lock();
+        if guard.destroyed {
+            return None;
+        }
+        // SAFETY: The QP's device, live while the QP is not destroyed,
+        // which it is not while we hold the lock (`Qp` invariant).
+        DevRef::hold(unsafe { &*self.dev })
+    }
+
+    /// Drops the packets queued for the QP (it is destroyed).
+    pub(crate) fn purge_rx(&self) {
+        while self.rx.pop().is_some() {}
     }
 
     /// Asks for the QP's work (the requester) to run soon.
@@ -508,6 +624,8 @@ pub(crate) fn new_qp(
         kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
         work <- new_work!("rxe_rs_qp_work"),
         timer <- new_delayed_work!("rxe_rs_qp_timer"),
+        rx <- SkbQueue::new(),
+        recv <- new_work!("rxe_rs_qp_recv"),
         _live: crate::transport::live::LiveQp::new(),
     }? Error)
 }
@@ -520,20 +638,22 @@ fn src_port(qpn: u32) -> u16 {
 }
 
 /// Hands a packet for this QP to the responder (requests) or the completer
-/// (responses).
+/// (responses, after which the requester sends what they made room for).
+/// Returns whether the responder has more to send for it (a read's
+/// responses: see [`crate::transport::resp::answer`]).
 pub(crate) fn deliver(
     dev: &RxeDev,
     qp: &Arc<Qp>,
     p: &crate::proto::packet::Packet<'_>,
     meta: &PktMeta<'_>,
-) {
+) -> bool {
     let Some(mut live) = Live::lock(qp) else {
-        return;
+        return false;
     };
     if !from_peer(qp, &live, meta) {
         dev.counters()
             .inc(crate::verbs::counters::Counter::RcvdQpDropped);
-        return;
+        return false;
     }
     let (cx, core) = live.split();
     // What the responder answers goes once the lock is let go (see `Tx`).
@@ -548,10 +668,13 @@ pub(crate) fn deliver(
                 .inc(crate::verbs::counters::Counter::SenderSched);
         }
         crate::transport::comp::response(cx, core, p);
+        crate::transport::req::run(cx, core);
     }
+    let pending = core.resp.out.is_some();
     let held = core.tx.release();
     drop(live);
     held.send(dev);
+    pending
 }
 
 /// Whether a packet for a connected QP (RC, UC) comes from its peer: sent

@@ -4,7 +4,7 @@
 //! RDMA writes, reads and atomics into and out of MRs), acknowledges them,
 //! and answers duplicates the way the IBTA says.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
@@ -19,7 +19,7 @@ use crate::{
         wqe::RecvWqe,
     },
     transport::{
-        qp::{Ctx, QpCore, RdRes, RecvCtx, WriteCtx},
+        qp::{Ctx, Live, Qp, QpCore, RdRes, ReadOut, RecvCtx, WriteCtx},
         req,
     },
     verbs::{
@@ -698,7 +698,10 @@ fn read(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) -> core::result::Result<
     remember(core, res);
     core.resp.msn = psn::psn_next(core.resp.msn);
     core.resp.psn = psn::psn_add(psn, npkts);
-    send_read_responses(cx, core, &res, psn).map_err(|_| Refusal::Drop)
+    // The responses go out from the receive work, a budget at a time
+    // ([`answer`]), before the next request is looked at.
+    core.resp.out = Some(ReadOut { res, next: psn });
+    Ok(())
 }
 
 /// Keeps an answered read or atomic for duplicates.
@@ -714,58 +717,110 @@ fn remember(core: &mut QpCore, res: RdRes) {
     core.resp.res_next = (at + 1) % n;
 }
 
-/// Sends the read responses of `res` from PSN `from` on.
-fn send_read_responses(cx: Ctx<'_>, core: &QpCore, res: &RdRes, from: u32) -> Result {
+/// What [`answer`] did: packets sent, and whether more are to come.
+pub(crate) struct Sent {
+    pub(crate) count: u32,
+    pub(crate) more: bool,
+}
+
+/// Sends up to `budget` packets of the answer in progress (a read's
+/// responses, or a replay of them). `None` if the QP is destroyed.
+///
+/// Called by the QP's receive work, which goes on with the next request
+/// only once nothing is `more`: the requester expects responses in PSN
+/// order.
+pub(crate) fn answer(dev: &RxeDev, qp: &Arc<Qp>, budget: u32) -> Option<Sent> {
+    let mut live = Live::lock(qp)?;
+    let (cx, core) = live.split();
+    if core.resp.out.is_some() && !core.state.accepts_requests() {
+        // Reset or in error since: nothing more goes out.
+        core.resp.out = None;
+    }
+    if core.resp.out.is_none() {
+        return Some(Sent {
+            count: 0,
+            more: false,
+        });
+    }
+    core.tx.hold();
+    let count = send_out(cx, core, budget);
+    let more = core.resp.out.is_some();
+    let held = core.tx.release();
+    drop(live);
+    held.send(dev);
+    Some(Sent { count, more })
+}
+
+/// Sends up to `budget` read response packets of `core.resp.out`, and
+/// returns how many. The answer ends when its last packet is sent, or when
+/// a packet cannot be made (the MR went away since, or no memory): the
+/// requester then asks again, or the QP fails on its side.
+fn send_out(cx: Ctx<'_>, core: &mut QpCore, budget: u32) -> u32 {
+    let Some(out) = core.resp.out.take() else {
+        return 0;
+    };
+    let res = out.res;
+    let mtu = core.mtu(cx.dev());
+    let npkts = res.len.div_ceil(mtu).max(1);
+    let mut k = psn::psn_sub(out.next, res.first_psn);
+    let mut sent = 0;
+    while k < npkts && sent < budget {
+        if send_read_response(cx, core, &res, k).is_err() {
+            return sent;
+        }
+        k += 1;
+        sent += 1;
+    }
+    if k < npkts {
+        core.resp.out = Some(ReadOut {
+            res,
+            next: psn::psn_add(res.first_psn, k),
+        });
+    }
+    sent
+}
+
+/// Sends read response packet `k` of `res`.
+fn send_read_response(cx: Ctx<'_>, core: &QpCore, res: &RdRes, k: u32) -> Result {
     let (dev, qp) = (cx.dev(), cx.qp());
     let av = core.av.ok_or(EINVAL)?;
     let path = req::path_of(&av, qp.src_port);
     let mtu = core.mtu(dev);
-    let mr = if res.len != 0 {
-        Some(mr::lookup(
+    let npkts = res.len.div_ceil(mtu).max(1);
+    let off = k.checked_mul(mtu).ok_or(EINVAL)?;
+    let n = res.len.saturating_sub(off).min(mtu);
+    let first = k == 0;
+    let last = k + 1 == npkts;
+    let opcode = match (first, last) {
+        (true, true) => opc::RC_RDMA_READ_RESPONSE_ONLY,
+        (true, false) => opc::RC_RDMA_READ_RESPONSE_FIRST,
+        (false, true) => opc::RC_RDMA_READ_RESPONSE_LAST,
+        (false, false) => opc::RC_RDMA_READ_RESPONSE_MIDDLE,
+    };
+    let psn = psn::psn_add(res.first_psn, k);
+    let mut h = Headers::new(Bth::new(opcode, DEFAULT_PKEY, core.attr.dest_qp_num, psn));
+    if first || last {
+        h.aeth = Some(Aeth::new(
+            Syndrome::ack_unlimited(),
+            core.resp.msn & 0xff_ffff,
+        ));
+    }
+    let va = res.va.wrapping_add(u64::from(off));
+    req::emit(dev, &path, core.answers(), &h, n as usize, |buf| {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // Looked up again for each packet: the MR may be deregistered
+        // between two runs of the receive work.
+        let mr = mr::lookup(
             dev,
             qp.pd as *mut _,
             res.rkey,
             KeyKind::Remote,
             bindings::IB_ACCESS_REMOTE_READ,
-        )?)
-    } else {
-        None
-    };
-    let npkts = res.len.div_ceil(mtu).max(1);
-    let start = psn::psn_sub(from, res.first_psn);
-    for k in start..npkts {
-        let off = k * mtu;
-        let n = (res.len - off.min(res.len)).min(mtu);
-        let first = k == 0;
-        let last = k + 1 == npkts;
-        let opcode = match (first, last) {
-            (true, true) => opc::RC_RDMA_READ_RESPONSE_ONLY,
-            (true, false) => opc::RC_RDMA_READ_RESPONSE_FIRST,
-            (false, true) => opc::RC_RDMA_READ_RESPONSE_LAST,
-            (false, false) => opc::RC_RDMA_READ_RESPONSE_MIDDLE,
-        };
-        let psn = psn::psn_add(res.first_psn, k);
-        let mut h = Headers::new(Bth::new(opcode, DEFAULT_PKEY, core.attr.dest_qp_num, psn));
-        if first || last {
-            h.aeth = Some(Aeth::new(
-                Syndrome::ack_unlimited(),
-                core.resp.msn & 0xff_ffff,
-            ));
-        }
-        let va = res.va.wrapping_add(u64::from(off));
-        req::emit(
-            dev,
-            &path,
-            core.answers(),
-            &h,
-            n as usize,
-            |buf| match &mr {
-                Some(mr) => mr.read(va, buf),
-                None => Ok(()),
-            },
         )?;
-    }
-    Ok(())
+        mr.read(va, buf)
+    })
 }
 
 /// An atomic request.
@@ -863,7 +918,10 @@ fn duplicate(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>, info: &OpcodeInfo) 
             if r.atomic {
                 let _ = send_atomic_ack(cx, core, psn, r.orig);
             } else {
-                let _ = send_read_responses(cx, core, &r, psn);
+                // Replayed from the PSN asked for, as a new read is
+                // answered. One in progress gives way: the requester asks
+                // again for all it still needs, in order.
+                core.resp.out = Some(ReadOut { res: r, next: psn });
             }
         }
         return;

@@ -41,7 +41,7 @@ struct CreateAhResp {
 
 /// The path of user AH `num` in protection domain `pd`.
 pub(crate) fn lookup(dev: &RxeDev, pd: usize, num: u32) -> Result<Av> {
-    let ah = dev.ahs().with(num, |a| Arc::from(a)).ok_or(EINVAL)?;
+    let ah = dev.ahs().with(num, Arc::clone).ok_or(EINVAL)?;
     if ah.pd != pd {
         return Err(EINVAL);
     }

@@ -502,7 +502,7 @@ pub(crate) unsafe fn index_of(ibmr: *mut bindings::ib_mr) -> u32 {
 
 /// The MR numbered `index`, if there is one.
 fn by_index(dev: &RxeDev, index: u32) -> Option<Arc<Mr>> {
-    dev.mrs().with(index, |m| Arc::from(m))
+    dev.mrs().with(index, Arc::clone)
 }
 
 /// Finds the MR for `key`, checking the PD and the access asked for.

@@ -5,14 +5,13 @@
 //! object by its number (with a settable next number, for restore).
 
 use kernel::{
-    new_mutex,
+    new_mutex, new_spinlock_irq,
     prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{
         atomic::{Atomic, Relaxed},
-        Mutex,
+        Mutex, SpinLockIrq,
     },
-    types::ForeignOwnable,
-    xarray::{AllocKind, XArray},
 };
 
 /// A count of live objects bounded by `max`.
@@ -55,12 +54,14 @@ impl Limit {
 /// after its object goes, so stale packets and keys find nothing), and the
 /// next number can be set, so a restored object gets its old one back.
 ///
-/// All calls are made in process context (the packet path runs in work
-/// items), so the array's plain spinlock is enough.
+/// Lookups may come from any context, the receive path's softirq
+/// included: the tree is under an interrupt-safe spinlock, and nothing
+/// allocates or frees under it (nodes are allocated before it is taken,
+/// objects dropped after it is let go).
 #[pin_data]
-pub(crate) struct IdTable<T: ForeignOwnable> {
+pub(crate) struct IdTable<T> {
     #[pin]
-    xa: XArray<T>,
+    tree: SpinLockIrq<RBTree<u32, T>>,
     /// The next number to try. Also serializes allocations, so that a slot
     /// found empty is still empty when it is filled.
     #[pin]
@@ -69,11 +70,11 @@ pub(crate) struct IdTable<T: ForeignOwnable> {
     max: u32,
 }
 
-impl<T: ForeignOwnable> IdTable<T> {
+impl<T: Unpin> IdTable<T> {
     /// An empty table of numbers in `min..=max`.
     pub(crate) fn new(min: u32, max: u32) -> impl PinInit<Self> {
         pin_init!(Self {
-            xa <- XArray::new(AllocKind::Alloc),
+            tree <- new_spinlock_irq!(RBTree::new(), "rxe_rs_id_tree"),
             next <- new_mutex!(min, "rxe_rs_id_next"),
             min,
             max,
@@ -101,33 +102,35 @@ impl<T: ForeignOwnable> IdTable<T> {
     /// or a restored object's). `EBUSY` if taken.
     pub(crate) fn insert_at_with(&self, n: u32, make: impl FnOnce(u32) -> Result<T>) -> Result {
         let _serial = self.next.lock();
-        if self.xa.lock().get(n as usize).is_some() {
+        if self.tree.lock().get(&n).is_some() {
             return Err(EBUSY);
         }
         self.fill(n, make(n)?)
     }
 
-    /// The first free number from `start` on, cyclically.
+    /// The first free number from `start` on, cyclically. Walks the run of
+    /// taken numbers that begins at `start`, so it costs what that run is
+    /// long, at most every object once.
     fn find_free(&self, start: u32) -> Result<u32> {
-        let span = u64::from(self.max - self.min) + 1;
-        let xa = self.xa.lock();
+        let tree = self.tree.lock();
         let mut n = start;
-        for _ in 0..span {
-            if xa.get(n as usize).is_none() {
-                return Ok(n);
-            }
+        while tree.get(&n).is_some() {
             n = if n == self.max { self.min } else { n + 1 };
+            if n == start {
+                return Err(ENOSPC);
+            }
         }
-        Err(ENOSPC)
+        Ok(n)
     }
 
     /// Stores `value` at the free number `n` (the caller holds `next`).
     fn fill(&self, n: u32, value: T) -> Result {
-        self.xa
-            .lock()
-            .store(n as usize, value, GFP_KERNEL)
-            .map(drop)
-            .map_err(|e| e.error)
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?.into_node(n, value);
+        // `n` is free (the caller checked under `next`): nothing is
+        // replaced, so nothing is dropped under the lock.
+        let old = self.tree.lock().insert(node);
+        drop(old);
+        Ok(())
     }
 
     /// Sets the number the next `insert` tries first. `EINVAL` if out of
@@ -141,15 +144,18 @@ impl<T: ForeignOwnable> IdTable<T> {
         Ok(())
     }
 
-    /// Removes and returns the object numbered `n`.
+    /// Removes and returns the object numbered `n` (to be dropped by the
+    /// caller, outside the lock).
     pub(crate) fn remove(&self, n: u32) -> Option<T> {
-        self.xa.lock().remove(n as usize)
+        let node = self.tree.lock().remove_node(&n);
+        node.map(|n| n.to_key_value().1)
     }
 
     /// Runs `f` on the object numbered `n`, if there is one, under the
-    /// table's lock (so `f` must not sleep; clone what it needs).
-    pub(crate) fn with<R>(&self, n: u32, f: impl FnOnce(T::Borrowed<'_>) -> R) -> Option<R> {
-        let xa = self.xa.lock();
-        xa.get(n as usize).map(f)
+    /// table's lock (so `f` must not sleep, nor drop what the table holds;
+    /// clone what it needs).
+    pub(crate) fn with<R>(&self, n: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let tree = self.tree.lock();
+        tree.get(&n).map(f)
     }
 }

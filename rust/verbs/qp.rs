@@ -253,7 +253,7 @@ unsafe fn create_counted(
     } else {
         table.insert_with(make)?
     };
-    let qp = table.with(qpn, |q| Arc::from(q)).ok_or(EINVAL)?;
+    let qp = table.with(qpn, Arc::clone).ok_or(EINVAL)?;
     if udata.is_null() {
         let core = qp.core.lock();
         let mut k = qp.kpost.lock();
@@ -321,6 +321,8 @@ pub(crate) unsafe extern "C" fn destroy_qp(
         core.resp.write = None;
         core.tx.clear();
     }
+    // Out of the table, so nothing queues packets on it any more.
+    qp.purge_rx();
     qp.cancel_timer();
     dev.state().qp_count.give();
     drop(qp);

@@ -210,7 +210,7 @@ unsafe fn create(
             return Err(e);
         }
     };
-    let Some(srq) = dev.srqs().with(num, |s| Arc::from(s)) else {
+    let Some(srq) = dev.srqs().with(num, Arc::clone) else {
         dev.state().srq_count.give();
         return Err(EINVAL);
     };

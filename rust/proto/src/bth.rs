@@ -146,6 +146,14 @@ impl Bth {
     }
 }
 
+/// The destination QP of the packet whose BTH starts `buf` (the one field
+/// the receive path reads before it parses the rest), or `None` if `buf`
+/// is too short for a BTH.
+pub fn dest_qpn(buf: &[u8]) -> Option<u32> {
+    let b = buf.first_chunk::<BTH_LEN>()?;
+    Some(u32::from_be_bytes([0, b[5], b[6], b[7]]))
+}
+
 /// `mask` if `set`, else 0.
 const fn bit(set: bool, mask: u8) -> u8 {
     if set {
@@ -158,6 +166,18 @@ const fn bit(set: bool, mask: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dest_qpn_reads_the_header_field() {
+        let b = Bth::new(0x04, DEFAULT_PKEY, 0x12_3456, 7).to_bytes();
+        assert_eq!(dest_qpn(&b), Some(0x12_3456));
+        assert_eq!(dest_qpn(&b[..BTH_LEN - 1]), None);
+        assert_eq!(dest_qpn(&[]), None);
+        // The QPN of any BTH that parses is what the header says.
+        let mut long = [0xffu8; 40];
+        long[..BTH_LEN].copy_from_slice(&b);
+        assert_eq!(dest_qpn(&long), Bth::read(&long).map(|h| h.dest_qpn));
+    }
 
     #[test]
     fn layout() {
