@@ -35,14 +35,14 @@ for f in "$src"/*.sh; do
 	name=$(basename "$f")
 	sed -e "s/\brdma_rxe\b/$RXE_MODULE/g" "$f" >"$work/rdma/$name"
 	chmod +x "$work/rdma/$name"
-	since=$(dmesg | wc -l)
+	since=$("$TOP_DIR/scripts/dmesg-check" --seq)
 	out=$("$work/rdma/$name" 2>&1)
 	rc=$?
 	if [ "$rc" = 4 ]; then
 		t_skip "$name" "the script skipped itself: $(echo "$out" | grep -i skip | head -n 1)"
 		continue
 	fi
-	if ! "$TOP_DIR/scripts/dmesg-check" --since "$since" >/tmp/rxe-rs-kst.log 2>&1; then
+	if ! "$TOP_DIR/scripts/dmesg-check" --since-seq "$since" >/tmp/rxe-rs-kst.log 2>&1; then
 		rc=1
 		out="$out
 $(cat /tmp/rxe-rs-kst.log)"
