@@ -27,6 +27,9 @@ t_fail() {
 	echo "not ok $_t_n - $_t_name: $*"
 }
 
+# t_skip NAME REASON: make check counts the skip only if REASON starts with
+# one README.md lists under "Skips" (any other fails); a tool scripts/setup
+# installs being missing is a t_fail, not a skip.
 t_skip() {
 	local name=$1
 	shift

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Host side: make check's TAP filter (scripts/check --tap) renumbers and
-# counts a test script's lines and shows each as it comes, straight from
-# the VM too, so that a run cut short shows how far it got.
+# counts a test script's lines, counts a skip only for a reason README.md
+# lists under "Skips" (any other fails), and shows each line as it comes,
+# straight from the VM too, so that a run cut short shows how far it got.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 n=0
@@ -32,6 +33,40 @@ not ok 2 - vm: b
 ok 3 - vm: c
 2 passed, 1 failed, 0 skipped"
 if [ "$rc" = 1 ]; then ok "check --tap: fails when a test failed"; else fail "check --tap: fails when a test failed (exit $rc)"; fi
+
+# The skip policy: a skip counts only for a reason README.md lists under
+# "Skips"; any other is a failure, said so in its line.
+{
+	echo "ok 1 - a # SKIP not selected by T_ONLY"
+	echo "ok 2 - b # SKIP ib_send_bw missing (perftest; scripts/setup installs it)"
+	echo "ok 3 - c # SKIP this iproute2's rdma tool cannot move and rename a device in one command (rdma utility, iproute2-6.1.0)"
+	echo "ok 4 - d # SKIP"
+	echo "ok 5 - e # SKIP dkms needs root"
+	echo "ok 6 - f # SKIP the script skipped it: no reason given"
+} | "$top/scripts/check" --tap "vm: " >"$work/out"
+rc=$?
+same "check --tap: a skip counts only for a reason the README lists; another is a failure, in one line" "$work/out" \
+"ok 1 - vm: a # SKIP not selected by T_ONLY
+not ok 2 - vm: b (skipped for a reason README.md's \"Skips\" does not list: ib_send_bw missing (perftest; scripts/setup installs it))
+ok 3 - vm: c # SKIP this iproute2's rdma tool cannot move and rename a device in one command (rdma utility, iproute2-6.1.0)
+not ok 4 - vm: d (skipped for a reason README.md's \"Skips\" does not list: none given)
+ok 5 - vm: e # SKIP dkms needs root
+not ok 6 - vm: f (skipped for a reason README.md's \"Skips\" does not list: the script skipped it: no reason given)
+0 passed, 3 failed, 3 skipped"
+if [ "$rc" = 1 ]; then ok "check --tap: an unlisted skip fails the run"; else fail "check --tap: an unlisted skip fails the run (exit $rc)"; fi
+
+# Each reason the README lists is one a test gives.
+# shellcheck disable=SC2016 # Markdown's backquotes
+mapfile -t reasons < <(sed -n '/^## Skips$/,/^## /s/^- `\([^`]*\)`.*/\1/p' "$top/README.md")
+stale=()
+for r in "${reasons[@]}"; do
+	grep -rqF -- "$r" "$top/selftests" || stale+=("$r")
+done
+if [ "${#reasons[@]}" -gt 0 ] && [ "${#stale[@]}" = 0 ]; then
+	ok "README's Skips: ${#reasons[@]} reasons, each given by a test"
+else
+	fail "README's Skips: ${#reasons[@]} reasons, each given by a test (not given: ${stale[*]})"
+fi
 
 # stamp: each line of stdin, after the time it came.
 stamp() {
