@@ -120,7 +120,7 @@ unload_all() {
 	fi
 }
 
-since=$(dmesg | wc -l)
+since=$("$TOP_DIR/scripts/dmesg-check" --seq)
 
 label="rxe-rs peer"
 if (load_rxe && devices "$RXE_LINK_TYPE" "$RXE_LINK_TYPE") >"$T_LOG" 2>&1; then
@@ -142,7 +142,7 @@ else
 fi
 unload_all "$label" rdma_rxe "$RXE_MODULE"
 
-if "$TOP_DIR/scripts/dmesg-check" --since "$since" >"$T_LOG" 2>&1; then
+if "$TOP_DIR/scripts/dmesg-check" --since-seq "$since" >"$T_LOG" 2>&1; then
 	t_ok "kernel log clean"
 else
 	t_fail "kernel log clean"

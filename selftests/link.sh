@@ -223,7 +223,7 @@ t_case "device appears with rdma-core's view of it" case_shows_up
 if [ "$have_c_rxe" = 1 ]; then
 	t_case "ibv_devinfo -v equals the C rxe's" case_devinfo_matches_c_rxe
 else
-	t_skip "ibv_devinfo -v equals the C rxe's" "rdma_rxe not built in this kernel"
+	t_fail "ibv_devinfo -v equals the C rxe's: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
 fi
 t_case "port state follows the netdev" case_port_follows_netdev
 t_case "active MTU follows the netdev" case_mtu_follows_netdev
@@ -235,6 +235,6 @@ t_case "bad input is refused with an errno" case_refusals
 if [ "$have_c_rxe" = 1 ]; then
 	t_case "accepts the netdev kinds the C rxe accepts" case_netdev_kinds_like_c_rxe
 else
-	t_skip "accepts the netdev kinds the C rxe accepts" "rdma_rxe not built in this kernel"
+	t_fail "accepts the netdev kinds the C rxe accepts: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
 fi
 t_done

@@ -93,8 +93,8 @@ if modinfo rdma_rxe >/dev/null 2>&1; then
 	t_case "refuses a link type rdma_rxe holds" case_taken_link_type
 	t_case "lives beside rdma_rxe with link_type set apart" case_beside_c_rxe
 else
-	t_skip "refuses a link type rdma_rxe holds" "rdma_rxe not built in this kernel"
-	t_skip "lives beside rdma_rxe with link_type set apart" "rdma_rxe not built in this kernel"
+	t_fail "refuses a link type rdma_rxe holds: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
+	t_fail "lives beside rdma_rxe with link_type set apart: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
 fi
 t_case "refuses an invalid link_type" case_bad_link_type
 t_done

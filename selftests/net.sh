@@ -323,9 +323,9 @@ case_netns_delete_under_flood() {
 }
 
 if ! command -v python3 >/dev/null; then
-	t_skip "net" "python3 is needed to craft packets"
+	t_fail "python3 missing, needed to craft packets (scripts/setup installs it)"
 	t_done
-	exit 0
+	exit
 fi
 t_case "sockets come with the first device of a namespace, go with the last" case_sockets_follow_devices
 t_case "each namespace gets its own sockets" case_two_namespaces
@@ -335,8 +335,8 @@ if [ "$have_c_rxe" = 1 ]; then
 	t_case "EADDRINUSE where rdma_rxe holds the port" case_c_rxe_holds_the_port
 	t_case "coexists with rdma_rxe in another namespace" case_coexists_with_c_rxe
 else
-	t_skip "EADDRINUSE where rdma_rxe holds the port" "rdma_rxe not built in this kernel"
-	t_skip "coexists with rdma_rxe in another namespace" "rdma_rxe not built in this kernel"
+	t_fail "EADDRINUSE where rdma_rxe holds the port: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
+	t_fail "coexists with rdma_rxe in another namespace: rdma_rxe not built in this kernel (config/base.config builds it: CONFIG_RDMA_RXE=m)"
 fi
 t_case "hardware counters: the C rxe's and ours" case_counters_like_c_rxe
 t_case "malformed packets (IPv4, IPv6) are dropped and counted" case_malformed_dropped_and_counted
