@@ -421,6 +421,11 @@ fn place(cx: Ctx<'_>, core: &mut QpCore, data: &[u8]) -> core::result::Result<()
     let Some(ctx) = core.resp.recv.as_mut() else {
         return Err(Refusal::Nak(NakCode::InvalidRequest));
     };
+    // A message longer than the port takes is an invalid request (the
+    // IBTA's length error), before any of this packet is placed: without
+    // the bound, a peer's endless SEND would run the offset past 4 GiB.
+    let end = msgseq::message_grows(ctx.off, data.len())
+        .ok_or(Refusal::Nak(NakCode::InvalidRequest))?;
     let w = RecvWqe::new(&ctx.slot).ok_or(Refusal::Drop)?;
     let nsge = w.num_sge().min(max_sge);
     req::copy_sges(
@@ -439,7 +444,7 @@ fn place(cx: Ctx<'_>, core: &mut QpCore, data: &[u8]) -> core::result::Result<()
     // Data the receive cannot take, too much of it included, is a
     // malformed WQE to rxe (class A): a remote operational error.
     .map_err(|_| Refusal::Nak(NakCode::RemoteOpError))?;
-    ctx.off += data.len() as u32;
+    ctx.off = end;
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! packets: the payload each carries (C9-92) and the length a RETH may
 //! ask for (C9-94).
 
-use super::opcode::OpcodeInfo;
+use super::{opcode::OpcodeInfo, params::PORT_MAX_MSG_SZ};
 
 /// Where a connected responder stands in the stream of requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,9 +95,47 @@ pub const fn payload_fits(info: &OpcodeInfo, payload: usize, mtu: u32) -> bool {
     }
 }
 
+/// The length of a message once `payload` more bytes of it arrive after
+/// `placed`: `None` past the largest message a port takes
+/// ([`PORT_MAX_MSG_SZ`], what `query_port` advertises as `max_msg_sz`), a
+/// request the responder refuses as invalid. Never wraps, whatever a peer
+/// sends: the sum is taken in 64 bits and only then bounded.
+pub fn message_grows(placed: u32, payload: usize) -> Option<u32> {
+    let total = u64::from(placed).checked_add(u64::try_from(payload).ok()?)?;
+    if total > u64::from(PORT_MAX_MSG_SZ) {
+        return None;
+    }
+    u32::try_from(total).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::opcode::{self as opc, info};
+
+    #[test]
+    fn message_length_is_bounded_not_wrapped() {
+        let max = PORT_MAX_MSG_SZ;
+        assert_eq!(message_grows(0, 0), Some(0));
+        assert_eq!(message_grows(0, 4096), Some(4096));
+        assert_eq!(message_grows(max - 4096, 4096), Some(max));
+        assert_eq!(message_grows(max, 0), Some(max));
+        assert_eq!(message_grows(max - 4095, 4096), None);
+        assert_eq!(message_grows(max, 1), None);
+        // What a u32 sum would wrap to a small number is refused.
+        assert_eq!(message_grows(u32::MAX - 10, 4096), None);
+        assert_eq!(message_grows(u32::MAX, usize::MAX), None);
+        assert_eq!(message_grows(0, usize::MAX), None);
+        // Every step of a long message, one MTU at a time, up to the bound.
+        let mut placed = 0u32;
+        let mut steps = 0u64;
+        while let Some(next) = message_grows(placed, 1 << 20) {
+            assert_eq!(u64::from(next), u64::from(placed) + (1 << 20));
+            placed = next;
+            steps += 1;
+        }
+        assert_eq!(placed, max);
+        assert_eq!(steps, u64::from(max) >> 20);
+    }
     use super::*;
 
     /// rxe's check_op_seq() for one transport (RC or UC), from
