@@ -65,7 +65,9 @@ enum Backing {
 /// its pages in order, the first holding the MR's start at `first_offset`.
 struct UserPages {
     umem: NonNull<bindings::ib_umem>,
-    pages: KVec<NonNull<bindings::page>>,
+    /// One per page: 8 bytes for each 4 KiB registered, more than kmalloc
+    /// gives for an MR above 2 GiB.
+    pages: KVVec<NonNull<bindings::page>>,
     first_offset: u64,
 }
 
@@ -96,7 +98,7 @@ struct Fixed {
 struct PageList {
     /// The kernel virtual address (rxe maps DMA virtually) of each MR
     /// page, aligned to `page_size`: room for `max_num_sg`, `n` in use.
-    addrs: KVec<u64>,
+    addrs: KVVec<u64>,
     n: usize,
     page_size: u64,
     /// Where the mapped bytes start in the first page.
@@ -106,7 +108,7 @@ struct PageList {
 impl PageList {
     /// Room for `max` MR pages, none mapped.
     fn new(max: usize) -> Result<Self> {
-        let mut addrs = KVec::new();
+        let mut addrs = KVVec::new();
         addrs.resize(max, 0u64, GFP_KERNEL)?;
         Ok(PageList {
             addrs,
@@ -765,7 +767,7 @@ unsafe fn pin_user(dev: &RxeDev, start: u64, length: u64, access: u32) -> Result
     let umem = NonNull::new(umem).ok_or(EFAULT)?;
     // SAFETY: A live umem.
     let n = unsafe { bindings::rxe_rs_umem_num_pages(umem.as_ptr()) };
-    let mut pages = KVec::<NonNull<bindings::page>>::with_capacity(n, GFP_KERNEL);
+    let mut pages = KVVec::<NonNull<bindings::page>>::with_capacity(n, GFP_KERNEL);
     let filled = match &mut pages {
         Ok(v) => {
             // SAFETY: `v` has room for `n` entries, which the helper fills
