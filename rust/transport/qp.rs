@@ -40,11 +40,11 @@ pub(crate) struct WorkQueue {
 }
 
 /// What the requester and completer keep of a send WQE once it started:
-/// the WQE's bytes are copied out of the user-writable ring into `shadow`
-/// at the same slot, and everything after reads the copy.
+/// the WQE's bytes are copied out of the user-writable ring into the
+/// [`Shadow`], and everything after reads the copy.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct WqeMeta {
-    /// The copy in `shadow` is this WQE's.
+    /// The copy in the shadow is this WQE's.
     pub(crate) started: bool,
     /// All its packets went out at least once (`last_psn` is valid).
     pub(crate) sent: bool,
@@ -175,9 +175,8 @@ pub(crate) struct QpCore {
     pub(crate) destroyed: bool,
     pub(crate) sq: WorkQueue,
     pub(crate) rq: WorkQueue,
-    /// Copies of started send WQEs, one slot per ring slot.
-    pub(crate) shadow: KVec<u8>,
-    pub(crate) meta: KVec<WqeMeta>,
+    /// Copies of the started send WQEs, and what the engines keep of them.
+    pub(crate) shadow: Shadow,
     pub(crate) req: ReqState,
     pub(crate) comp: CompState,
     pub(crate) resp: RespState,
@@ -210,17 +209,96 @@ impl QpCore {
         IbMtu::from_raw(m).map_or(256, IbMtu::bytes)
     }
 
-    /// The shadow copy of send WQE slot `i`.
+    /// The shadow copy of send WQE `i` (one in flight).
     pub(crate) fn shadow_slot(&self, i: u32) -> &[u8] {
-        let n = self.sq.ring.elem_size();
-        let at = (i as usize & self.sq.ring.capacity() as usize) * n;
-        self.shadow.get(at..at + n).unwrap_or_default()
+        self.shadow.wqe(i)
     }
 
-    /// The requester/completer record of WQE slot `i`.
+    /// The requester/completer record of send WQE `i` (one in flight).
     pub(crate) fn meta(&mut self, i: u32) -> Option<&mut WqeMeta> {
-        let m = self.sq.ring.capacity();
-        self.meta.get_mut((i & m) as usize)
+        self.shadow.meta(i)
+    }
+
+    /// Whether send WQE `i` may start: the WQEs from the oldest not yet
+    /// completed to `i` fit in the shadow.
+    pub(crate) fn fits_in_flight(&self, i: u32) -> bool {
+        self.sq.ring.offset_of(i) < self.shadow.slots()
+    }
+}
+
+/// The most send WQEs a QP has in flight (started, not completed) at once.
+/// An RC QP has at most 128 PSNs unacknowledged, UC and UD WQEs complete
+/// once sent: only chains of local operations behind an unacknowledged
+/// WQE come near it, and they wait for room. The memory a QP takes beyond
+/// its rings so stays small however long its send queue.
+const SHADOW_SLOTS: u32 = 1024;
+
+/// Copies of the send WQEs in flight, and what the engines keep of each:
+/// as many slots as the ring has, up to [`SHADOW_SLOTS`]. The WQEs in
+/// flight are consecutive in the ring, from its oldest not completed on,
+/// and never more than there are slots ([`QpCore::fits_in_flight`]), so
+/// WQE `i` has slot `i` modulo their number to itself.
+///
+/// INVARIANT: `bytes` holds `mask + 1` slots of `elem` bytes, `meta`
+/// `mask + 1` records; `mask + 1` is a power of two.
+pub(crate) struct Shadow {
+    bytes: KVVec<u8>,
+    meta: KVVec<WqeMeta>,
+    elem: usize,
+    mask: u32,
+}
+
+impl Shadow {
+    /// A shadow for the send WQEs of `ring`.
+    pub(crate) fn new(ring: &Queue) -> Result<Self> {
+        // Both powers of two: the ring's slots, and the cap.
+        let slots = ring.capacity().saturating_add(1).min(SHADOW_SLOTS);
+        let elem = ring.elem_size();
+        let n = (slots as usize).checked_mul(elem).ok_or(EINVAL)?;
+        let mut bytes = KVVec::new();
+        bytes.resize(n, 0u8, GFP_KERNEL)?;
+        let mut meta = KVVec::new();
+        meta.resize(slots as usize, WqeMeta::default(), GFP_KERNEL)?;
+        // INVARIANT: `slots` of each, a power of two.
+        Ok(Shadow {
+            bytes,
+            meta,
+            elem,
+            mask: slots - 1,
+        })
+    }
+
+    /// How many WQEs may be in flight at once.
+    pub(crate) fn slots(&self) -> u32 {
+        self.mask + 1
+    }
+
+    fn at(&self, i: u32) -> usize {
+        (i & self.mask) as usize * self.elem
+    }
+
+    /// The copy of WQE `i`.
+    pub(crate) fn wqe(&self, i: u32) -> &[u8] {
+        let at = self.at(i);
+        self.bytes.get(at..at + self.elem).unwrap_or_default()
+    }
+
+    /// The copy of WQE `i`, to fill.
+    pub(crate) fn wqe_mut(&mut self, i: u32) -> Option<&mut [u8]> {
+        let at = self.at(i);
+        self.bytes.get_mut(at..at + self.elem)
+    }
+
+    /// The record of WQE `i`.
+    pub(crate) fn meta(&mut self, i: u32) -> Option<&mut WqeMeta> {
+        self.meta.get_mut((i & self.mask) as usize)
+    }
+
+    /// Forgets every record (a QP reset).
+    fn clear(&mut self) {
+        for m in self.meta.iter_mut() {
+            *m = WqeMeta::default();
+        }
     }
 }
 
@@ -250,9 +328,7 @@ impl QpCore {
         self.av = None;
         self.sq.ring.discard_all();
         self.rq.ring.discard_all();
-        for m in self.meta.iter_mut() {
-            *m = WqeMeta::default();
-        }
+        self.shadow.clear();
         self.req = ReqState {
             index: self.sq.ring.index(),
             ..ReqState::default()

@@ -92,6 +92,10 @@ fn send(cx: Ctx<'_>, core: &mut QpCore) {
             return;
         }
         let i = core.req.index;
+        if !core.fits_in_flight(i) {
+            // The completer runs the requester as WQEs complete.
+            return;
+        }
         // A message begun goes on in any state that sends; a new one
         // starts only where the state allows it.
         let go = core.req.off != 0
@@ -132,13 +136,12 @@ fn wc_status_for(e: Error) -> u32 {
 /// Copies WQE `i` out of the ring into the shadow and records where its
 /// PSNs start. `false` if the ring no longer holds it.
 fn start(core: &mut QpCore, i: u32) -> bool {
-    // The slot of WQE `i` is free: the WQE that had it before completed
-    // before the ring let the client write `i`. Filling it before the
-    // checks below is harmless if they say not yet (the next try fills it
-    // again with the same WQE).
-    let n = core.sq.ring.elem_size();
-    let at = (i as usize & core.sq.ring.capacity() as usize) * n;
-    let Some(slot) = core.shadow.get_mut(at..at + n) else {
+    // The slot of WQE `i` is free: the WQEs in flight are those from the
+    // oldest not completed to `i` (the caller checked that they fit), and
+    // `i` is not one of them yet. Filling it before the checks below is
+    // harmless if they say not yet (the next try fills it again with the
+    // same WQE).
+    let Some(slot) = core.shadow.wqe_mut(i) else {
         return false;
     };
     if !core.sq.ring.copy_at(i, slot) {

@@ -22,7 +22,7 @@ use crate::{
     proto::params,
     transport::qp::{
         new_qp, CompState, Drain, Init, Live, OnPost, Qp, QpCore, QpState, RdRes, ReqState,
-        RespState, WorkQueue, WqeMeta,
+        RespState, Shadow, WorkQueue,
     },
     verbs::{
         av::Av,
@@ -227,11 +227,7 @@ unsafe fn create_counted(
         sig_all: init.sq_sig_type == bindings::IB_SIGNAL_ALL_WR,
     };
     let srq_for_qp = srq;
-    let slots = sq.ring.capacity() as usize + 1;
-    let mut shadow = KVec::new();
-    shadow.resize(slots * sq.ring.elem_size(), 0u8, GFP_KERNEL)?;
-    let mut meta = KVec::new();
-    meta.resize(slots, WqeMeta::default(), GFP_KERNEL)?;
+    let shadow = Shadow::new(&sq.ring)?;
     let core = QpCore {
         state: QpState::Reset,
         attr,
@@ -240,7 +236,6 @@ unsafe fn create_counted(
         sq,
         rq,
         shadow,
-        meta,
         req: ReqState::default(),
         comp: CompState::default(),
         resp: RespState::default(),

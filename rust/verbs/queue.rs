@@ -229,6 +229,12 @@ impl Queue {
         self.index
     }
 
+    /// How far element `i` is from the oldest the kernel has not consumed
+    /// (consumer side: 0 for that one).
+    pub(crate) fn offset_of(&self, i: u32) -> u32 {
+        i.wrapping_sub(self.index) & self.mask
+    }
+
     /// The index after `i`.
     pub(crate) fn next(&self, i: u32) -> u32 {
         i.wrapping_add(1) & self.mask
