@@ -273,3 +273,36 @@ static struct attribute *rxe_rs_dev_attributes[] = {
 const struct attribute_group rxe_rs_attr_group = {
 	.attrs = rxe_rs_dev_attributes,
 };
+
+unsigned long rxe_rs_jiffies(void)
+{
+	return jiffies;
+}
+
+/*
+ * The run (transport/runs.rs) that is sending on this CPU, if any: set with
+ * preemption disabled around a send, so that the softirq which receives the
+ * packet locally, nested in that send, can hand the peer QP to it.
+ */
+static DEFINE_PER_CPU(void *, rxe_rs_runs);
+
+void *rxe_rs_runs_enter(void *runs)
+{
+	void *prev;
+
+	preempt_disable();
+	prev = this_cpu_read(rxe_rs_runs);
+	this_cpu_write(rxe_rs_runs, runs);
+	return prev;
+}
+
+void rxe_rs_runs_exit(void *prev)
+{
+	this_cpu_write(rxe_rs_runs, prev);
+	preempt_enable();
+}
+
+void *rxe_rs_runs_current(void)
+{
+	return this_cpu_read(rxe_rs_runs);
+}

@@ -71,6 +71,14 @@ struct workqueue_struct *rxe_rs_alloc_workqueue(void);
 void rxe_rs_destroy_workqueue(struct workqueue_struct *wq);
 bool rxe_rs_cancel_delayed_work(struct work_struct *work);
 
+/* The jiffies counter (a macro over a volatile). */
+unsigned long rxe_rs_jiffies(void);
+
+/* The run sending on this CPU (transport/runs.rs). */
+void *rxe_rs_runs_enter(void *runs);
+void rxe_rs_runs_exit(void *prev);
+void *rxe_rs_runs_current(void);
+
 /* The driver's sysfs attributes (`parent`). */
 extern const struct attribute_group rxe_rs_attr_group;
 

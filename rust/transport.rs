@@ -12,4 +12,5 @@ pub(crate) mod live;
 pub(crate) mod qp;
 pub(crate) mod req;
 pub(crate) mod resp;
+pub(crate) mod runs;
 pub(crate) mod task;

@@ -3,7 +3,7 @@
 //! Receiving RoCEv2 packets. The tunnel sockets hand each datagram over
 //! in softirq context ([`dispatch`]): it is checked as far as it takes to
 //! find its device and its queue pair, and queued on that QP. The QP's
-//! receive work checks the rest and carries it out in process context
+//! runner checks the rest and carries it out in process context
 //! ([`receive`]), so that the QPs of a device are served in parallel,
 //! each in order.
 //!
@@ -16,8 +16,6 @@
 //! exists is checked by the QP's work, after the lookup; a packet for none
 //! is checked whole before it is counted.) Nothing is logged per packet.
 
-use kernel::sync::Arc;
-
 use crate::{
     bindings,
     net::registry,
@@ -29,8 +27,8 @@ use crate::{
         opcode::Dialect,
         packet::Packet as Parsed,
     },
-    transport::qp::Qp,
-    verbs::{counters::Counter, device::RxeDev},
+    transport::qp::{Ctx, QpCore},
+    verbs::counters::Counter,
 };
 
 /// The opcodes a device understands: the C rxe's and the rxe-rs extensions.
@@ -173,17 +171,18 @@ fn device_for(skb: &RxSkb) -> Option<registry::DevRef> {
     })
 }
 
-/// Receives a packet queued on `qp` (its receive work, process context):
-/// checks it, counts it and hands it to the QP's engines, or drops and
-/// counts it. Returns whether the responder has more to send for it.
-pub(crate) fn receive(dev: &RxeDev, qp: &Arc<Qp>, skb: RxSkb) -> bool {
+/// Receives a packet queued on a QP, in the pass of the QP's runner
+/// (process context, the QP locked): checks it, counts it and hands it to
+/// the QP's engines, or drops and counts it.
+pub(crate) fn receive(cx: Ctx<'_>, core: &mut QpCore, skb: RxSkb) {
+    let dev = cx.dev();
     let Some(pkt) = Packet::new(skb) else {
         dev.counters().inc(Counter::RcvdMalformed);
-        return false;
+        return;
     };
     let Some(parsed) = check(&pkt) else {
         dev.counters().inc(Counter::RcvdMalformed);
-        return false;
+        return;
     };
     dev.counters().inc(Counter::RcvdPkts);
     dev.counters().add(Counter::RcvdBytes, pkt.ip_len() as u64);
@@ -192,9 +191,8 @@ pub(crate) fn receive(dev: &RxeDev, qp: &Arc<Qp>, skb: RxSkb) -> bool {
         src: pkt.src_addr(),
         dst: pkt.dst_addr(),
     };
-    let pending = crate::transport::qp::deliver(dev, qp, &parsed, &meta);
+    crate::transport::qp::deliver(cx, core, &parsed, &meta);
     pkt.consume();
-    pending
 }
 
 /// The checks that need no queue pair; the parsed packet if they pass.

@@ -16,7 +16,7 @@
 //! for an IPv4 address, any other for an IPv6 one (`proto::ip::IpAddr`,
 //! which also lays out the headers).
 
-use core::cell::Cell;
+use core::{cell::Cell, ptr::NonNull};
 
 use kernel::{prelude::*, sync::rcu};
 
@@ -28,6 +28,7 @@ use crate::{
         icrc::{icrc_fill, IpHdr, ICRC_LEN, IPV4_HDR_LEN, IPV6_HDR_LEN, UDP_HDR_LEN},
         ip::{ipv4_header, ipv6_header, udp_header, IpAddr, IpVersion},
     },
+    transport::runs::Runs,
     verbs::{counters::Counter, device::RxeDev},
 };
 
@@ -169,7 +170,7 @@ pub(crate) fn send(
     // SAFETY: The device holds a reference on its netdev.
     let mut skb = unsafe { TxSkb::alloc(dev.ndev(), ip_len + UDP_HDR_LEN, len)? };
     build(skb.data_mut())?;
-    let ready = match prepare(dev, path, via.map(|v| &v.tx().route), version, skb) {
+    let ready = match prepare(dev, path, via.and_then(Via::route), version, skb) {
         Ok(ready) => ready,
         Err(e) => {
             dev.counters().inc(Counter::SendErr);
@@ -181,22 +182,32 @@ pub(crate) fn send(
             tx.keep(dev, ready);
             Ok(())
         }
-        _ => ready.send(dev),
+        _ => ready.send(dev, via.and_then(|v| v.tx().runs())),
     }
 }
 
 /// How a QP sends a packet: a request, which goes at once (the requester
-/// needs to know that it went), or a responder's answer, which may wait.
+/// needs to know that it went) along the kept route, a datagram (UD: each
+/// its own route), or a responder's answer, which may wait.
 #[derive(Clone, Copy)]
 pub(crate) enum Via<'a> {
     Request(&'a Tx),
+    Datagram(&'a Tx),
     Answer(&'a Tx),
 }
 
 impl<'a> Via<'a> {
     fn tx(self) -> &'a Tx {
         match self {
-            Via::Request(tx) | Via::Answer(tx) => tx,
+            Via::Request(tx) | Via::Datagram(tx) | Via::Answer(tx) => tx,
+        }
+    }
+
+    /// The route to keep between packets: not a datagram's.
+    fn route(self) -> Option<&'a RouteCache> {
+        match self {
+            Via::Datagram(_) => None,
+            Via::Request(tx) | Via::Answer(tx) => Some(&tx.route),
         }
     }
 }
@@ -208,8 +219,9 @@ pub(crate) struct Ready {
 }
 
 impl Ready {
-    /// Hands the packet to the IP layer and counts it.
-    fn send(self, dev: &RxeDev) -> Result {
+    /// Hands the packet to the IP layer and counts it; while it goes, the
+    /// run sending it (if any) takes on the local peers it wakes.
+    fn send(self, dev: &RxeDev, runs: Option<&Runs>) -> Result {
         // A held packet may outlive its netdev's registration (its route
         // is dead then, and would only be dropped further down).
         if dev.netdev_gone() {
@@ -226,7 +238,7 @@ impl Ready {
         // SAFETY: The skb is a complete packet with its route; the IP
         // layer takes it (and frees it, also on error). No socket: none
         // owns it.
-        let ret = unsafe {
+        let out = || unsafe {
             match self.version {
                 IpVersion::V4 => {
                     bindings::ip_local_out(net, core::ptr::null_mut(), self.skb.into_raw())
@@ -235,6 +247,10 @@ impl Ready {
                     bindings::ip6_local_out(net, core::ptr::null_mut(), self.skb.into_raw())
                 }
             }
+        };
+        let ret = match runs {
+            Some(runs) => runs.sending(out),
+            None => out(),
         };
         drop(rcu);
         match local_out_result(ret) {
@@ -273,12 +289,31 @@ const HELD_MAX: usize = 8;
 #[derive(Default)]
 pub(crate) struct Tx {
     route: RouteCache,
+    /// The run of the QP's runner, during its pass ([`Tx::set_runs`]).
+    runs: Cell<Option<NonNull<Runs>>>,
     holding: Cell<bool>,
     held: [Cell<Option<Ready>>; HELD_MAX],
     n_held: Cell<usize>,
 }
 
 impl Tx {
+    /// The run the QP's packets go out for, while its runner's pass lasts
+    /// (it sets it at the start of the pass and clears it before the end,
+    /// both under the QP's lock).
+    ///
+    /// # Safety
+    ///
+    /// `runs` must outlive every packet sent until the next call.
+    pub(crate) unsafe fn set_runs(&self, runs: Option<&Runs>) {
+        self.runs.set(runs.map(NonNull::from));
+    }
+
+    fn runs(&self) -> Option<&Runs> {
+        // SAFETY: Set by `set_runs`, whose caller keeps it alive until the
+        // next call.
+        self.runs.get().map(|r| unsafe { r.as_ref() })
+    }
+
     /// From now on packets wait, until [`Tx::release`].
     pub(crate) fn hold(&self) {
         self.holding.set(true);
@@ -304,8 +339,9 @@ impl Tx {
             return;
         }
         // Errors are counted (send_err); the peer retries.
-        self.release().send(dev);
-        let _ = ready.send(dev);
+        let runs = self.runs();
+        self.release().send(dev, runs);
+        let _ = ready.send(dev, runs);
         self.hold();
     }
 
@@ -321,10 +357,11 @@ impl Tx {
 pub(crate) struct Held([Option<Ready>; HELD_MAX]);
 
 impl Held {
-    /// Sends the packets, in order (errors are counted in `send_err`).
-    pub(crate) fn send(self, dev: &RxeDev) {
+    /// Sends the packets, in order (errors are counted in `send_err`), for
+    /// `runs` (see [`Ready::send`]).
+    pub(crate) fn send(self, dev: &RxeDev, runs: Option<&Runs>) {
         for ready in self.0.into_iter().flatten() {
-            let _ = ready.send(dev);
+            let _ = ready.send(dev, runs);
         }
     }
 }

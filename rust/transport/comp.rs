@@ -132,7 +132,7 @@ pub(crate) fn fail_wqe(cx: Ctx<'_>, core: &mut QpCore, i: u32, status: u32) {
 /// No asynchronous event: the error is reported in a completion (the
 /// IBTA's fatal QP event is for errors that cannot be), as rxe does.
 pub(crate) fn to_error(cx: Ctx<'_>, core: &mut QpCore) {
-    core.state = QpState::Err;
+    crate::transport::qp::set_state(cx, core, QpState::Err);
     flush(cx, core);
 }
 

@@ -12,7 +12,11 @@ pub(crate) use state::{Drain, OnPost, QpState};
 use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{lock::mutex::MutexGuard, Arc, Mutex, SpinLockIrq},
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        lock::mutex::MutexGuard,
+        Arc, Mutex, SpinLockIrq,
+    },
     time::{Instant, Monotonic},
     workqueue::{
         impl_has_delayed_work, impl_has_work, new_delayed_work, new_work, DelayedWork, Work,
@@ -28,7 +32,7 @@ use crate::{
         tx::{Tx, Via},
     },
     proto::{ip::IpAddr, msgseq::MsgPos, mtu::IbMtu},
-    transport::resp::PktMeta,
+    transport::{resp::PktMeta, runs::Runs, task::Task},
     verbs::{av::Av, cq::RxeCq, device::RxeDev, mr::MrRef, post::KPost, queue::Queue, srq::Srq},
 };
 
@@ -187,11 +191,13 @@ pub(crate) struct QpCore {
 }
 
 impl QpCore {
-    /// How the requester sends, with the kept route for a QP whose packets
-    /// all take one path.
+    /// How the requester sends: with the kept route for a QP whose packets
+    /// all take one path (RC, UC), as datagrams otherwise.
     pub(crate) fn requests(&self, qp_type: u32) -> Option<Via<'_>> {
-        matches!(qp_type, bindings::IB_QPT_RC | bindings::IB_QPT_UC)
-            .then_some(Via::Request(&self.tx))
+        Some(match qp_type {
+            bindings::IB_QPT_RC | bindings::IB_QPT_UC => Via::Request(&self.tx),
+            _ => Via::Datagram(&self.tx),
+        })
     }
 
     /// How the responder answers (RC).
@@ -312,13 +318,20 @@ pub(crate) fn enter(cx: Ctx<'_>, core: &mut QpCore, to: QpState) {
     if core::mem::discriminant(&from) == core::mem::discriminant(&to) {
         return;
     }
-    core.state = to;
+    set_state(cx, core, to);
     match to {
         QpState::Reset => core.reset(),
         QpState::Err => crate::transport::comp::flush(cx, core),
         QpState::Rts | QpState::Sqd(_) => cx.qp().schedule(),
         QpState::Init | QpState::Rtr | QpState::Sqe => {}
     }
+}
+
+/// Records a new state, and what a doorbell rung in it meets (read without
+/// the lock: see [`Qp::on_post_send`]).
+pub(crate) fn set_state(cx: Ctx<'_>, core: &mut QpCore, to: QpState) {
+    core.state = to;
+    cx.qp().posting.store(to.on_post_send() as u32, Relaxed);
 }
 
 impl QpCore {
@@ -374,28 +387,31 @@ pub(crate) struct Qp {
     /// Kernel QPs' post path into the rings.
     #[pin]
     pub(crate) kpost: SpinLockIrq<KPost>,
-    /// The requester's work: what the doorbell's budget left, kernel
-    /// consumers' posts, state changes.
+    /// Who runs the engines ([`Qp::run`]).
+    task: Task,
+    /// The QP's work item: the engines' runner when the context that
+    /// became it cannot run them (the receive path's softirq), or has run
+    /// its budget.
     #[pin]
     work: Work<Qp>,
     /// The retransmit (and RNR wait) timer.
     #[pin]
     timer: DelayedWork<Qp, 1>,
+    /// The timer went off: the runner's next pass sees to it.
+    timer_due: Atomic<bool>,
     /// Packets for the QP, queued by the receive path (softirq) for the
-    /// receive work.
+    /// runner.
     #[pin]
     rx: SkbQueue,
-    /// The receive work: the responder and the completer, then the
-    /// requester if they made room for it.
-    #[pin]
-    recv: Work<Qp, 2>,
+    /// What a send posted now meets, an [`OnPost`] (kept with the state,
+    /// under the lock; read without it by the doorbell).
+    posting: Atomic<u32>,
     /// Counts the QP until it is freed (checked at unload).
     _live: crate::transport::live::LiveQp,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Qp { self.work }
-    impl HasWork<Self, 2> for Qp { self.recv }
 }
 
 impl_has_delayed_work! {
@@ -406,27 +422,28 @@ impl WorkItem<1> for Qp {
     type Pointer = Arc<Qp>;
 
     fn run(this: Arc<Qp>) {
-        let Some(mut live) = Live::lock(&this) else {
-            return;
-        };
-        let (cx, core) = live.split();
-        crate::transport::comp::timer_fired(cx, core);
-        crate::transport::req::run(cx, core);
+        this.timer_due.store(true, Release);
+        // A timer's work is process context: it runs the engines itself
+        // if nobody does.
+        if this.task.begin() {
+            this.run();
+        }
     }
 }
 
-impl WorkItem<2> for Qp {
-    type Pointer = Arc<Qp>;
+/// At most this many packets are received, answer packets sent, or
+/// requests sent by one run of the engines; then it makes way for other
+/// work (a doorbell's run returns to user space) and the QP's work item
+/// takes over.
+const RUN_BUDGET: u32 = 64;
 
-    fn run(this: Arc<Qp>) {
-        this.receive();
-    }
-}
+/// At most this many QPs a run takes on in turn (see [`Runs`]).
+const RUNS_MAX: u32 = 32;
 
-/// At most this many packets are received, or answer packets sent, in one
-/// run of a QP's receive work; then it makes way for other work and comes
-/// back.
-const RX_BUDGET: u32 = 64;
+/// At most this many passes make one run: a run that keeps being armed
+/// (a requester with more to send than a pass's budget arms it) makes way
+/// for other work too.
+const RUN_PASSES: u32 = 4;
 
 /// At most this many packets wait on one QP; more are dropped (and counted
 /// in `rcvd_qp_dropped`): a peer that sends faster than the QP can take is
@@ -435,7 +452,7 @@ const RX_QUEUE_MAX: usize = 4096;
 
 // SAFETY: The raw pointers are only dereferenced through a `Live` guard,
 // which holds `core` and has seen the QP not destroyed (type invariant);
-// everything else is locked or immutable.
+// everything else is locked, atomic or immutable.
 unsafe impl Send for Qp {}
 // SAFETY: As above.
 unsafe impl Sync for Qp {}
@@ -444,12 +461,20 @@ impl WorkItem for Qp {
     type Pointer = Arc<Qp>;
 
     fn run(this: Arc<Qp>) {
-        let Some(mut live) = Live::lock(&this) else {
-            return;
-        };
-        let (cx, core) = live.split();
-        crate::transport::req::run(cx, core);
+        // Queued only by whoever became the runner (`kick`, a run handed
+        // over): this is the runner.
+        this.run();
     }
+}
+
+/// Whether a run goes on after a pass.
+enum Pass {
+    /// Its budget is spent: the work item takes over.
+    Spent,
+    /// The pass found nothing more to do.
+    Done,
+    /// The QP is destroyed.
+    Gone,
 }
 
 impl Qp {
@@ -482,72 +507,130 @@ impl Qp {
         }
     }
 
-    /// Queues a packet for the receive work, and makes sure the work runs.
-    /// Any context (the receive path's softirq). `Err` gives the packet
-    /// back when the queue is full.
+    /// Queues a packet for the engines, and makes sure they run. Any
+    /// context (the receive path's softirq). `Err` gives the packet back
+    /// when the queue is full.
     pub(crate) fn queue_packet(self: &Arc<Self>, skb: RxSkb) -> core::result::Result<(), RxSkb> {
         if self.rx.len() >= RX_QUEUE_MAX {
             return Err(skb);
         }
         self.rx.push(skb);
-        if let Some(t) = crate::transport::task::tasks() {
-            // Already queued (not yet running) is fine: it will see this
-            // packet. The clone is never the last reference: the caller
-            // holds the QP.
-            let _ = t.queue().enqueue::<_, 2>(self.clone());
-        }
+        self.schedule();
         Ok(())
     }
 
-    /// The receive work: the packets queued for the QP, and what the
-    /// responder still has to send, within the run's budget.
-    fn receive(self: &Arc<Self>) {
-        // The device, held for the run: the answers held back while the
-        // lock is held go out after it is let go.
-        let Some(dev) = self.hold_dev() else {
-            self.purge_rx();
-            return;
-        };
-        let mut budget = RX_BUDGET;
-        // An answer in progress (a long read) goes on before the next
-        // request is looked at.
-        let mut pending = true;
-        loop {
-            if pending {
-                let Some(sent) = crate::transport::resp::answer(&dev, self, budget) else {
-                    self.purge_rx();
-                    return;
-                };
-                budget = budget.saturating_sub(sent.count);
-                pending = sent.more;
+    /// What a send posted now meets, without the lock: the state as last
+    /// set (it may change right after, as with any state read).
+    pub(crate) fn on_post_send(&self) -> OnPost {
+        OnPost::from_u32(self.posting.load(Relaxed))
+    }
+
+    /// A user QP's doorbell (process context, the poster's): if nobody
+    /// runs the engines, they run, here and now when this QP is the only
+    /// one of the device in use (`alone`), else in the QP's work item;
+    /// otherwise the runner makes one more pass. The poster goes on at
+    /// once either way.
+    ///
+    /// Here and now, the poster's system call carries out the request, its
+    /// local peer's answer (taken on, see [`Runs`]) and the completion:
+    /// no worker wakes, which on small messages costs more than the work.
+    /// Several QPs in use at once gain more from their work items running
+    /// in parallel, on the other CPUs, while the poster posts.
+    pub(crate) fn doorbell(self: &Arc<Self>, alone: bool) {
+        if self.task.begin() {
+            if alone {
+                self.run();
+            } else {
+                self.queue_work();
             }
-            if budget == 0 {
-                break;
-            }
-            if !pending {
-                let Some(skb) = self.rx.pop() else {
-                    return;
-                };
-                pending = crate::net::recv::receive(&dev, self, skb);
-                budget -= 1;
-            }
-        }
-        // More to do: after the other work waiting.
-        if let Some(t) = crate::transport::task::tasks() {
-            let _ = t.queue().enqueue::<_, 2>(self.clone());
         }
     }
 
-    /// The QP's device, held, unless the QP is destroyed or the device is
-    /// going away.
-    fn hold_dev(&self) -> Option<DevRef> {
-        let guard = self.core.lock();
-        if guard.destroyed {
-            return None;
+    /// The engines' run, by the runner; then, as their runner too, the
+    /// local peers its packets woke ([`Runs`]), and theirs, up to
+    /// [`RUNS_MAX`] runs.
+    fn run(self: &Arc<Self>) {
+        let runs = Runs::new();
+        self.run_with(&runs);
+        for _ in 0..RUNS_MAX {
+            let Some(qp) = runs.pop() else {
+                return;
+            };
+            qp.run_with(&runs);
         }
-        // SAFETY: The QP's device, live while the QP is not destroyed,
-        // which it is not while we hold the lock (`Qp` invariant).
-        DevRef::hold(unsafe { &*self.dev })
+        // What is left goes to the work items (`Runs`' drop).
+    }
+
+    /// Passes until one finds nothing more to do and nobody armed the task
+    /// meanwhile; after [`RUN_PASSES`] passes, or once the budget is spent,
+    /// the work item takes the run over.
+    fn run_with(self: &Arc<Self>, runs: &Runs) {
+        let mut budget = RUN_BUDGET;
+        for _ in 0..RUN_PASSES {
+            match self.pass(&mut budget, runs) {
+                Pass::Gone => {
+                    self.purge_rx();
+                    self.task.end();
+                    return;
+                }
+                Pass::Spent => break,
+                Pass::Done => {
+                    if !self.task.end_pass() {
+                        return;
+                    }
+                }
+            }
+        }
+        // Still the runner: the work item goes on, after the other work
+        // waiting.
+        self.queue_work();
+    }
+
+    /// One pass of the engines: a timeout due, the packets queued (the
+    /// responder's answer in progress first), then the requester.
+    fn pass(self: &Arc<Self>, budget: &mut u32, runs: &Runs) -> Pass {
+        let Some(mut live) = Live::lock(self) else {
+            return Pass::Gone;
+        };
+        let (cx, core) = live.split();
+        // Held for the answers that go out once the lock is let go.
+        let Some(dev) = DevRef::hold(cx.dev()) else {
+            return Pass::Gone;
+        };
+        // SAFETY: `runs` outlives the pass; cleared before the lock goes.
+        unsafe { core.tx.set_runs(Some(runs)) };
+        core.tx.hold();
+        if self.timer_due.xchg(false, Acquire) {
+            crate::transport::comp::timer_fired(cx, core);
+        }
+        let mut rx_left = true;
+        while *budget > 0 {
+            if core.resp.out.is_some() {
+                // A read's responses go on before the next request.
+                let sent = crate::transport::resp::send_out(cx, core, *budget).max(1);
+                *budget = budget.saturating_sub(sent);
+                continue;
+            }
+            let Some(skb) = self.rx.pop() else {
+                rx_left = false;
+                break;
+            };
+            *budget -= 1;
+            crate::net::recv::receive(cx, core, skb);
+        }
+        if !rx_left {
+            crate::transport::req::run(cx, core);
+        }
+        let held = core.tx.release();
+        // SAFETY: No run.
+        unsafe { core.tx.set_runs(None) };
+        drop(live);
+        held.send(&dev, Some(runs));
+        if rx_left {
+            Pass::Spent
+        } else {
+            Pass::Done
+        }
     }
 
     /// Drops the packets queued for the QP (it is destroyed).
@@ -555,11 +638,27 @@ impl Qp {
         while self.rx.pop().is_some() {}
     }
 
-    /// Asks for the QP's work (the requester) to run soon.
-    pub(crate) fn schedule(self: &Arc<Self>) {
+    /// Hands the run to the work item: the caller is the runner.
+    pub(crate) fn hand_to_work(self: &Arc<Self>) {
+        self.queue_work();
+    }
+
+    /// Queues the work item (the caller is the runner, handing over).
+    fn queue_work(self: &Arc<Self>) {
         if let Some(t) = crate::transport::task::tasks() {
-            // Already queued is fine: it will see the new state.
             let _ = t.queue().enqueue::<_, 0>(self.clone());
+        }
+    }
+
+    /// Makes sure the engines run soon, from any context: becomes the
+    /// runner and hands the run to the run sending on this CPU, if this is
+    /// the receive path nested in a local send, else to the work item; or
+    /// arms the runner.
+    pub(crate) fn schedule(self: &Arc<Self>) {
+        if self.task.begin() {
+            if let Err(qp) = crate::transport::runs::hand_over(self.clone()) {
+                qp.queue_work();
+            }
         }
     }
 }
@@ -698,10 +797,12 @@ pub(crate) fn new_qp(
         srq,
         core <- new_mutex!(core, "rxe_rs_qp_core"),
         kpost <- new_spinlock_irq!(KPost::default(), "rxe_rs_qp_kpost"),
+        task: Task::new(),
         work <- new_work!("rxe_rs_qp_work"),
         timer <- new_delayed_work!("rxe_rs_qp_timer"),
+        timer_due: Atomic::new(false),
         rx <- SkbQueue::new(),
-        recv <- new_work!("rxe_rs_qp_recv"),
+        posting: Atomic::new(OnPost::Refuse as u32),
         _live: crate::transport::live::LiveQp::new(),
     }? Error)
 }
@@ -713,27 +814,20 @@ fn src_port(qpn: u32) -> u16 {
     0xc000 | (h & 0x3fff) as u16
 }
 
-/// Hands a packet for this QP to the responder (requests) or the completer
-/// (responses, after which the requester sends what they made room for).
-/// Returns whether the responder has more to send for it (a read's
-/// responses: see [`crate::transport::resp::answer`]).
+/// Hands a checked packet for this QP to the responder (requests) or the
+/// completer (responses), in the runner's pass.
 pub(crate) fn deliver(
-    dev: &RxeDev,
-    qp: &Arc<Qp>,
+    cx: Ctx<'_>,
+    core: &mut QpCore,
     p: &crate::proto::packet::Packet<'_>,
     meta: &PktMeta<'_>,
-) -> bool {
-    let Some(mut live) = Live::lock(qp) else {
-        return false;
-    };
-    if !from_peer(qp, &live, meta) {
+) {
+    let (dev, qp) = (cx.dev(), cx.qp());
+    if !from_peer(qp, core, meta) {
         dev.counters()
             .inc(crate::verbs::counters::Counter::RcvdQpDropped);
-        return false;
+        return;
     }
-    let (cx, core) = live.split();
-    // What the responder answers goes once the lock is let go (see `Tx`).
-    core.tx.hold();
     if p.info().is_request() {
         crate::transport::resp::request(cx, core, p, meta);
     } else if qp.qp_type == bindings::IB_QPT_RC {
@@ -744,13 +838,7 @@ pub(crate) fn deliver(
                 .inc(crate::verbs::counters::Counter::SenderSched);
         }
         crate::transport::comp::response(cx, core, p);
-        crate::transport::req::run(cx, core);
     }
-    let pending = core.resp.out.is_some();
-    let held = core.tx.release();
-    drop(live);
-    held.send(dev);
-    pending
 }
 
 /// Whether a packet for a connected QP (RC, UC) comes from its peer: sent

@@ -68,7 +68,7 @@ pub(crate) fn drain_check(cx: Ctx<'_>, core: &mut QpCore) {
     if core.sq.ring.holds(i) && core.meta(i).is_some_and(|m| m.started) {
         return;
     }
-    core.state = QpState::Sqd(Drain::Drained);
+    crate::transport::qp::set_state(cx, core, QpState::Sqd(Drain::Drained));
     if notify {
         cx.event(crate::bindings::IB_EVENT_SQ_DRAINED);
     }

@@ -4,7 +4,7 @@
 //! RDMA writes, reads and atomics into and out of MRs), acknowledges them,
 //! and answers duplicates the way the IBTA says.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
 
 use crate::{
     bindings,
@@ -19,7 +19,7 @@ use crate::{
         wqe::RecvWqe,
     },
     transport::{
-        qp::{Ctx, Live, Qp, QpCore, RdRes, ReadOut, RecvCtx, WriteCtx},
+        qp::{Ctx, QpCore, RdRes, ReadOut, RecvCtx, WriteCtx},
         req,
     },
     verbs::{
@@ -424,8 +424,8 @@ fn place(cx: Ctx<'_>, core: &mut QpCore, data: &[u8]) -> core::result::Result<()
     // A message longer than the port takes is an invalid request (the
     // IBTA's length error), before any of this packet is placed: without
     // the bound, a peer's endless SEND would run the offset past 4 GiB.
-    let end = msgseq::message_grows(ctx.off, data.len())
-        .ok_or(Refusal::Nak(NakCode::InvalidRequest))?;
+    let end =
+        msgseq::message_grows(ctx.off, data.len()).ok_or(Refusal::Nak(NakCode::InvalidRequest))?;
     let w = RecvWqe::new(&ctx.slot).ok_or(Refusal::Drop)?;
     let nsge = w.num_sge().min(max_sge);
     req::copy_sges(
@@ -703,8 +703,8 @@ fn read(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) -> core::result::Result<
     remember(core, res);
     core.resp.msn = psn::psn_next(core.resp.msn);
     core.resp.psn = psn::psn_add(psn, npkts);
-    // The responses go out from the receive work, a budget at a time
-    // ([`answer`]), before the next request is looked at.
+    // The responses go out from the runner's pass, a budget at a time
+    // (`send_out`), before the next request is looked at.
     core.resp.out = Some(ReadOut { res, next: psn });
     Ok(())
 }
@@ -722,45 +722,11 @@ fn remember(core: &mut QpCore, res: RdRes) {
     core.resp.res_next = (at + 1) % n;
 }
 
-/// What [`answer`] did: packets sent, and whether more are to come.
-pub(crate) struct Sent {
-    pub(crate) count: u32,
-    pub(crate) more: bool,
-}
-
-/// Sends up to `budget` packets of the answer in progress (a read's
-/// responses, or a replay of them). `None` if the QP is destroyed.
-///
-/// Called by the QP's receive work, which goes on with the next request
-/// only once nothing is `more`: the requester expects responses in PSN
-/// order.
-pub(crate) fn answer(dev: &RxeDev, qp: &Arc<Qp>, budget: u32) -> Option<Sent> {
-    let mut live = Live::lock(qp)?;
-    let (cx, core) = live.split();
-    if core.resp.out.is_some() && !core.state.accepts_requests() {
-        // Reset or in error since: nothing more goes out.
-        core.resp.out = None;
-    }
-    if core.resp.out.is_none() {
-        return Some(Sent {
-            count: 0,
-            more: false,
-        });
-    }
-    core.tx.hold();
-    let count = send_out(cx, core, budget);
-    let more = core.resp.out.is_some();
-    let held = core.tx.release();
-    drop(live);
-    held.send(dev);
-    Some(Sent { count, more })
-}
-
 /// Sends up to `budget` read response packets of `core.resp.out`, and
 /// returns how many. The answer ends when its last packet is sent, or when
 /// a packet cannot be made (the MR went away since, or no memory): the
 /// requester then asks again, or the QP fails on its side.
-fn send_out(cx: Ctx<'_>, core: &mut QpCore, budget: u32) -> u32 {
+pub(crate) fn send_out(cx: Ctx<'_>, core: &mut QpCore, budget: u32) -> u32 {
     let Some(out) = core.resp.out.take() else {
         return 0;
     };

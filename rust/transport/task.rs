@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use kernel::{
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Release},
+    sync::atomic::{Acquire, Atomic, Full, Relaxed, Release},
     workqueue::Queue,
 };
 
@@ -77,4 +77,64 @@ pub(crate) fn tasks() -> Option<&'static TaskQueue> {
     // SAFETY: Set by `install` to a box that lives until `Installed` drops,
     // which happens after every device (and so every caller) is gone.
     unsafe { p.as_ref() }
+}
+
+/// Who runs a QP's engines: nobody, one runner, or one runner that must
+/// make another pass (something came for the QP while it ran). One runner
+/// at a time does all of a QP's protocol work, in whatever context became
+/// it (a doorbell's system call, the QP's work item); everyone else who
+/// brings work arms it and goes on, rather than wait for the QP's lock, as
+/// the C rxe's tasks do. So a doorbell never sleeps behind the receive
+/// path, nor the receive path behind a doorbell.
+pub(crate) struct Task(Atomic<u32>);
+
+const IDLE: u32 = 0;
+const BUSY: u32 = 1;
+const ARMED: u32 = 2;
+
+impl Task {
+    /// No runner yet.
+    pub(crate) const fn new() -> Self {
+        Task(Atomic::new(IDLE))
+    }
+
+    /// Becomes the runner if there is none (`true`: the caller must run,
+    /// or hand the run to the work item); otherwise arms the runner, which
+    /// makes one more pass and so sees what the caller brought.
+    pub(crate) fn begin(&self) -> bool {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            let next = match cur {
+                IDLE => BUSY,
+                BUSY => ARMED,
+                _ => return false,
+            };
+            // Full: what the caller brought (a packet queued, a WQE
+            // written) is visible to the runner it arms, and what the
+            // last runner left to the new one.
+            match self.0.cmpxchg(cur, next, Full) {
+                Ok(_) => return next == BUSY,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The runner ends a pass: `false` if it is done (no runner any more),
+    /// `true` if it was armed meanwhile and must make another pass.
+    pub(crate) fn end_pass(&self) -> bool {
+        match self.0.cmpxchg(BUSY, IDLE, Full) {
+            Ok(_) => false,
+            Err(_) => {
+                // Armed: the runner goes on, unarmed.
+                self.0.store(BUSY, Release);
+                true
+            }
+        }
+    }
+
+    /// The runner stops for good (the QP is destroyed): whoever begins
+    /// next finds nothing to do.
+    pub(crate) fn end(&self) {
+        self.0.store(IDLE, Release);
+    }
 }

@@ -44,6 +44,10 @@ pub(crate) struct DevState {
     attr: bindings::ib_device_attr,
     /// The port's active MTU, an `enum ib_mtu` value; follows the netdev.
     active_mtu: Atomic<u32>,
+    /// The QP whose doorbell rang last, and until when (jiffies) doorbells
+    /// count as those of several QPs ([`RxeDev::doorbell_alone`]).
+    last_doorbell: Atomic<u32>,
+    mixed_until: Atomic<u64>,
     /// Set once the netdev is being unregistered: the device must follow it.
     netdev_gone: Atomic<bool>,
     /// User contexts and protection domains in use, against their limits.
@@ -177,6 +181,21 @@ impl RxeDev {
     /// Whether the netdev is going away (its unregistration has begun).
     pub(crate) fn netdev_gone(&self) -> bool {
         self.state.netdev_gone.load(Relaxed)
+    }
+
+    /// Notes a doorbell of QP `qpn`; whether it seems to be the only QP of
+    /// the device in use: no other QP's doorbell rang in the last two
+    /// ticks. A heuristic: it decides where the engines run (see
+    /// `Qp::doorbell`), never what they do.
+    pub(crate) fn doorbell_alone(&self, qpn: u32) -> bool {
+        // SAFETY: No preconditions.
+        let now = unsafe { bindings::rxe_rs_jiffies() } as u64;
+        if self.state.last_doorbell.xchg(qpn, Relaxed) != qpn {
+            self.state.mixed_until.store(now.wrapping_add(2), Relaxed);
+            return false;
+        }
+        // Jiffies wrap: compared as a signed distance.
+        (now.wrapping_sub(self.state.mixed_until.load(Relaxed)) as i64) > 0
     }
 
     /// The netdev is going away: so does the device. Called under RTNL from
@@ -318,6 +337,8 @@ impl DevState {
             attr,
             active_mtu: Atomic::new(IbMtu::for_netdev(mtu) as u32),
             netdev_gone: Atomic::new(false),
+            last_doorbell: Atomic::new(0),
+            mixed_until: Atomic::new(0),
             ucontexts: Limit::new(params::MAX_UCONTEXT),
             pds: Limit::new(params::MAX_PD),
             cqs: Limit::new(params::MAX_CQ),

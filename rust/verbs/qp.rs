@@ -584,24 +584,20 @@ pub(crate) unsafe extern "C" fn post_send(
         }
         return EINVAL.to_errno();
     }
-    let Some(mut live) = Live::lock(qp) else {
-        return EINVAL.to_errno();
-    };
-    let (cx, core) = live.split();
-    match core.state.on_post_send() {
+    match qp.on_post_send() {
         OnPost::Refuse => EINVAL.to_errno(),
-        OnPost::Flush => {
-            // Work posted in the error state completes flushed at once.
-            crate::transport::comp::flush(cx, core);
-            0
-        }
-        OnPost::Queue => {
-            // The doorbell is a system call: send right here, in the
-            // poster's context, as rxe does, rather than wake a worker
-            // (which costs small messages a context switch each). The
-            // requester's budget bounds the time taken; it schedules the
-            // rest.
-            crate::transport::req::run(cx, core);
+        OnPost::Flush | OnPost::Queue => {
+            // The doorbell is a system call: the engines run right here,
+            // in the poster's context, as rxe used to, rather than wake a
+            // worker (which costs small messages a context switch each),
+            // unless they are running already (a receive, a timeout): then
+            // their runner sees the new WQEs, and the poster goes on at
+            // once. A run's budget bounds the time taken here; the QP's
+            // work item takes the rest over. In the error state the WQEs
+            // complete flushed.
+            // SAFETY: Our QP's device.
+            let dev = unsafe { RxeDev::from_ibdev((*ibqp).device) };
+            qp.doorbell(dev.doorbell_alone(qp.qpn));
             0
         }
     }

@@ -127,6 +127,7 @@ impl QpState {
 
 /// What becomes of a send WQE posted in some state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
 pub(crate) enum OnPost {
     /// Not yet (before RTS): the post fails.
     Refuse,
@@ -134,4 +135,15 @@ pub(crate) enum OnPost {
     Queue,
     /// It completes at once, flushed (the send queue is in error).
     Flush,
+}
+
+impl OnPost {
+    /// The value `as u32` gave (anything else: refuse).
+    pub(crate) fn from_u32(v: u32) -> Self {
+        match v {
+            x if x == OnPost::Queue as u32 => OnPost::Queue,
+            x if x == OnPost::Flush as u32 => OnPost::Flush,
+            _ => OnPost::Refuse,
+        }
+    }
 }
