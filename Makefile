@@ -3,7 +3,8 @@
 # rxe-rs: Soft-RoCE (RXE) in Rust, as an out-of-tree kernel module.
 #
 #   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel),
-#                        and the test module the VM tests load (make kmod)
+#                        the test module the VM tests load (make kmod) and their packet
+#                        tool (make tools)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
 #   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3;
@@ -43,9 +44,9 @@ endif
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules kmod clean kernel kdir setup check demo bench host-test fmt-check vm
+.PHONY: all modules kmod tools clean kernel kdir setup check demo bench host-test fmt-check vm
 
-all: modules kmod
+all: modules kmod tools
 
 modules:
 ifdef KDIR_IS_OURS
@@ -60,10 +61,14 @@ endif
 kmod:
 	$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS)
 
+# The VM tests' packet tool (selftests/flood: Rust, on the protocol crate).
+tools:
+	cd $(SRC)/selftests/flood && cargo build --offline --quiet --release
+
 clean:
 	-$(KMAKE) clean
 	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) clean
-	rm -rf $(SRC)/rust/proto/target $(SRC)/rust/tcgprof/target
+	rm -rf $(SRC)/rust/proto/target $(SRC)/rust/tcgprof/target $(SRC)/selftests/flood/target
 
 kernel:
 	$(SRC)/scripts/kernel --flavor $(FLAVOR)
