@@ -411,4 +411,39 @@ static inline unsigned long qp_events(struct dev *d, struct ibv_qp *qp, int ms)
 	return seen;
 }
 
+/* A fresh pair carries a send, a write and a read; the data arrives. */
+static inline void good_traffic(const char *after)
+{
+	struct pair p;
+	struct ibv_wc wc[8];
+	int ok = 0;
+
+	if (pair_new(&p, &RC))
+		return;
+	memset(B.buf, 0, BUF_SIZE);
+	fill(A.buf, 3000, 1);
+	fill(A.buf + 8192, 5000, 2);
+	fill(B.buf + 16384, 5000, 3);
+	memset(A.buf + 24576, 0, 5000);
+	struct ibv_sge s1 = sge_of(&A, 0, 3000), s2 = sge_of(&A, 8192, 5000),
+		       s3 = sge_of(&A, 24576, 5000);
+	struct ibv_send_wr w1 = wr1(&s1, 1, IBV_WR_SEND, 0, 0),
+			   w2 = wr1(&s2, 2, IBV_WR_RDMA_WRITE, (uintptr_t)B.buf + 8192, B.mr->rkey),
+			   w3 = wr1(&s3, 3, IBV_WR_RDMA_READ, (uintptr_t)B.buf + 16384, B.mr->rkey),
+			   *bad;
+
+	w1.next = &w2;
+	w2.next = &w3;
+	if (!post_recv(p.b.qp, &B, 0, 4096, 9) && !ibv_post_send(p.a.qp, &w1, &bad) &&
+	    poll_n(p.a.cq, wc, 3, WAIT_MS) == 3 && wc[0].status == IBV_WC_SUCCESS &&
+	    wc[1].status == IBV_WC_SUCCESS && wc[2].status == IBV_WC_SUCCESS &&
+	    poll_n(p.b.cq, wc + 3, 1, WAIT_MS) == 1 && wc[3].status == IBV_WC_SUCCESS &&
+	    wc[3].byte_len == 3000 && filled(B.buf, 3000, 1) && filled(B.buf + 8192, 5000, 2) &&
+	    filled(A.buf + 24576, 5000, 3))
+		ok = 1;
+	CHECK(ok, "after %s: a new QP pair carries a send, a write and a read, data checked",
+	      after);
+	pair_free(&p);
+}
+
 #endif /* RXE_RS_VERBS_PAIR_H */
