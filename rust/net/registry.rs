@@ -180,20 +180,6 @@ impl Deref for DevRef {
     }
 }
 
-impl DevRef {
-    /// A reference on `dev`, if it is registered (not still registering,
-    /// nor unregistering).
-    pub(crate) fn hold(dev: &RxeDev) -> Option<Self> {
-        // SAFETY: `dev` is live (a reference to it exists); `try_get` fails
-        // unless it is registered.
-        if !unsafe { bindings::rxe_rs_ib_device_try_get(dev.ibdev()) } {
-            return None;
-        }
-        // INVARIANT: Ours, and held by the reference just taken.
-        Some(DevRef(NonNull::from(dev)))
-    }
-}
-
 impl Drop for DevRef {
     fn drop(&mut self) {
         // SAFETY: The reference taken in `get` (type invariant).

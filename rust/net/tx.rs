@@ -8,9 +8,8 @@
 //! device's netdev and hands it to the IP layer, as rxe_net.c does. It
 //! needs nothing of the per-namespace sockets, which only receive.
 //!
-//! A connected QP's sending state ([`Tx`]) keeps its route between
-//! packets, and holds the responder's answers back while the receive path
-//! has the QP's lock.
+//! A QP's sending state ([`Tx`]) keeps a connected QP's route between
+//! packets, and the run its packets go out for (see `transport::runs`).
 //!
 //! Addresses come from GIDs: an IPv4-mapped GID (`::ffff:a.b.c.d`) stands
 //! for an IPv4 address, any other for an IPv6 one (`proto::ip::IpAddr`,
@@ -142,11 +141,8 @@ impl Path {
 /// sent.
 ///
 /// `via`, if given, is the sending QP's state: its route is kept between
-/// packets, and a responder's answer ([`Via::Answer`]) waits while the QP
-/// holds answers back ([`Tx::hold`]). `Ok` then means built and routed,
-/// and sent or held to be sent; an error from the IP layer for a held
-/// packet is only counted (the peer retries, and the responder's state
-/// does not depend on it).
+/// packets (but a datagram's), and the local peers the packet wakes go to
+/// the run it goes out for.
 ///
 /// Counts `sent_pkts` and `sent_bytes` (IP and UDP headers included, as
 /// rxe does) when the packet goes, or `send_err` when it cannot be routed
@@ -177,37 +173,30 @@ pub(crate) fn send(
             return Err(e);
         }
     };
-    match via {
-        Some(Via::Answer(tx)) if tx.holding.get() => {
-            tx.keep(dev, ready);
-            Ok(())
-        }
-        _ => ready.send(dev, via.and_then(|v| v.tx().runs())),
-    }
+    ready.send(dev, via.and_then(|v| v.tx().runs()))
 }
 
-/// How a QP sends a packet: a request, which goes at once (the requester
-/// needs to know that it went) along the kept route, a datagram (UD: each
-/// its own route), or a responder's answer, which may wait.
+/// How a QP sends a packet: along the kept route of a connected QP (RC,
+/// UC: all its packets take one path), or as a datagram (UD: each its own
+/// route).
 #[derive(Clone, Copy)]
 pub(crate) enum Via<'a> {
-    Request(&'a Tx),
+    Connected(&'a Tx),
     Datagram(&'a Tx),
-    Answer(&'a Tx),
 }
 
 impl<'a> Via<'a> {
     fn tx(self) -> &'a Tx {
         match self {
-            Via::Request(tx) | Via::Datagram(tx) | Via::Answer(tx) => tx,
+            Via::Connected(tx) | Via::Datagram(tx) => tx,
         }
     }
 
     /// The route to keep between packets: not a datagram's.
     fn route(self) -> Option<&'a RouteCache> {
         match self {
+            Via::Connected(tx) => Some(&tx.route),
             Via::Datagram(_) => None,
-            Via::Request(tx) | Via::Answer(tx) => Some(&tx.route),
         }
     }
 }
@@ -267,23 +256,8 @@ impl Ready {
     }
 }
 
-/// How many packets a QP holds back at most; with more, they go at once,
-/// in order. An answer is one packet but for read responses, of which a
-/// long read sends many in a row: those gain nothing from waiting.
-const HELD_MAX: usize = 8;
-
-/// How a QP's packets leave: along its kept route (RC, UC), and, while the
-/// receive path holds the QP's lock, held back until it lets go.
-///
-/// The responder's answers (ACKs, NAKs, read responses, atomic ACKs) are
-/// made under the QP's lock, but the IP layer's part of sending them
-/// (veth hands the packet straight to the peer's receive path) need not
-/// be: the doorbell of a consumer that has just seen the request's
-/// completion would wait for it on the lock. Held packets go in the order
-/// they were made. The QP's receive work is the only sender of answers,
-/// and a work item never runs twice at once: the held answers of one
-/// request go before any answer to the next. Requests ([`Via::Request`])
-/// are never held.
+/// How a QP's packets leave: along its kept route (RC, UC), and for the
+/// run of its runner, which takes on the local peers they wake.
 ///
 /// Not `Sync`: it lives in the QP's state, under the QP's lock.
 #[derive(Default)]
@@ -291,9 +265,6 @@ pub(crate) struct Tx {
     route: RouteCache,
     /// The run of the QP's runner, during its pass ([`Tx::set_runs`]).
     runs: Cell<Option<NonNull<Runs>>>,
-    holding: Cell<bool>,
-    held: [Cell<Option<Ready>>; HELD_MAX],
-    n_held: Cell<usize>,
 }
 
 impl Tx {
@@ -314,55 +285,10 @@ impl Tx {
         self.runs.get().map(|r| unsafe { r.as_ref() })
     }
 
-    /// From now on packets wait, until [`Tx::release`].
-    pub(crate) fn hold(&self) {
-        self.holding.set(true);
-    }
-
-    /// Stops holding packets back; the held ones, to send (after the QP's
-    /// lock is let go).
-    pub(crate) fn release(&self) -> Held {
-        self.holding.set(false);
-        self.n_held.set(0);
-        Held(core::array::from_fn(|i| {
-            self.held.get(i).and_then(Cell::take)
-        }))
-    }
-
-    /// Holds `ready` back; if there is no room, sends what is held and
-    /// `ready` now, in order.
-    fn keep(&self, dev: &RxeDev, ready: Ready) {
-        let n = self.n_held.get();
-        if let Some(slot) = self.held.get(n) {
-            slot.set(Some(ready));
-            self.n_held.set(n + 1);
-            return;
-        }
-        // Errors are counted (send_err); the peer retries.
-        let runs = self.runs();
-        self.release().send(dev, runs);
-        let _ = ready.send(dev, runs);
-        self.hold();
-    }
-
-    /// Lets the kept route and any held packet go (the QP is destroyed).
+    /// Lets the kept route go (the QP is destroyed).
     pub(crate) fn clear(&self) {
-        drop(self.release());
+        self.runs.set(None);
         self.route.clear();
-    }
-}
-
-/// Packets a QP held back, to send once its lock is let go.
-#[must_use = "held packets are dropped unless sent"]
-pub(crate) struct Held([Option<Ready>; HELD_MAX]);
-
-impl Held {
-    /// Sends the packets, in order (errors are counted in `send_err`), for
-    /// `runs` (see [`Ready::send`]).
-    pub(crate) fn send(self, dev: &RxeDev, runs: Option<&Runs>) {
-        for ready in self.0.into_iter().flatten() {
-            let _ = ready.send(dev, runs);
-        }
     }
 }
 

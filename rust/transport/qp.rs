@@ -27,7 +27,6 @@ use kernel::{
 use crate::{
     bindings,
     net::{
-        registry::DevRef,
         skb::{RxSkb, SkbQueue},
         tx::{Tx, Via},
     },
@@ -159,7 +158,7 @@ pub(crate) struct RespState {
     pub(crate) drop_msg: bool,
     /// Where the requests stand in the opcode sequence (RC, UC).
     pub(crate) pos: MsgPos,
-    /// The read being answered, packet after packet, by the receive work.
+    /// The read being answered, packet after packet, by the runner.
     pub(crate) out: Option<ReadOut>,
     /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
     pub(crate) res: KVec<RdRes>,
@@ -185,8 +184,7 @@ pub(crate) struct QpCore {
     pub(crate) comp: CompState,
     pub(crate) resp: RespState,
     /// How the QP's packets leave: the kept route (RC and UC: all take
-    /// the primary path), and the responder's packets held back while the
-    /// receive path has the lock.
+    /// the primary path), and the run they go out for.
     pub(crate) tx: Tx,
 }
 
@@ -195,14 +193,14 @@ impl QpCore {
     /// all take one path (RC, UC), as datagrams otherwise.
     pub(crate) fn requests(&self, qp_type: u32) -> Option<Via<'_>> {
         Some(match qp_type {
-            bindings::IB_QPT_RC | bindings::IB_QPT_UC => Via::Request(&self.tx),
+            bindings::IB_QPT_RC | bindings::IB_QPT_UC => Via::Connected(&self.tx),
             _ => Via::Datagram(&self.tx),
         })
     }
 
     /// How the responder answers (RC).
     pub(crate) fn answers(&self) -> Option<Via<'_>> {
-        Some(Via::Answer(&self.tx))
+        Some(Via::Connected(&self.tx))
     }
 
     /// The path MTU in bytes (UD: the port's).
@@ -593,13 +591,8 @@ impl Qp {
             return Pass::Gone;
         };
         let (cx, core) = live.split();
-        // Held for the answers that go out once the lock is let go.
-        let Some(dev) = DevRef::hold(cx.dev()) else {
-            return Pass::Gone;
-        };
         // SAFETY: `runs` outlives the pass; cleared before the lock goes.
         unsafe { core.tx.set_runs(Some(runs)) };
-        core.tx.hold();
         if self.timer_due.xchg(false, Acquire) {
             crate::transport::comp::timer_fired(cx, core);
         }
@@ -621,11 +614,9 @@ impl Qp {
         if !rx_left {
             crate::transport::req::run(cx, core);
         }
-        let held = core.tx.release();
         // SAFETY: No run.
         unsafe { core.tx.set_runs(None) };
         drop(live);
-        held.send(&dev, Some(runs));
         if rx_left {
             Pass::Spent
         } else {

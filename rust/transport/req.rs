@@ -495,7 +495,7 @@ fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Resul
         len,
     });
     // Reads and atomics are RC's: its route is kept.
-    emit(dev, path, Some(Via::Request(&core.tx)), &h, 0, |_| Ok(()))?;
+    emit(dev, path, Some(Via::Connected(&core.tx)), &h, 0, |_| Ok(()))?;
     let npkts = len.div_ceil(mtu).max(1);
     advance_psn(core, npkts);
     Ok(())
@@ -525,7 +525,7 @@ fn send_atomic(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Res
         compare,
     });
     // Reads and atomics are RC's: its route is kept.
-    emit(dev, path, Some(Via::Request(&core.tx)), &h, 0, |_| Ok(()))?;
+    emit(dev, path, Some(Via::Connected(&core.tx)), &h, 0, |_| Ok(()))?;
     advance_psn(core, 1);
     Ok(())
 }

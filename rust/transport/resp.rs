@@ -782,7 +782,7 @@ fn send_read_response(cx: Ctx<'_>, core: &QpCore, res: &RdRes, k: u32) -> Result
             return Ok(());
         }
         // Looked up again for each packet: the MR may be deregistered
-        // between two runs of the receive work.
+        // between two passes of the runner.
         let mr = mr::lookup(
             dev,
             qp.pd as *mut _,

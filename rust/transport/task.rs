@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The module's workqueue: every QP's protocol work (requester runs,
-//! retransmissions) and the receive path's deferred packets run on it, so
-//! unloading the module can wait for all of them with one drain.
+//! The module's workqueue, on which the QPs' work items run (the engines'
+//! runs that their doorbell, timer or packets could not run at once), so
+//! that unloading the module can wait for all of them with one drain; and
+//! the task state that makes one runner at a time do a QP's work.
 
 use core::ptr::NonNull;
 

@@ -35,7 +35,7 @@ pub(crate) enum Counter {
     RcvSeqErr,
     /// Response packets handed on to the completer (`ack_deferred`): as
     /// the C rxe counts its `RXE_CNT_SENDER_SCHED`, every response that
-    /// reaches a QP (here they all wait for the receive work item).
+    /// reaches a QP (here they all wait for the QP's runner).
     SenderSched,
     /// Transport retries exhausted (`retry_exceeded_err`).
     RetryExceeded,
