@@ -10,8 +10,10 @@ use super::bth::{Bth, BTH_LEN};
 use super::crc32::{crc32_le, crc32_le_const, Crc32};
 use super::headers::{Atmack, Atmeth, Deth, Feth, Ieth, Immdt, Reth};
 use super::icrc::{icrc_check, icrc_compute, icrc_fill, IpHdr, ICRC_LEN};
+use super::msgseq::message_grows;
 use super::opcode::{info_in, lookup_in, Dialect, Hdr, OpcodeInfo, RC_RXE_RS_RESUME};
 use super::packet::{build, Headers, Packet};
+use super::params::PORT_MAX_MSG_SZ;
 use super::psn::{
     is_after, is_before, psn_add, psn_cmp, psn_compare, psn_next, psn_prev, psn_sub, PSN_MASK,
 };
@@ -408,6 +410,31 @@ fn icrc_inputs() {
                 pkt[j] ^= 1 << r.below(8);
                 assert!(!icrc_check(ip, &udp, &pkt), "byte {j}");
             }
+        }
+    }
+}
+
+/// A message's length, grown by random payloads (the responder's offset
+/// into a receive): never past the port's largest message, never wrapped,
+/// and exact while it fits.
+#[test]
+fn message_lengths() {
+    let mut r = XorShift::new(0x6d73_676c);
+    for _ in 0..100_000 {
+        let placed = match r.below(3) {
+            0 => r.u32(),
+            1 => PORT_MAX_MSG_SZ - (r.u32() & 0xffff),
+            _ => r.u32() & 0x7fff_ffff,
+        };
+        let payload = match r.below(3) {
+            0 => r.next_u64() as usize,
+            1 => r.below(1 << 13),
+            _ => usize::MAX - r.below(16),
+        };
+        let exact = u64::from(placed) as u128 + payload as u128;
+        match message_grows(placed, payload) {
+            Some(n) => assert_eq!(u128::from(n), exact),
+            None => assert!(exact > u128::from(PORT_MAX_MSG_SZ)),
         }
     }
 }
