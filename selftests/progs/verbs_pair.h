@@ -243,6 +243,17 @@ static inline int connect_end(struct dev *self, struct dev *peer, struct ibv_qp 
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
 	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+	int i;
+
+	/*
+	 * The GIDs again: the RDMA core may have rebuilt the table since the
+	 * device was opened (its netdev events are handled in a work item),
+	 * and a GID kept from then may name another entry, or none.
+	 */
+	if ((i = v4_gid_index(self->ctx, &self->gid)) >= 0)
+		self->gidx = i;
+	if ((i = v4_gid_index(peer->ctx, &peer->gid)) >= 0)
+		peer->gidx = i;
 
 	if (c->type == IBV_QPT_UD) {
 		a.qkey = QKEY;
