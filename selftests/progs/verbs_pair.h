@@ -157,6 +157,31 @@ static inline int v4_gid_index(struct ibv_context *ctx, union ibv_gid *gid)
 	return -1;
 }
 
+static inline void print_gid(const union ibv_gid *g)
+{
+	for (int i = 0; i < 16; i += 2)
+		fprintf(stderr, "%s%02x%02x", i ? ":" : "", g->raw[i], g->raw[i + 1]);
+}
+
+/* The GID table as the core has it now: what a failed RTR is checked against. */
+static inline void dump_gids(struct dev *d)
+{
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(d->ctx, 1, &port))
+		return;
+	for (int i = 0; i < port.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(d->ctx, 1, i, &e, 0))
+			continue;
+		fprintf(stderr, "  %s gid %d type %u ndev %u ", d->name, i, e.gid_type,
+			e.ndev_ifindex);
+		print_gid(&e.gid);
+		fprintf(stderr, "\n");
+	}
+}
+
 static inline int dev_open(struct dev *d, const char *name)
 {
 	d->name = name;
@@ -283,8 +308,19 @@ static inline int connect_end(struct dev *self, struct dev *peer, struct ibv_qp 
 		a.min_rnr_timer = 1;
 		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
 	}
-	if (modify_to(qp, &a, mask, "RTR"))
+	if (modify_to(qp, &a, mask, "RTR")) {
+		if (c->type != IBV_QPT_UD) {
+			int e = errno;
+
+			fprintf(stderr, "  sgid index %d, dgid ", self->gidx);
+			print_gid(&peer->gid);
+			fprintf(stderr, "\n");
+			dump_gids(self);
+			dump_gids(peer);
+			errno = e;
+		}
 		return -1;
+	}
 	if (!rts)
 		return 0;
 	memset(&a, 0, sizeof(a));
