@@ -83,6 +83,9 @@ pub(crate) struct Qp {
     /// What a send posted now meets, an [`OnPost`] (kept with the state,
     /// under the lock; read without it by the doorbell).
     posting: Atomic<u32>,
+    /// The last message the requester began was a one-sided one (RDMA
+    /// read or write, atomic): see [`Qp::doorbell`].
+    pub(crate) one_sided: Atomic<bool>,
     /// Counts the QP until it is freed (checked at unload).
     _live: crate::transport::live::LiveQp,
 }
@@ -197,6 +200,7 @@ pub(crate) fn new_qp(
         timer_due: Atomic::new(false),
         rx <- SkbQueue::new(),
         posting: Atomic::new(OnPost::Refuse as u32),
+        one_sided: Atomic::new(false),
         _live: crate::transport::live::LiveQp::new(),
     }? Error)
 }

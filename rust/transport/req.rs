@@ -9,7 +9,7 @@
 //! Local operations (memory registration, local invalidate) send nothing:
 //! the requester carries them out and they complete in their turn.
 
-use kernel::{prelude::*, time::Instant};
+use kernel::{prelude::*, sync::atomic::Relaxed, time::Instant};
 
 use crate::{
     net::tx::{self, Path, Via},
@@ -100,7 +100,7 @@ fn send(cx: Ctx<'_>, core: &mut QpCore) {
         // starts only where the state allows it.
         let go = core.req.off != 0
             || resent(core, i)
-            || (core.state.starts_messages() && start(core, i));
+            || (core.state.starts_messages() && start(qp, core, i));
         if !go {
             return;
         }
@@ -135,7 +135,7 @@ fn wc_status_for(e: Error) -> u32 {
 
 /// Copies WQE `i` out of the ring into the shadow and records where its
 /// PSNs start. `false` if the ring no longer holds it.
-fn start(core: &mut QpCore, i: u32) -> bool {
+fn start(qp: &Qp, core: &mut QpCore, i: u32) -> bool {
     // The slot of WQE `i` is free: the WQEs in flight are those from the
     // oldest not completed to `i` (the caller checked that they fit), and
     // `i` is not one of them yet. Filling it before the checks below is
@@ -147,8 +147,12 @@ fn start(core: &mut QpCore, i: u32) -> bool {
     if !core.sq.ring.copy_at(i, slot) {
         return false;
     }
-    let rd_atomic =
-        SendWqe::new(core.shadow_slot(i)).is_some_and(|w| comp::is_read_or_atomic(w.opcode()));
+    let opcode = SendWqe::new(core.shadow_slot(i)).map(|w| w.opcode());
+    let rd_atomic = opcode.is_some_and(comp::is_read_or_atomic);
+    qp.one_sided.store(
+        opcode.is_some_and(|o| !matches!(o, op::SEND | op::SEND_WITH_IMM | op::SEND_WITH_INV)),
+        Relaxed,
+    );
     if rd_atomic {
         // No more reads and atomics in flight than the responder keeps
         // for replays (a max_rd_atomic of 0 still lets one go, so that

@@ -71,18 +71,23 @@ impl Qp {
 
     /// A user QP's doorbell (process context, the poster's): if nobody
     /// runs the engines, they run, here and now when this QP is the only
-    /// one of the device in use (`alone`), else in the QP's work item;
-    /// otherwise the runner makes one more pass. The poster goes on at
-    /// once either way.
+    /// one of the device in use (`alone`) and sends messages, else in the
+    /// QP's work item; otherwise the runner makes one more pass. The
+    /// poster goes on at once either way.
     ///
     /// Here and now, the poster's system call carries out the request, its
     /// local peer's answer (taken on, see [`Runs`]) and the completion:
-    /// no worker wakes, which on small messages costs more than the work.
-    /// Several QPs in use at once gain more from their work items running
-    /// in parallel, on the other CPUs, while the poster posts.
+    /// no worker wakes, which on small messages costs more than the work
+    /// when every CPU is busy, as with sends, whose receiver's consumer
+    /// polls for them. Reads, writes and atomics leave the peer's consumer
+    /// idle, and so, often, a CPU: a work item there runs the engines in
+    /// parallel with the poster, and the poster posts and polls without
+    /// waiting for them. Several QPs in use at once gain from their work
+    /// items running in parallel too. Heuristics both: they decide where
+    /// the engines run, never what they do.
     pub(crate) fn doorbell(self: &Arc<Self>, alone: bool) {
         if self.task.begin() {
-            if alone {
+            if alone && !self.one_sided.load(Relaxed) {
                 self.run();
             } else {
                 self.queue_work();
