@@ -231,8 +231,14 @@ static int v4_gid_index(struct ibv_context *ctx, union ibv_gid *gid)
 
 		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
 			continue;
-		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
-		    e.gid.raw[11] == 0xff) {
+		/*
+		 * ::ffff:a.b.c.d, all of it: a link-local GID made from a MAC
+		 * whose third byte is 0xff has 0xff in bytes 10 and 11 too.
+		 */
+		static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
+		    !memcmp(e.gid.raw, v4_prefix, sizeof(v4_prefix))) {
 			*gid = e.gid;
 			return i;
 		}

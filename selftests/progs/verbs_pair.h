@@ -148,8 +148,14 @@ static inline int v4_gid_index(struct ibv_context *ctx, union ibv_gid *gid)
 
 		if (ibv_query_gid_ex(ctx, 1, i, &e, 0))
 			continue;
-		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
-		    e.gid.raw[11] == 0xff) {
+		/*
+		 * ::ffff:a.b.c.d, all of it: a link-local GID made from a MAC
+		 * whose third byte is 0xff has 0xff in bytes 10 and 11 too.
+		 */
+		static const uint8_t v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 &&
+		    !memcmp(e.gid.raw, v4_prefix, sizeof(v4_prefix))) {
 			*gid = e.gid;
 			return i;
 		}
@@ -268,17 +274,6 @@ static inline int connect_end(struct dev *self, struct dev *peer, struct ibv_qp 
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
 	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
-	int i;
-
-	/*
-	 * The GIDs again: the RDMA core may have rebuilt the table since the
-	 * device was opened (its netdev events are handled in a work item),
-	 * and a GID kept from then may name another entry, or none.
-	 */
-	if ((i = v4_gid_index(self->ctx, &self->gid)) >= 0)
-		self->gidx = i;
-	if ((i = v4_gid_index(peer->ctx, &peer->gid)) >= 0)
-		peer->gidx = i;
 
 	if (c->type == IBV_QPT_UD) {
 		a.qkey = QKEY;
