@@ -3,8 +3,8 @@
  * C glue for the network layer of rxe-rs: the static inline functions and
  * macros of the network stack that Rust cannot call (namespaces, sk_buffs,
  * routes, workqueues). Each wrapper does what its name says and nothing
- * else; the logic lives in Rust (netns.rs, tunnel.rs, rxq.rs, recv.rs,
- * net.rs, skb.rs).
+ * else; the logic lives in Rust (net/: netns.rs, tunnel.rs, recv.rs,
+ * tx.rs, skb.rs).
  */
 #ifndef RXE_RS_NET_GLUE_H
 #define RXE_RS_NET_GLUE_H
