@@ -13,6 +13,10 @@
 //! and the invariant CRC (`crc32`, `icrc`), the opcode sequence of a
 //! message (`msgseq`). Parsers take bytes from the
 //! network: they check every length and never panic.
+//!
+//! It also holds the checkpoint image (`image`): the format in which a
+//! uverbs context's objects leave one device and come back on another,
+//! written and checked by the kernel, stored and shown by `rxe-ckpt`.
 
 #![cfg_attr(not(any(test, MODULE)), no_std)]
 
@@ -24,6 +28,7 @@ mod fuzz;
 pub mod guid;
 pub mod headers;
 pub mod icrc;
+pub mod image;
 pub mod ip;
 pub mod link;
 pub mod msgseq;
