@@ -32,6 +32,13 @@ pub const QPN_MASK: u32 = 0x00ff_ffff;
 /// The destination QP number of multicast packets.
 pub const MULTICAST_QPN: u32 = 0x00ff_ffff;
 
+/// rxe-rs's migration extension, in the reserved bits of byte 4 (masked
+/// out of the ICRC, ignored by the C rxe and by hardware): "I speak the
+/// extension" (see docs/migration.md).
+pub const RESV6_RXE_RS_EXT: u8 = 0x01;
+/// ... and "I heard that you do".
+pub const RESV6_RXE_RS_EXT_HEARD: u8 = 0x02;
+
 /// The decoded fields of a BTH. Reserved fields are kept so that a header
 /// read and written back is unchanged; builders leave them zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

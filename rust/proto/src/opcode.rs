@@ -98,9 +98,11 @@ pub const RC_ATOMIC_WRITE: u8 = 0x1d;
 /// The queue pair that was stopped for migration sends it, once running
 /// again, to tell its peer to resume: the BTH PSN is the PSN its responder
 /// expects next and the AETH carries its MSN (syndrome: an ACK), so the
-/// peer's requester restarts from there, as after a PSN sequence error NAK.
-/// It is a response (it goes to the peer's requester), carries no payload,
-/// and is only in the table of [`Dialect::RxeRs`].
+/// peer's requester restarts from there, as after a PSN sequence error NAK;
+/// the DETH's source QP is its QPN (a new one if the old could not be had),
+/// and the packet's source address its new address. It is a response (it
+/// goes to the peer's requester), carries no payload, and is only in the
+/// table of [`Dialect::RxeRs`].
 ///
 /// A peer unaware of it finds no entry in its opcode table and treats the
 /// packet as invalid: an IBTA responder answers a reserved RC opcode with
@@ -692,7 +694,7 @@ pub const fn info_in(opcode: u8, dialect: Dialect) -> Option<OpcodeInfo> {
 const RESUME: OpcodeInfo = OpcodeInfo::new(
     RC_RXE_RS_RESUME,
     "RC_RXE_RS_RESUME",
-    flags!(AETH | ACK | START | END | RXE_RS_EXT),
+    flags!(DETH | AETH | ACK | START | END | RXE_RS_EXT),
 );
 
 /// The table of [`info`], for every byte, built at compile time.
@@ -890,8 +892,9 @@ mod tests {
         assert_eq!(r.transport(), Transport::Rc);
         assert!(r.is_response() && r.is_only() && !r.has_payload());
         assert!(r.is_rxe_rs_ext());
-        assert_eq!(r.offset(Hdr::Aeth), Some(BTH_LEN));
-        assert_eq!(r.hdr_len(), BTH_LEN + AETH_LEN);
+        assert_eq!(r.offset(Hdr::Deth), Some(BTH_LEN));
+        assert_eq!(r.offset(Hdr::Aeth), Some(BTH_LEN + DETH_LEN));
+        assert_eq!(r.hdr_len(), BTH_LEN + DETH_LEN + AETH_LEN);
         for op in 0..=u8::MAX {
             if op != RC_RXE_RS_RESUME {
                 assert_eq!(lookup_in(op, Dialect::RxeRs), lookup(op));

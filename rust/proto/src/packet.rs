@@ -481,12 +481,17 @@ mod tests {
     fn resume_needs_the_rxe_rs_dialect() {
         let mut h = Headers::new(Bth::new(RC_RXE_RS_RESUME, DEFAULT_PKEY, 0x42, 0x1234));
         h.aeth = Some(Aeth::new(Syndrome::ack_unlimited(), 77));
+        h.deth = Some(Deth {
+            qkey: 0,
+            resv: 0,
+            src_qpn: 0x17,
+        });
         assert_eq!(
             build_vec(&h, &[], Dialect::Rxe),
             Err(BuildError::UnknownOpcode(RC_RXE_RS_RESUME))
         );
         let pkt = build_vec(&h, &[], Dialect::RxeRs).unwrap();
-        assert_eq!(pkt.len(), 20);
+        assert_eq!(pkt.len(), 28);
         assert_eq!(
             Packet::parse(&pkt, Dialect::Rxe),
             Err(ParseError::UnknownOpcode(RC_RXE_RS_RESUME))
@@ -494,6 +499,7 @@ mod tests {
         let p = Packet::parse(&pkt, Dialect::RxeRs).unwrap();
         assert!(p.info().is_rxe_rs_ext());
         assert_eq!(p.aeth().map(|a| a.msn), Some(77));
+        assert_eq!(p.deth().map(|d| d.src_qpn), Some(0x17));
 
         // The stopped NAK is an ordinary acknowledge to the parser.
         let mut h = Headers::new(Bth::new(RC_ACKNOWLEDGE, DEFAULT_PKEY, 0x42, 0x1234));
