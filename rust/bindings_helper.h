@@ -22,3 +22,4 @@
 
 #include "helpers.h"
 #include "net_glue.h"
+#include "uverbs_glue.h"

@@ -7,6 +7,8 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/ratelimit.h>
+#include <linux/capability.h>
+#include <net/net_namespace.h>
 #include <linux/highmem.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -265,8 +267,56 @@ static ssize_t parent_show(struct device *device, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(parent);
 
+/*
+ * sysfs: next_qpn and next_mrn, the numbers the device's next QP and MR
+ * take (when free): a restore sets them so that re-created objects keep
+ * their numbers (docs/migration.md). Writing needs CAP_CHECKPOINT_RESTORE
+ * or CAP_SYS_ADMIN over the netdev's namespace (rust/verbs/uapi.rs).
+ */
+static ssize_t next_show(struct device *device, char *buf, int which)
+{
+	return sysfs_emit(buf, "%u\n", rxe_rs_sysfs_next(rdma_device_to_ibdev(device), which));
+}
+
+static ssize_t next_store(struct device *device, const char *buf, size_t count, int which)
+{
+	u32 n;
+	int ret = kstrtou32(buf, 0, &n);
+
+	if (ret)
+		return ret;
+	ret = rxe_rs_sysfs_set_next(rdma_device_to_ibdev(device), which, n);
+	return ret ? ret : count;
+}
+
+static ssize_t next_qpn_show(struct device *device, struct device_attribute *attr, char *buf)
+{
+	return next_show(device, buf, 0);
+}
+
+static ssize_t next_qpn_store(struct device *device, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	return next_store(device, buf, count, 0);
+}
+static DEVICE_ATTR_RW(next_qpn);
+
+static ssize_t next_mrn_show(struct device *device, struct device_attribute *attr, char *buf)
+{
+	return next_show(device, buf, 1);
+}
+
+static ssize_t next_mrn_store(struct device *device, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	return next_store(device, buf, count, 1);
+}
+static DEVICE_ATTR_RW(next_mrn);
+
 static struct attribute *rxe_rs_dev_attributes[] = {
 	&dev_attr_parent.attr,
+	&dev_attr_next_qpn.attr,
+	&dev_attr_next_mrn.attr,
 	NULL
 };
 
@@ -305,4 +355,19 @@ void rxe_rs_runs_exit(void *prev)
 void *rxe_rs_runs_current(void)
 {
 	return this_cpu_read(rxe_rs_runs);
+}
+
+bool rxe_rs_checkpoint_capable(struct net_device *ndev)
+{
+	struct net *net;
+	bool ok;
+
+	rcu_read_lock();
+	net = maybe_get_net(dev_net_rcu(ndev));
+	rcu_read_unlock();
+	if (!net)
+		return false;
+	ok = checkpoint_restore_ns_capable(net->user_ns);
+	put_net(net);
+	return ok;
 }

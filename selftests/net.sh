@@ -205,7 +205,7 @@ case_counters_like_c_rxe() {
 	rdma_in "$NS_A" link add rxe_a type "$RXE_LINK_TYPE" netdev "$VA"
 	local names want
 	names=$(rdma statistic show link rxe_a/1 | awk '{ for (i = 3; i < NF; i += 2) printf "%s ", $i }')
-	want="sent_pkts rcvd_pkts duplicate_request out_of_seq_request rcvd_rnr_err send_rnr_err rcvd_seq_err ack_deferred retry_exceeded_err retry_rnr_exceeded_err completer_retry_err send_err link_downed rdma_sends rdma_recvs sent_bytes rcvd_bytes rcvd_malformed rcvd_unknown_qp rcvd_qp_dropped "
+	want="sent_pkts rcvd_pkts duplicate_request out_of_seq_request rcvd_rnr_err send_rnr_err rcvd_seq_err ack_deferred retry_exceeded_err retry_rnr_exceeded_err completer_retry_err send_err link_downed rdma_sends rdma_recvs sent_bytes rcvd_bytes rcvd_malformed rcvd_unknown_qp rcvd_qp_dropped rcvd_stopped rcvd_resume sent_resume "
 	[ "$names" = "$want" ] || die_case "counters: '$names'"
 	[ "$(counter rxe_a link_downed)" = 0 ] || die_case "link_downed at start"
 	ip -n "$NS_A" link set "$VA" down

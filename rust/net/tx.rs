@@ -285,6 +285,12 @@ impl Tx {
         self.runs.get().map(|r| unsafe { r.as_ref() })
     }
 
+    /// Lets the kept route go: the path changed (the peer moved), and the
+    /// next packet looks it up again, its neighbour (MAC) with it.
+    pub(crate) fn forget_route(&self) {
+        self.route.clear();
+    }
+
     /// Lets the kept route go (the QP is destroyed).
     pub(crate) fn clear(&self) {
         self.runs.set(None);

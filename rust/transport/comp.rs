@@ -16,7 +16,7 @@ use crate::{
         wqe::{flags, op, RecvWqe, SendWqe},
     },
     transport::{
-        qp::{Ctx, QpCore, QpState},
+        qp::{Ctx, Mig, QpCore, QpState},
         req,
     },
     verbs::{counters::Counter, cq::Completion, mr},
@@ -197,6 +197,10 @@ const MAX_RESUME_PKTS: u32 = 1 << 22;
 pub(crate) fn response(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>) {
     let psn = p.bth().psn;
     core.comp.last_rx = Some(Instant::now());
+    if is_stopped_nak(p) {
+        stopped_nak(cx, core, psn);
+        return;
+    }
     // Only PSNs sent and not yet acknowledged mean anything.
     if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) >= 0 {
         return;
@@ -321,6 +325,9 @@ fn ack(cx: Ctx<'_>, core: &mut QpCore, psn: u32, syn: Syndrome) {
                 reset_retries(core);
             }
             rewind(cx, core);
+        }
+        Syndrome::Nak(NakCode::Stopped) => {
+            // Taken by `stopped_nak` before the PSN window check.
         }
         Syndrome::Nak(code) => {
             ack_before(cx, core, psn);
@@ -501,9 +508,19 @@ fn set_retry_timer(cx: Ctx<'_>, core: &mut QpCore, ms: u32) {
     }
 }
 
-/// The QP's timer: the end of an RNR wait, or a retransmit timeout.
+/// The QP's timer: a resume to send again, the end of an RNR wait, or a
+/// retransmit timeout. Parked while the QP is stopped or paused: the
+/// resume arms it again.
 pub(crate) fn timer_fired(cx: Ctx<'_>, core: &mut QpCore) {
     let dev = cx.dev();
+    if core.resume_due {
+        let _ = send_resume(cx, core);
+        let _ = cx.qp().set_timer(resume_retry_jiffies(core));
+        return;
+    }
+    if !core.state.sends() {
+        return;
+    }
     if core.comp.rnr_wait {
         core.comp.rnr_wait = false;
         rewind(cx, core);
@@ -534,4 +551,159 @@ pub(crate) fn timer_fired(cx: Ctx<'_>, core: &mut QpCore) {
     core.comp.retry_left -= 1;
     rewind(cx, core);
     arm_retry_timer(cx, core);
+}
+
+/// Whether `p` is a stopped NAK (docs/migration.md).
+fn is_stopped_nak(p: &Parsed<'_>) -> bool {
+    p.opcode() == opc::RC_ACKNOWLEDGE
+        && p.aeth()
+            .is_some_and(|a| a.decoded() == Syndrome::Nak(NakCode::Stopped))
+}
+
+/// A stopped NAK for `psn`: the peer is being moved. Like a sequence error
+/// NAK it says that every request before `psn` arrived; then the requester
+/// holds (paused) until the peer's resume, spending no retries. Its PSN may
+/// be the one after the highest sent (the peer got everything), one more
+/// than an ordinary response's may be.
+fn stopped_nak(cx: Ctx<'_>, core: &mut QpCore, psn: u32) {
+    if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) > 0 {
+        return;
+    }
+    if core.state.mig() != Some(Mig::Running) || !core.state.takes_responses() {
+        return;
+    }
+    cx.dev().counters().inc(Counter::RcvStopped);
+    acked_through(cx, core, psn);
+    crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Paused));
+}
+
+/// What a sequence error NAK, a stopped NAK and a resume for `psn` all
+/// say: every request before `psn` arrived, so the sends and writes among
+/// them are complete and the retry budgets start over; reads and atomics
+/// still need their responses.
+fn acked_through(cx: Ctx<'_>, core: &mut QpCore, psn: u32) {
+    ack_before(cx, core, psn);
+    if psn::psn_compare(psn, core.comp.psn) > 0 && !awaits_response_before(core, psn) {
+        core.comp.psn = psn;
+        core.comp.gap_retried = false;
+    }
+    reset_retries(core);
+}
+
+/// A resume from the peer, which was stopped and moved: it tells its
+/// address (the packet's source), its QPN (the DETH's source QP) and the
+/// PSN its responder expects (the BTH's). Accepted only by an RC QP that
+/// takes responses, for a PSN in its window, from a peer that advertised
+/// the extension; then the QP sends to the new place, rewinds to the
+/// oldest unacknowledged PSN, and answers with an ACK. `false`: dropped.
+pub(crate) fn resume(
+    cx: Ctx<'_>,
+    core: &mut QpCore,
+    p: &Parsed<'_>,
+    meta: &crate::transport::resp::PktMeta<'_>,
+) -> bool {
+    let psn = p.bth().psn;
+    if !core.ext.peer || !core.state.takes_responses() {
+        return false;
+    }
+    if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) > 0 {
+        return false;
+    }
+    let (Some(deth), Some(av)) = (p.deth(), core.av.as_mut()) else {
+        return false;
+    };
+    // It came to our address, over the IP version of the connection.
+    if meta.dst != crate::proto::ip::IpAddr::from_gid(&av.sgid) {
+        return false;
+    }
+    av.dgid = meta.src.to_gid();
+    core.attr.dest_qp_num = deth.src_qpn & crate::proto::bth::QPN_MASK;
+    core.tx.forget_route();
+    cx.dev().counters().inc(Counter::RcvResume);
+    acked_through(cx, core, psn);
+    crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Running));
+    core.comp.rnr_wait = false;
+    rewind(cx, core);
+    arm_retry_timer(cx, core);
+    // The peer sends its resume until it hears from us.
+    let last = psn::psn_prev(core.resp.psn);
+    let _ = req::send_ack(cx, core, last, Syndrome::ack_unlimited().to_byte());
+    true
+}
+
+/// How long a restored QP waits for a word from its peer before sending
+/// its resume again: the retransmit timeout (at least 10 ms).
+fn resume_retry_jiffies(core: &QpCore) -> kernel::time::Jiffies {
+    kernel::time::msecs_to_jiffies(timeout_ms(core).max(10))
+}
+
+/// Sends a resume (docs/migration.md) to the peer: from the QP's address
+/// (its new one, after a move), its QPN, its responder's expected PSN and
+/// message count.
+pub(crate) fn send_resume(cx: Ctx<'_>, core: &QpCore) -> Result {
+    use crate::proto::{
+        aeth::Aeth,
+        bth::{Bth, DEFAULT_PKEY},
+        headers::Deth,
+        packet::Headers,
+    };
+    let (dev, qp) = (cx.dev(), cx.qp());
+    let av = core.av.ok_or(EINVAL)?;
+    let path = req::path_of(&av, qp.src_port);
+    let mut bth = Bth::new(
+        opc::RC_RXE_RS_RESUME,
+        DEFAULT_PKEY,
+        core.attr.dest_qp_num,
+        core.resp.psn,
+    );
+    bth.ack_req = true;
+    let mut h = Headers::new(bth);
+    h.deth = Some(Deth {
+        qkey: 0,
+        resv: 0,
+        src_qpn: qp.qpn,
+    });
+    h.aeth = Some(Aeth::new(
+        Syndrome::ack_unlimited(),
+        core.resp.msn & 0xff_ffff,
+    ));
+    h.bth.resv6 = core.ext.bits();
+    dev.counters().inc(Counter::SentResume);
+    req::emit(dev, &path, core.answers(), &h, 0, |_| Ok(()))
+}
+
+/// Stops the QP for migration: it sends nothing and runs no engine from
+/// now on; a read being answered is dropped (the peer asks again, and the
+/// replay slots answer it). The caller holds the QP's lock.
+pub(crate) fn stop(cx: Ctx<'_>, core: &mut QpCore) -> Result {
+    match core.state.mig() {
+        Some(Mig::Stopped) => return Ok(()),
+        Some(_) => {}
+        None => return Err(EINVAL),
+    }
+    core.resp.out = None;
+    core.resume_due = false;
+    crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Stopped));
+    Ok(())
+}
+
+/// Resumes a stopped QP: it tells its peer (if the peer speaks the
+/// extension) until it hears from it, and its requester sends again from
+/// the oldest unacknowledged PSN.
+pub(crate) fn resume_stopped(cx: Ctx<'_>, core: &mut QpCore) -> Result {
+    if !core.state.stopped() {
+        return Err(EINVAL);
+    }
+    crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Running));
+    if cx.qp().qp_type == bindings::IB_QPT_RC && core.ext.peer && core.av.is_some() {
+        core.resume_due = true;
+        let _ = send_resume(cx, core);
+        let _ = cx.qp().set_timer(resume_retry_jiffies(core));
+    }
+    if core.state.sends() {
+        rewind(cx, core);
+        arm_retry_timer(cx, core);
+    }
+    cx.qp().schedule();
+    Ok(())
 }

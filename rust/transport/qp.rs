@@ -13,12 +13,12 @@ mod run;
 mod state;
 
 pub(crate) use engine::{
-    enter, set_state, CompState, QpCore, RdRes, ReadOut, RecvCtx, ReqState, RespState, Shadow,
+    enter, set_state, CompState, Ext, QpCore, RdRes, ReadOut, RecvCtx, ReqState, RespState, Shadow,
     WorkQueue, WqeMeta, WriteCtx,
 };
 pub(crate) use guard::{Ctx, Live};
 pub(crate) use run::deliver;
-pub(crate) use state::{Drain, OnPost, QpState};
+pub(crate) use state::{Drain, Mig, OnPost, QpState};
 
 use kernel::{
     new_mutex, new_spinlock_irq,
@@ -53,6 +53,9 @@ pub(crate) struct Qp {
     pub(crate) rcq: *mut RxeCq,
     pub(crate) ibqp: *mut bindings::ib_qp,
     pub(crate) user: bool,
+    /// The user context the QP belongs to (its address; 0 for a kernel
+    /// QP): what migration methods act on.
+    pub(crate) uctx: usize,
     /// Every send WQE completes (`IB_SIGNAL_ALL_WR`).
     pub(crate) sig_all: bool,
     /// The UDP source port of the QP's packets.
@@ -168,6 +171,7 @@ pub(crate) struct Init {
     pub(crate) rcq: *mut RxeCq,
     pub(crate) ibqp: *mut bindings::ib_qp,
     pub(crate) user: bool,
+    pub(crate) uctx: usize,
     pub(crate) sig_all: bool,
 }
 
@@ -189,6 +193,7 @@ pub(crate) fn new_qp(
         rcq: init.rcq,
         ibqp: init.ibqp,
         user: init.user,
+        uctx: init.uctx,
         sig_all: init.sig_all,
         src_port: port,
         srq,

@@ -61,14 +61,14 @@ pub(crate) fn run(cx: Ctx<'_>, core: &mut QpCore) {
 /// (if any) has not started, so every one that had has completed. Then the
 /// owner hears of it, if it asked to.
 pub(crate) fn drain_check(cx: Ctx<'_>, core: &mut QpCore) {
-    let QpState::Sqd(Drain::Draining { notify }) = core.state else {
+    let QpState::Sqd(Drain::Draining { notify }, mig) = core.state else {
         return;
     };
     let i = core.sq.ring.index();
     if core.sq.ring.holds(i) && core.meta(i).is_some_and(|m| m.started) {
         return;
     }
-    crate::transport::qp::set_state(cx, core, QpState::Sqd(Drain::Drained));
+    crate::transport::qp::set_state(cx, core, QpState::Sqd(Drain::Drained, mig));
     if notify {
         cx.event(crate::bindings::IB_EVENT_SQ_DRAINED);
     }
@@ -458,6 +458,9 @@ fn send_segment(cx: Ctx<'_>, core: &mut QpCore, i: u32, work: &Work, path: &Path
             src_qpn: qp.qpn,
         });
     }
+    if qp.qp_type == crate::bindings::IB_QPT_RC {
+        h.bth.resv6 = core.ext.bits();
+    }
     let via = core.requests(qp.qp_type);
     emit(dev, path, via, &h, payload as usize, |buf| {
         fill_from_wqe(dev, qp.pd, &w, work.flags, off, buf)
@@ -498,6 +501,7 @@ fn send_read(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Resul
         rkey: w.rdma_rkey(),
         len,
     });
+    h.bth.resv6 = core.ext.bits();
     // Reads and atomics are RC's: its route is kept.
     emit(dev, path, Some(Via::Connected(&core.tx)), &h, 0, |_| Ok(()))?;
     let npkts = len.div_ceil(mtu).max(1);
@@ -528,6 +532,7 @@ fn send_atomic(dev: &RxeDev, core: &mut QpCore, work: &Work, path: &Path) -> Res
         swap_add,
         compare,
     });
+    h.bth.resv6 = core.ext.bits();
     // Reads and atomics are RC's: its route is kept.
     emit(dev, path, Some(Via::Connected(&core.tx)), &h, 0, |_| Ok(()))?;
     advance_psn(core, 1);
@@ -673,5 +678,6 @@ pub(crate) fn send_ack(cx: Ctx<'_>, core: &QpCore, psn: u32, syndrome: u8) -> Re
         syndrome,
         msn: core.resp.msn & 0xff_ffff,
     });
+    h.bth.resv6 = core.ext.bits();
     emit(dev, &path, core.answers(), &h, 0, |_| Ok(()))
 }

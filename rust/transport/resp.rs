@@ -59,6 +59,14 @@ enum Refusal {
 /// Handles a request packet.
 pub(crate) fn request(cx: Ctx<'_>, core: &mut QpCore, p: &Parsed<'_>, meta: &PktMeta<'_>) {
     let (dev, qp) = (cx.dev(), cx.qp());
+    if core.state.stopped() {
+        // Being moved: a peer that knows tells its requester to hold
+        // (docs/migration.md); another retransmits after the move.
+        if qp.qp_type == bindings::IB_QPT_RC && core.ext.peer {
+            let _ = nak(cx, core, core.resp.psn, NakCode::Stopped);
+        }
+        return;
+    }
     if !core.state.accepts_requests() {
         dev.counters().inc(Counter::RcvdQpDropped);
         return;
@@ -776,6 +784,7 @@ fn send_read_response(cx: Ctx<'_>, core: &QpCore, res: &RdRes, k: u32) -> Result
             core.resp.msn & 0xff_ffff,
         ));
     }
+    h.bth.resv6 = core.ext.bits();
     let va = res.va.wrapping_add(u64::from(off));
     req::emit(dev, &path, core.answers(), &h, n as usize, |buf| {
         if buf.is_empty() {
@@ -867,6 +876,7 @@ fn send_atomic_ack(cx: Ctx<'_>, core: &QpCore, psn: u32, orig: u64) -> Result {
         core.resp.msn & 0xff_ffff,
     ));
     h.atmack = Some(Atmack { orig });
+    h.bth.resv6 = core.ext.bits();
     req::emit(dev, &path, core.answers(), &h, 0, |_| Ok(()))
 }
 

@@ -73,10 +73,17 @@ pub(crate) enum Counter {
     /// request was refused, or the request could not be carried out for
     /// want of memory.
     RcvdQpDropped,
+    /// rxe-rs: stopped NAKs received: a peer being moved paused one of our
+    /// QPs (`rcvd_stopped`, docs/migration.md).
+    RcvStopped,
+    /// rxe-rs: resumes taken from moved peers (`rcvd_resume`).
+    RcvResume,
+    /// rxe-rs: resumes sent by our moved QPs (`sent_resume`).
+    SentResume,
 }
 
 /// How many counters there are.
-pub(crate) const NUM_COUNTERS: usize = Counter::RcvdQpDropped as usize + 1;
+pub(crate) const NUM_COUNTERS: usize = Counter::SentResume as usize + 1;
 
 /// The names, by counter.
 const NAMES: [&CStr; NUM_COUNTERS] = [
@@ -100,6 +107,9 @@ const NAMES: [&CStr; NUM_COUNTERS] = [
     c"rcvd_malformed",
     c"rcvd_unknown_qp",
     c"rcvd_qp_dropped",
+    c"rcvd_stopped",
+    c"rcvd_resume",
+    c"sent_resume",
 ];
 
 /// The counter descriptions the RDMA core shows: static, as the core keeps

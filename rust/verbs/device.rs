@@ -382,6 +382,8 @@ unsafe fn init_ibdev(dev: *mut RxeDev) {
     ib.uverbs_cmd_mask |= (1u64 << bindings::IB_USER_VERBS_CMD_POST_SEND)
         | (1u64 << bindings::IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
     verbs::ops::set_ops(ib);
+    // SAFETY: Not registered yet; the tables are static.
+    unsafe { bindings::rxe_rs_set_driver_def(ib) };
 }
 
 /// Creates and registers a device named `name` on `ndev`.

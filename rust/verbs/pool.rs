@@ -133,9 +133,18 @@ impl<T: Unpin> IdTable<T> {
         Ok(())
     }
 
+    /// Whether `n` is a number of the table.
+    pub(crate) fn in_range(&self, n: u32) -> bool {
+        (self.min..=self.max).contains(&n)
+    }
+
+    /// The number the next `insert` tries first.
+    pub(crate) fn next(&self) -> u32 {
+        *self.next.lock()
+    }
+
     /// Sets the number the next `insert` tries first. `EINVAL` if out of
     /// range.
-    #[allow(dead_code)] // Used by restore.
     pub(crate) fn set_next(&self, n: u32) -> Result {
         if n < self.min || n > self.max {
             return Err(EINVAL);
@@ -149,6 +158,18 @@ impl<T: Unpin> IdTable<T> {
     pub(crate) fn remove(&self, n: u32) -> Option<T> {
         let node = self.tree.lock().remove_node(&n);
         node.map(|n| n.to_key_value().1)
+    }
+
+    /// The object with the lowest number at or after `n`, with its number:
+    /// a walk over the table takes the lock one step at a time.
+    pub(crate) fn next_from(&self, n: u32) -> Option<(u32, T)>
+    where
+        T: Clone,
+    {
+        let tree = self.tree.lock();
+        let cursor = tree.cursor_lower_bound(&n)?;
+        let (k, v) = cursor.current();
+        Some((*k, v.clone()))
     }
 
     /// Runs `f` on the object numbered `n`, if there is one, under the

@@ -21,8 +21,8 @@ use crate::{
     net::tx::Tx,
     proto::params,
     transport::qp::{
-        new_qp, CompState, Drain, Init, Live, OnPost, Qp, QpCore, QpState, RdRes, ReqState,
-        RespState, Shadow, WorkQueue,
+        new_qp, CompState, Drain, Ext, Init, Live, Mig, OnPost, Qp, QpCore, QpState, RdRes,
+        ReqState, RespState, Shadow, WorkQueue,
     },
     verbs::{
         av::Av,
@@ -224,6 +224,8 @@ unsafe fn create_counted(
         rcq: init.recv_cq.cast(),
         ibqp,
         user: !udata.is_null(),
+        // SAFETY: NULL (kernel QP) or the live context of the call.
+        uctx: unsafe { bindings::rxe_rs_udata_ucontext(udata) } as usize,
         sig_all: init.sq_sig_type == bindings::IB_SIGNAL_ALL_WR,
     };
     let srq_for_qp = srq;
@@ -240,6 +242,8 @@ unsafe fn create_counted(
         comp: CompState::default(),
         resp: RespState::default(),
         tx: Tx::default(),
+        ext: Ext::default(),
+        resume_due: false,
     };
     let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, core, srq_for_qp), GFP_KERNEL);
     let table = dev.qps();
@@ -402,10 +406,19 @@ unsafe fn modify(
     start_psns(core, mask);
     if mask & bindings::IB_QP_STATE != 0 {
         let to = match to {
-            QpState::Sqd(_) => QpState::Sqd(Drain::Draining {
-                notify: core.attr.en_sqd_async_notify != 0,
-            }),
+            QpState::Sqd(..) => QpState::Sqd(
+                Drain::Draining {
+                    notify: core.attr.en_sqd_async_notify != 0,
+                },
+                Mig::Running,
+            ),
             other => other,
+        };
+        // A QP being migrated stays so through its owner's moves between
+        // the states that have a migration sub-state.
+        let to = match core.state.mig() {
+            Some(m) => to.with_mig(m),
+            None => to,
         };
         crate::transport::qp::enter(cx, core, to);
     }

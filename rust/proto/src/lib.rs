@@ -37,4 +37,5 @@ pub mod opcode;
 pub mod packet;
 pub mod params;
 pub mod psn;
+pub mod uapi;
 pub mod wqe;

@@ -149,6 +149,63 @@ pub(crate) struct RespState {
     pub(crate) res_next: usize,
 }
 
+/// How many packets of a connection say that rxe-rs speaks the migration
+/// extension, at most, unanswered: a peer that has not answered by then
+/// (the C rxe, hardware) never will, and the connection's traffic goes on
+/// bit for bit as rxe's.
+const EXT_ADVERTS: u8 = 16;
+
+/// What a connected QP knows of its peer's support of the migration
+/// extension, and what it still tells the peer (docs/migration.md,
+/// "Advertisement"). Both sides say "I speak it" until the other says "I
+/// heard"; after the first round trip, packets carry neither.
+pub(crate) struct Ext {
+    /// The peer speaks it: it may be sent stopped NAKs and resumes.
+    pub(crate) peer: bool,
+    /// The peer heard that we speak it.
+    heard: bool,
+    /// The peer's last packet said it speaks it: it has not heard us yet.
+    ack_due: bool,
+    /// Packets left that may say that we speak it.
+    left: core::cell::Cell<u8>,
+}
+
+impl Default for Ext {
+    fn default() -> Self {
+        Ext {
+            peer: false,
+            heard: false,
+            ack_due: false,
+            left: core::cell::Cell::new(EXT_ADVERTS),
+        }
+    }
+}
+
+impl Ext {
+    /// The bits of BTH byte 4 for the next packet to the peer.
+    pub(crate) fn bits(&self) -> u8 {
+        use crate::proto::bth::{RESV6_RXE_RS_EXT, RESV6_RXE_RS_EXT_HEARD};
+        let mut b = 0;
+        let left = self.left.get();
+        if !self.heard && left > 0 {
+            self.left.set(left - 1);
+            b |= RESV6_RXE_RS_EXT;
+        }
+        if self.ack_due {
+            b |= RESV6_RXE_RS_EXT_HEARD;
+        }
+        b
+    }
+
+    /// Takes note of the bits of a packet from the peer.
+    pub(crate) fn heard(&mut self, bits: u8) {
+        use crate::proto::bth::{RESV6_RXE_RS_EXT, RESV6_RXE_RS_EXT_HEARD};
+        self.ack_due = bits & RESV6_RXE_RS_EXT != 0;
+        self.peer |= self.ack_due;
+        self.heard |= bits & RESV6_RXE_RS_EXT_HEARD != 0;
+    }
+}
+
 /// What `modify_qp` changes and the protocol engines read and write, under
 /// one lock: the work of a QP is serialized.
 pub(crate) struct QpCore {
@@ -170,6 +227,11 @@ pub(crate) struct QpCore {
     /// How the QP's packets leave: the kept route (RC and UC: all take
     /// the primary path), and the run they go out for.
     pub(crate) tx: Tx,
+    /// The migration extension's advertisement (RC).
+    pub(crate) ext: Ext,
+    /// Resumed after a stop: the resume goes out again on the timer until
+    /// a packet from the peer comes.
+    pub(crate) resume_due: bool,
 }
 
 impl QpCore {
@@ -304,8 +366,8 @@ pub(crate) fn enter(cx: Ctx<'_>, core: &mut QpCore, to: QpState) {
     match to {
         QpState::Reset => core.reset(),
         QpState::Err => crate::transport::comp::flush(cx, core),
-        QpState::Rts | QpState::Sqd(_) => cx.qp().schedule(),
-        QpState::Init | QpState::Rtr | QpState::Sqe => {}
+        QpState::Rts(_) | QpState::Sqd(..) => cx.qp().schedule(),
+        QpState::Init | QpState::Rtr(_) | QpState::Sqe => {}
     }
 }
 
@@ -321,6 +383,8 @@ impl QpCore {
     /// and the path forgotten.
     fn reset(&mut self) {
         self.av = None;
+        self.ext = Ext::default();
+        self.resume_due = false;
         self.sq.ring.discard_all();
         self.rq.ring.discard_all();
         self.shadow.clear();

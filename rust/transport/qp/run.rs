@@ -149,7 +149,7 @@ impl Qp {
         }
         let mut rx_left = true;
         while *budget > 0 {
-            if core.resp.out.is_some() {
+            if core.resp.out.is_some() && !core.state.stopped() {
                 // A read's responses go on before the next request.
                 let sent = crate::transport::resp::send_out(cx, core, *budget).max(1);
                 *budget = budget.saturating_sub(sent);
@@ -214,14 +214,30 @@ pub(crate) fn deliver(
     meta: &PktMeta<'_>,
 ) {
     let (dev, qp) = (cx.dev(), cx.qp());
+    let rc = qp.qp_type == bindings::IB_QPT_RC;
+    if rc && p.opcode() == crate::proto::opcode::RC_RXE_RS_RESUME {
+        // A moved peer's resume comes from its new address.
+        if !crate::transport::comp::resume(cx, core, p, meta) {
+            dev.counters()
+                .inc(crate::verbs::counters::Counter::RcvdQpDropped);
+        }
+        return;
+    }
     if !from_peer(qp, core, meta) {
         dev.counters()
             .inc(crate::verbs::counters::Counter::RcvdQpDropped);
         return;
     }
+    if rc {
+        core.ext.heard(p.bth().resv6);
+        // The peer heard our resume, or never needed one.
+        core.resume_due = false;
+    }
     if p.info().is_request() {
         crate::transport::resp::request(cx, core, p, meta);
-    } else if qp.qp_type == bindings::IB_QPT_RC {
+    } else if rc && !core.state.stopped() {
+        // (A stopped QP takes no response: its requests go again after
+        // the move.)
         // As the C rxe counts, responses to a QP that has not sent yet
         // excepted (it drops them before its completer sees them).
         if core.state.past_rtr() {

@@ -105,6 +105,8 @@ macro_rules! records {
     )*};
 }
 
+pub(crate) use records;
+
 /// Reads a `T` from a payload that must be exactly its size.
 pub fn decode<T: Field>(b: &[u8], kind: Kind) -> Result<T, ImageError> {
     if b.len() == T::SIZE {

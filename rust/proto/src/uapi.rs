@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The driver's own uverbs methods, as userspace calls them: their ids,
+//! attributes and argument structures (the kernel side is
+//! `rust/uverbs_glue.h`, checked against these at build time). They hang
+//! off the device object and act on the calling file's user context; each
+//! takes one input structure and answers in one output structure, both
+//! passed by pointer.
+//!
+//! The structures are C structures of `u32`s, in the host's byte order:
+//! this module encodes them little-endian and so refuses to build on a
+//! big-endian host.
+
+use super::image::record::{records, Field, Fields};
+
+#[cfg(target_endian = "big")]
+compile_error!("rxe-rs's uverbs ABI is encoded little-endian here");
+
+/// `RDMA_DRIVER_RXE`: the driver id of an ioctl for the rxe provider.
+pub const DRIVER_ID: u32 = 14;
+/// `UVERBS_OBJECT_DEVICE`.
+pub const OBJECT_DEVICE: u16 = 0;
+
+/// What the device can host, and where its numbers stand.
+pub const METHOD_QUERY: u16 = 0x1000;
+/// Stops the QPs of the context (`CAP_CHECKPOINT_RESTORE`).
+pub const METHOD_PAUSE: u16 = 0x1001;
+/// Resumes the stopped QPs of the context (`CAP_CHECKPOINT_RESTORE`).
+pub const METHOD_RESUME: u16 = 0x1002;
+/// Sets the numbers the next QP and MR take (`CAP_CHECKPOINT_RESTORE`).
+pub const METHOD_SET_NEXT: u16 = 0x1003;
+
+/// The input structure's attribute.
+pub const ATTR_IN: u16 = 0x1000;
+/// The output structure's attribute.
+pub const ATTR_OUT: u16 = 0x1001;
+
+/// This ABI's version, as QUERY says it.
+pub const VERSION: u32 = 1;
+
+/// [`SetNextIn::flags`]: set the next QPN.
+pub const SET_NEXT_QPN: u32 = 1;
+/// [`SetNextIn::flags`]: set the next MR index.
+pub const SET_NEXT_MRN: u32 = 2;
+
+records! {
+    /// The input of QUERY, PAUSE and RESUME.
+    MigIn {
+        /// None defined: 0.
+        flags: u32,
+        reserved: [u8; 12],
+    }
+
+    /// QUERY's answer.
+    QueryOut {
+        uapi_version: u32,
+        /// The checkpoint image version the kernel reads and writes.
+        image_version: u32,
+        next_qpn: u32,
+        next_mrn: u32,
+        flags: u32,
+        reserved: [u8; 12],
+    }
+
+    /// PAUSE's and RESUME's answer.
+    MigOut {
+        /// QPs stopped (PAUSE) or resumed (RESUME).
+        qps: u32,
+        reserved: [u8; 12],
+    }
+
+    /// SET_NEXT's input.
+    SetNextIn {
+        /// [`SET_NEXT_QPN`], [`SET_NEXT_MRN`].
+        flags: u32,
+        qpn: u32,
+        mrn: u32,
+        reserved: u32,
+    }
+}
+
+/// The bytes of `v`, for an ioctl attribute.
+pub fn to_bytes<T: Field, const N: usize>(v: &T) -> [u8; N] {
+    let mut b = [0u8; N];
+    if N == T::SIZE {
+        v.put(&mut b);
+    }
+    b
+}
+
+/// The value in `b` (an ioctl answer of `T::SIZE` bytes).
+pub fn from_bytes<T: Field>(b: &[u8]) -> Option<T> {
+    (b.len() == T::SIZE).then(|| T::get(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_the_c_structs() {
+        assert_eq!(MigIn::LEN, 16);
+        assert_eq!(QueryOut::LEN, 32);
+        assert_eq!(MigOut::LEN, 16);
+        assert_eq!(SetNextIn::LEN, 16);
+        let q = QueryOut {
+            uapi_version: 1,
+            next_qpn: 0x1234,
+            ..Default::default()
+        };
+        let b: [u8; 32] = to_bytes(&q);
+        assert_eq!(&b[..4], &[1, 0, 0, 0]);
+        assert_eq!(&b[8..12], &[0x34, 0x12, 0, 0]);
+        assert_eq!(from_bytes::<QueryOut>(&b), Some(q));
+        assert_eq!(from_bytes::<QueryOut>(&b[..31]), None);
+    }
+}

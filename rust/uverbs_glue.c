@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The tables of rxe-rs's own uverbs methods (rust/uverbs_glue.h). The
+ * uverbs core describes methods with C macros; the handlers here only
+ * move the arguments in and out, and the Rust handlers do the work.
+ */
+#include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
+#include <rdma/uverbs_std_types.h>
+#include <rdma/ib_user_ioctl_cmds.h>
+
+#define UVERBS_MODULE_NAME rxe_rs_ib
+#include <rdma/uverbs_named_ioctl.h>
+
+#include "uverbs_glue.h"
+
+/* Copies in the input structure (shorter: zero-filled; longer: its extra
+ * bytes must be zero, the core checks) and finds the caller's context. */
+static struct ib_ucontext *rxe_rs_method_in(struct uverbs_attr_bundle *attrs, void *in,
+					    size_t len)
+{
+	struct ib_ucontext *uctx = ib_uverbs_get_ucontext(attrs);
+	int ret;
+
+	if (IS_ERR(uctx))
+		return uctx;
+	ret = _uverbs_copy_from_or_zero(in, attrs, RXE_RS_ATTR_IN, len);
+	if (ret)
+		return ERR_PTR(ret);
+	return uctx;
+}
+
+static int UVERBS_HANDLER(RXE_RS_METHOD_QUERY)(struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_rs_mig_in in;
+	struct rxe_rs_query_out out = {};
+	struct ib_ucontext *uctx = rxe_rs_method_in(attrs, &in, sizeof(in));
+	int ret;
+
+	if (IS_ERR(uctx))
+		return PTR_ERR(uctx);
+	ret = rxe_rs_uverbs_query(uctx, &in, &out);
+	if (ret)
+		return ret;
+	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
+}
+
+static int UVERBS_HANDLER(RXE_RS_METHOD_PAUSE)(struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_rs_mig_in in;
+	struct rxe_rs_mig_out out = {};
+	struct ib_ucontext *uctx = rxe_rs_method_in(attrs, &in, sizeof(in));
+	int ret;
+
+	if (IS_ERR(uctx))
+		return PTR_ERR(uctx);
+	ret = rxe_rs_uverbs_pause(uctx, &in, &out);
+	if (ret)
+		return ret;
+	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
+}
+
+static int UVERBS_HANDLER(RXE_RS_METHOD_RESUME)(struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_rs_mig_in in;
+	struct rxe_rs_mig_out out = {};
+	struct ib_ucontext *uctx = rxe_rs_method_in(attrs, &in, sizeof(in));
+	int ret;
+
+	if (IS_ERR(uctx))
+		return PTR_ERR(uctx);
+	ret = rxe_rs_uverbs_resume(uctx, &in, &out);
+	if (ret)
+		return ret;
+	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
+}
+
+static int UVERBS_HANDLER(RXE_RS_METHOD_SET_NEXT)(struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_rs_set_next_in in;
+	struct ib_ucontext *uctx = rxe_rs_method_in(attrs, &in, sizeof(in));
+
+	if (IS_ERR(uctx))
+		return PTR_ERR(uctx);
+	return rxe_rs_uverbs_set_next(uctx, &in);
+}
+
+DECLARE_UVERBS_NAMED_METHOD(
+	RXE_RS_METHOD_QUERY,
+	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN, UVERBS_ATTR_STRUCT(struct rxe_rs_mig_in, reserved),
+			   UA_MANDATORY),
+	UVERBS_ATTR_PTR_OUT(RXE_RS_ATTR_OUT,
+			    UVERBS_ATTR_STRUCT(struct rxe_rs_query_out, reserved),
+			    UA_MANDATORY));
+
+DECLARE_UVERBS_NAMED_METHOD(
+	RXE_RS_METHOD_PAUSE,
+	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN, UVERBS_ATTR_STRUCT(struct rxe_rs_mig_in, reserved),
+			   UA_MANDATORY),
+	UVERBS_ATTR_PTR_OUT(RXE_RS_ATTR_OUT, UVERBS_ATTR_STRUCT(struct rxe_rs_mig_out, reserved),
+			    UA_MANDATORY));
+
+DECLARE_UVERBS_NAMED_METHOD(
+	RXE_RS_METHOD_RESUME,
+	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN, UVERBS_ATTR_STRUCT(struct rxe_rs_mig_in, reserved),
+			   UA_MANDATORY),
+	UVERBS_ATTR_PTR_OUT(RXE_RS_ATTR_OUT, UVERBS_ATTR_STRUCT(struct rxe_rs_mig_out, reserved),
+			    UA_MANDATORY));
+
+DECLARE_UVERBS_NAMED_METHOD(
+	RXE_RS_METHOD_SET_NEXT,
+	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN,
+			   UVERBS_ATTR_STRUCT(struct rxe_rs_set_next_in, reserved),
+			   UA_MANDATORY));
+
+ADD_UVERBS_METHODS(rxe_rs_device_methods, UVERBS_OBJECT_DEVICE,
+		   &UVERBS_METHOD(RXE_RS_METHOD_QUERY), &UVERBS_METHOD(RXE_RS_METHOD_PAUSE),
+		   &UVERBS_METHOD(RXE_RS_METHOD_RESUME), &UVERBS_METHOD(RXE_RS_METHOD_SET_NEXT));
+
+static const struct uapi_definition rxe_rs_uapi_defs[] = {
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_DEVICE, &rxe_rs_device_methods),
+	{},
+};
+
+void rxe_rs_set_driver_def(struct ib_device *ibdev)
+{
+	ibdev->driver_def = rxe_rs_uapi_defs;
+}

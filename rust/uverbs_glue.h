@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rxe-rs's own uverbs methods (live migration): their ids and argument
+ * structures, the ABI that rxe-ckpt speaks. The same numbers and layouts
+ * are in rust/proto/src/uapi.rs, for userspace; the module checks at build
+ * time that the two agree (rust/verbs/uapi.rs).
+ *
+ * All methods hang off the device object (UVERBS_OBJECT_DEVICE) and act on
+ * the calling file's user context. Each takes one input structure
+ * (RXE_RS_ATTR_IN, mandatory, 16 bytes or more, so always passed by
+ * pointer) and answers in one output structure (RXE_RS_ATTR_OUT).
+ */
+#ifndef RXE_RS_UVERBS_GLUE_H
+#define RXE_RS_UVERBS_GLUE_H
+
+#include <linux/types.h>
+
+struct ib_device;
+struct ib_ucontext;
+
+enum rxe_rs_method {
+	RXE_RS_METHOD_QUERY = 0x1000,
+	RXE_RS_METHOD_PAUSE = 0x1001,
+	RXE_RS_METHOD_RESUME = 0x1002,
+	RXE_RS_METHOD_SET_NEXT = 0x1003,
+};
+
+enum rxe_rs_attr {
+	RXE_RS_ATTR_IN = 0x1000,
+	RXE_RS_ATTR_OUT = 0x1001,
+};
+
+/* The version of this ABI; QUERY says it. */
+#define RXE_RS_UAPI_VERSION 1
+
+/* Input of QUERY, PAUSE and RESUME: flags (none defined yet). */
+struct rxe_rs_mig_in {
+	__u32 flags;
+	__u32 reserved[3];
+};
+
+/* QUERY's answer: what the device can host. */
+struct rxe_rs_query_out {
+	__u32 uapi_version;
+	__u32 image_version;
+	__u32 next_qpn;
+	__u32 next_mrn;
+	__u32 flags;
+	__u32 reserved[3];
+};
+
+/* PAUSE's and RESUME's answer. */
+struct rxe_rs_mig_out {
+	/* QPs of the context stopped (PAUSE) or resumed (RESUME). */
+	__u32 qps;
+	__u32 reserved[3];
+};
+
+/* SET_NEXT's input: the numbers the next QP and MR take. */
+#define RXE_RS_SET_NEXT_QPN 1
+#define RXE_RS_SET_NEXT_MRN 2
+struct rxe_rs_set_next_in {
+	__u32 flags;
+	__u32 qpn;
+	__u32 mrn;
+	__u32 reserved;
+};
+
+/* Sets the device's method tables; before it is registered. */
+void rxe_rs_set_driver_def(struct ib_device *ibdev);
+
+/* The handlers, in Rust (rust/verbs/uapi.rs). */
+int rxe_rs_uverbs_query(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,
+			struct rxe_rs_query_out *out);
+int rxe_rs_uverbs_pause(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,
+			struct rxe_rs_mig_out *out);
+int rxe_rs_uverbs_resume(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,
+			 struct rxe_rs_mig_out *out);
+int rxe_rs_uverbs_set_next(struct ib_ucontext *uctx, const struct rxe_rs_set_next_in *in);
+
+#endif

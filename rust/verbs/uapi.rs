@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rxe-rs's own uverbs methods, for live migration (the ABI is
+//! `rust/uverbs_glue.h`, the tables and argument copying
+//! `rust/uverbs_glue.c`): query what the device can host, stop and resume
+//! the QPs of the caller's context, set the numbers the next QP and MR
+//! take. Everything but the query needs `CAP_CHECKPOINT_RESTORE` (or
+//! `CAP_SYS_ADMIN`) over the network namespace of the device's netdev.
+
+use kernel::{ffi::c_int, prelude::*, sync::Arc};
+
+use crate::{
+    bindings,
+    proto::{image, uapi},
+    transport::{
+        comp,
+        qp::{Live, Qp},
+    },
+    verbs::{device::RxeDev, errno},
+};
+
+// The ABI is written twice, in C for the method tables and in the proto
+// crate for userspace: they must agree.
+const _: () = {
+    assert!(bindings::RXE_RS_METHOD_QUERY == uapi::METHOD_QUERY as u32);
+    assert!(bindings::RXE_RS_METHOD_PAUSE == uapi::METHOD_PAUSE as u32);
+    assert!(bindings::RXE_RS_METHOD_RESUME == uapi::METHOD_RESUME as u32);
+    assert!(bindings::RXE_RS_METHOD_SET_NEXT == uapi::METHOD_SET_NEXT as u32);
+    assert!(bindings::RXE_RS_ATTR_IN == uapi::ATTR_IN as u32);
+    assert!(bindings::RXE_RS_ATTR_OUT == uapi::ATTR_OUT as u32);
+    assert!(bindings::RXE_RS_UAPI_VERSION == uapi::VERSION);
+    assert!(bindings::RXE_RS_SET_NEXT_QPN == uapi::SET_NEXT_QPN);
+    assert!(bindings::RXE_RS_SET_NEXT_MRN == uapi::SET_NEXT_MRN);
+    assert!(size_of::<bindings::rxe_rs_mig_in>() == uapi::MigIn::LEN);
+    assert!(size_of::<bindings::rxe_rs_query_out>() == uapi::QueryOut::LEN);
+    assert!(size_of::<bindings::rxe_rs_mig_out>() == uapi::MigOut::LEN);
+    assert!(size_of::<bindings::rxe_rs_set_next_in>() == uapi::SetNextIn::LEN);
+};
+
+/// The device of a user context.
+///
+/// # Safety
+///
+/// `uctx` is a live context of one of our devices (the core passes the
+/// caller's to the method handlers).
+unsafe fn dev_of<'a>(uctx: *mut bindings::ib_ucontext) -> &'a RxeDev {
+    // SAFETY: As the caller promises.
+    unsafe { RxeDev::from_ibdev((*uctx).device) }
+}
+
+/// Whether the caller may checkpoint what lives on `dev`.
+fn privileged(dev: &RxeDev) -> Result {
+    // SAFETY: The device holds its netdev.
+    if unsafe { bindings::rxe_rs_checkpoint_capable(dev.ndev()) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+/// No flags are defined yet, and reserved fields are zero.
+fn plain(flags: u32, reserved: &[u32]) -> Result {
+    if flags != 0 || reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Runs `f` on every QP of the user context `uctx` that is not destroyed,
+/// under its lock, and counts those for which it returned `true`.
+fn for_each_qp(
+    dev: &RxeDev,
+    uctx: *mut bindings::ib_ucontext,
+    mut f: impl FnMut(&mut Live<'_>) -> bool,
+) -> u32 {
+    let mut n = 0;
+    let mut count = 0;
+    while let Some((qpn, qp)) = dev.qps().next_from(n) {
+        n = qpn.saturating_add(1);
+        if qp.uctx == uctx as usize {
+            if let Some(mut live) = Live::lock(&qp) {
+                if f(&mut live) {
+                    count += 1;
+                }
+            }
+        }
+        drop::<Arc<Qp>>(qp);
+        if qpn == u32::MAX {
+            break;
+        }
+    }
+    count
+}
+
+/// QUERY: what the device can host; no privilege needed.
+///
+/// # Safety
+///
+/// Called by the method table with the caller's live context and valid
+/// argument structures.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_query(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_mig_in,
+    out: *mut bindings::rxe_rs_query_out,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        plain(input.flags, &input.reserved)?;
+        out.uapi_version = uapi::VERSION;
+        out.image_version = u32::from(image::VERSION);
+        out.next_qpn = dev.qps().next();
+        out.next_mrn = dev.mrs().next();
+        Ok(())
+    })())
+}
+
+/// PAUSE: stops every QP of the caller's context that can be (RTR, RTS,
+/// SQD): they send nothing, and answer their peers with stopped NAKs.
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_pause(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_mig_in,
+    out: *mut bindings::rxe_rs_mig_out,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        plain(input.flags, &input.reserved)?;
+        privileged(dev)?;
+        out.qps = for_each_qp(dev, uctx, |live| {
+            let (cx, core) = live.split();
+            comp::stop(cx, core).is_ok()
+        });
+        Ok(())
+    })())
+}
+
+/// RESUME: resumes every stopped QP of the caller's context.
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_resume(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_mig_in,
+    out: *mut bindings::rxe_rs_mig_out,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        plain(input.flags, &input.reserved)?;
+        privileged(dev)?;
+        out.qps = for_each_qp(dev, uctx, |live| {
+            let (cx, core) = live.split();
+            comp::resume_stopped(cx, core).is_ok()
+        });
+        Ok(())
+    })())
+}
+
+/// SET_NEXT: the numbers the device's next QP and MR take (when free).
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_set_next(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_set_next_in,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input) = unsafe { (dev_of(uctx), &*input) };
+    errno((|| {
+        let known = uapi::SET_NEXT_QPN | uapi::SET_NEXT_MRN;
+        if input.flags & !known != 0 || input.reserved != 0 {
+            return Err(EINVAL);
+        }
+        privileged(dev)?;
+        set_next(dev, input.flags, input.qpn, input.mrn)
+    })())
+}
+
+/// Sets the next QPN and/or MR index of `dev` (`flags` says which), both
+/// or neither: a bad value changes nothing.
+pub(crate) fn set_next(dev: &RxeDev, flags: u32, qpn: u32, mrn: u32) -> Result {
+    let (want_qpn, want_mrn) = (
+        flags & uapi::SET_NEXT_QPN != 0,
+        flags & uapi::SET_NEXT_MRN != 0,
+    );
+    if (want_qpn && !dev.qps().in_range(qpn)) || (want_mrn && !dev.mrs().in_range(mrn)) {
+        return Err(EINVAL);
+    }
+    if want_qpn {
+        dev.qps().set_next(qpn)?;
+    }
+    if want_mrn {
+        dev.mrs().set_next(mrn)?;
+    }
+    Ok(())
+}
+
+/// sysfs `next_qpn` (`which` 0) or `next_mrn` (1): the number the next QP
+/// or MR takes.
+///
+/// # Safety
+///
+/// `ibdev` is one of our registered devices (its sysfs files exist).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_sysfs_next(
+    ibdev: *mut bindings::ib_device,
+    which: c_int,
+) -> u32 {
+    // SAFETY: As the caller promises.
+    let dev = unsafe { RxeDev::from_ibdev(ibdev) };
+    if which == 0 {
+        dev.qps().next()
+    } else {
+        dev.mrs().next()
+    }
+}
+
+/// Writes sysfs `next_qpn` or `next_mrn` (privileged as the methods).
+///
+/// # Safety
+///
+/// As for [`rxe_rs_sysfs_next`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_sysfs_set_next(
+    ibdev: *mut bindings::ib_device,
+    which: c_int,
+    n: u32,
+) -> c_int {
+    // SAFETY: As the caller promises.
+    let dev = unsafe { RxeDev::from_ibdev(ibdev) };
+    errno((|| {
+        privileged(dev)?;
+        let flags = if which == 0 {
+            uapi::SET_NEXT_QPN
+        } else {
+            uapi::SET_NEXT_MRN
+        };
+        set_next(dev, flags, n, n)
+    })())
+}
