@@ -3,8 +3,10 @@
 # rxe-rs: Soft-RoCE (RXE) in Rust, as an out-of-tree kernel module.
 #
 #   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel),
-#                        the test module the VM tests load (make kmod) and their packet
-#                        tool (make tools)
+#                        the test module the VM tests load (make kmod), their packet
+#                        tool (make tools) and the checkpointer rxe-ckpt (make ckpt)
+#   make install         install the module (modules_install) and rxe-ckpt
+#                        (PREFIX=/usr/local, DESTDIR)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
 #   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3;
@@ -44,9 +46,11 @@ endif
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules kmod tools clean kernel kdir setup check demo bench host-test fmt-check vm
+.PHONY: all modules kmod tools ckpt install clean kernel kdir setup check demo bench host-test fmt-check vm
 
-all: modules kmod tools
+PREFIX ?= /usr/local
+
+all: modules kmod tools ckpt
 
 modules:
 ifdef KDIR_IS_OURS
@@ -65,10 +69,18 @@ kmod:
 tools:
 	cd $(SRC)/selftests/flood && cargo build --offline --quiet --release
 
+# The checkpointer (rust/ckpt: library and CLI, on the protocol crate).
+ckpt:
+	cd $(SRC)/rust/ckpt && cargo build --offline --quiet --release
+
+install: modules ckpt
+	$(KMAKE) modules_install
+	install -D -m 0755 $(SRC)/rust/ckpt/target/release/rxe-ckpt $(DESTDIR)$(PREFIX)/bin/rxe-ckpt
+
 clean:
 	-$(KMAKE) clean
 	-$(MAKE) -C $(SRC)/selftests/kmod KDIR=$(KDIR) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) clean
-	rm -rf $(SRC)/rust/proto/target $(SRC)/rust/tcgprof/target $(SRC)/selftests/flood/target
+	rm -rf $(SRC)/rust/proto/target $(SRC)/rust/tcgprof/target $(SRC)/rust/ckpt/target $(SRC)/selftests/flood/target
 
 kernel:
 	$(SRC)/scripts/kernel --flavor $(FLAVOR)

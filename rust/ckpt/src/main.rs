@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `rxe-ckpt`: the command line of rxe-rs's checkpointer.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rxe_ckpt::{process::Process, show, uverbs::Uverbs, Error, Result};
+
+/// Stops, resumes and inspects the RDMA state of processes on rxe-rs
+/// devices (live migration; see docs/migration.md).
+#[derive(Parser)]
+#[command(name = "rxe-ckpt", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Stop the QPs of a process: they send nothing, and peers that speak
+    /// the extension pause (their timers parked, no retries spent).
+    Pause {
+        /// The process.
+        #[arg(long)]
+        pid: i32,
+    },
+    /// Resume the stopped QPs of a process: each tells its peer, and sends
+    /// again from its oldest unacknowledged packet.
+    Resume {
+        /// The process.
+        #[arg(long)]
+        pid: i32,
+    },
+    /// What a device can host, and where its numbers stand.
+    Query {
+        /// The RDMA device (rxe-rs).
+        #[arg(long)]
+        device: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the numbers the next QP and MR of a device take.
+    SetNext {
+        /// The RDMA device (rxe-rs).
+        #[arg(long)]
+        device: String,
+        /// The next QP number (decimal, or hex with 0x).
+        #[arg(long, value_parser = number)]
+        qpn: Option<u32>,
+        /// The next MR index (the key's upper 24 bits; decimal, or hex with
+        /// 0x).
+        #[arg(long, value_parser = number)]
+        mrn: Option<u32>,
+    },
+    /// Decode a checkpoint image, checking it whole.
+    Show {
+        /// The image file.
+        image: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A number in decimal, or in hex with `0x`.
+fn number(s: &str) -> core::result::Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s}: {e}"))
+}
+
+/// Runs `f` on each uverbs file of process `pid`.
+fn each_file(pid: i32, mut f: impl FnMut(&Uverbs) -> Result<u32>) -> Result<u32> {
+    let p = Process::open(pid)?;
+    if p.uses_rdma_cm()? {
+        return Err(Error::Usage(format!(
+            "process {pid} uses the RDMA connection manager (rdma_cm): not supported yet"
+        )));
+    }
+    let mut n = 0;
+    for u in p.uverbs()? {
+        n += f(&u.file)?;
+    }
+    Ok(n)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Pause { pid } => {
+            let p = Process::open(pid)?;
+            let n = rxe_ckpt::pause(&p)?;
+            println!("process {pid}: {n} QPs stopped");
+        }
+        Cmd::Resume { pid } => {
+            let n = each_file(pid, Uverbs::resume)?;
+            println!("process {pid}: {n} QPs resumed");
+        }
+        Cmd::Query { device, json } => {
+            let q = Uverbs::open_device(&device)?.query()?;
+            if json {
+                println!(
+                    "{{\"device\":\"{}\",\"uapi_version\":{},\"image_version\":{},\"next_qpn\":{},\"next_mrn\":{}}}",
+                    show::json_escape(&device),
+                    q.uapi_version,
+                    q.image_version,
+                    q.next_qpn,
+                    q.next_mrn
+                );
+            } else {
+                println!(
+                    "{device}: uapi {} image {} next_qpn {} next_mrn {}",
+                    q.uapi_version, q.image_version, q.next_qpn, q.next_mrn
+                );
+            }
+        }
+        Cmd::SetNext { device, qpn, mrn } => {
+            if qpn.is_none() && mrn.is_none() {
+                return Err(Error::Usage("set-next: give --qpn, --mrn or both".into()));
+            }
+            Uverbs::open_device(&device)?.set_next(qpn, mrn)?;
+        }
+        Cmd::Show { image, json } => {
+            let bytes = std::fs::read(&image)
+                .map_err(|e| Error::Sys(format!("read {}", image.display()), e))?;
+            let out = if json {
+                show::json(&bytes)?
+            } else {
+                show::text(&bytes)?
+            };
+            print!("{out}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rxe-ckpt: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Live migration, the groundwork (docs/migration.md): rxe-ckpt stops the
+# QPs of a running, unmodified program and resumes them in place; its peer
+# pauses meanwhile (no retries spent) and completes everything after, far
+# past its retry budget. And what must be refused: no such process, no RDMA
+# resources, no privilege, rdma_cm, another driver; and the settable next
+# QPN.
+
+. "$(dirname "$0")/lib.sh"
+
+RXE_CKPT=${RXE_CKPT:-$TOP_DIR/rust/ckpt/target/release/rxe-ckpt}
+
+cleanup() {
+	stop_apps
+	del_pair
+	unload_all
+}
+trap cleanup EXIT
+
+# counter_above DEV NAME N: DEV's counter NAME is above N.
+counter_above() {
+	[ "$(counter "$1" "$2")" -gt "$3" ]
+}
+
+# The pid of the pingpong tool running on DEV.
+tool_pid() {
+	pgrep -n -f "^$1 -d $2 " || die_case "no $1 running on $2"
+}
+
+# Pauses the server of a long ibv_rc_pingpong for SECS seconds, well past
+# the client's retry budget (timeout 14: 67 ms, 7 retries, at most 4x
+# backoff: under 2 s), then resumes it: both ends complete, data checked.
+case_pause_in_place() {
+	two_devices rs rs
+	static_neighbours
+	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 4096 60000
+	# Traffic flows before the stop.
+	wait_for 30 counter_above rxe_b rdma_recvs 100 ||
+		die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
+	local srv out stopped0 retry0
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	stopped0=$(counter rxe_a rcvd_stopped)
+	retry0=$(counter rxe_a completer_retry_err)
+	out=$("$RXE_CKPT" pause --pid "$srv") || die_case "pause: $out"
+	echo "$out"
+	[ "$out" = "process $srv: 1 QPs stopped" ] || die_case "pause said: $out"
+	sleep 8
+	kill -0 "$PP_CLI" 2>/dev/null || die_case "the client ended while its peer was stopped: $(cat "$PP_CLI_LOG")"
+	[ "$(counter rxe_a rcvd_stopped)" -gt "$stopped0" ] || die_case "the client was not told to pause"
+	# Paused, the client spent no retries (a timer firing now and then
+	# without retransmitting is fine; retransmissions are not).
+	[ "$(counter rxe_a completer_retry_err)" = "$retry0" ] ||
+		die_case "the paused client retransmitted: completer_retry_err $retry0 -> $(counter rxe_a completer_retry_err)"
+	out=$("$RXE_CKPT" resume --pid "$srv") || die_case "resume: $out"
+	echo "$out"
+	[ "$out" = "process $srv: 1 QPs resumed" ] || die_case "resume said: $out"
+	pp_wait
+	[ "$(counter rxe_b sent_resume)" -ge 1 ] || die_case "no resume sent"
+	[ "$(counter rxe_a rcvd_resume)" -ge 1 ] || die_case "no resume taken"
+	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+}
+
+# Pausing several times in one run, the client's side this time.
+case_pause_repeatedly() {
+	two_devices rs rs
+	static_neighbours
+	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 1024 60000
+	wait_for 30 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
+	local cli i
+	cli=$(tool_pid ibv_rc_pingpong rxe_a)
+	for i in 1 2 3 4 5; do
+		"$RXE_CKPT" pause --pid "$cli" >/dev/null || die_case "pause $i failed"
+		sleep 1
+		"$RXE_CKPT" resume --pid "$cli" >/dev/null || die_case "resume $i failed"
+		sleep 0.5
+	done
+	pp_wait
+}
+
+case_refusals() {
+	two_devices rs rs
+	static_neighbours
+	expect_fail "no such process: 999999" "$RXE_CKPT" pause --pid 999999
+	expect_fail "holds no rxe-rs RDMA resources" "$RXE_CKPT" pause --pid $$
+	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 1024 20000
+	wait_for 30 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
+	local srv
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	# Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN: refused, and the
+	# QP runs on.
+	expect_fail "permission denied" setpriv --bounding-set=-sys_admin,-checkpoint_restore \
+		"$RXE_CKPT" pause --pid "$srv"
+	pp_wait
+	[ "$(counter rxe_a rcvd_stopped)" = 0 ] || die_case "an unprivileged pause stopped a QP"
+	# The settable numbers: out of range refused, in range taken by the
+	# next QP.
+	expect_fail "out of the device's range" "$RXE_CKPT" set-next --device rxe_b --qpn 5
+	expect_fail "give --qpn, --mrn or both" "$RXE_CKPT" set-next --device rxe_b
+	"$RXE_CKPT" set-next --device rxe_b --qpn 0x4242 || die_case "set-next failed"
+	"$RXE_CKPT" query --device rxe_b --json | grep -q '"next_qpn":16962' ||
+		die_case "query: $("$RXE_CKPT" query --device rxe_b --json)"
+	pingpong ibv_rc_pingpong 4 64 10
+	[ "$(pp_field "$PP_SRV_LOG" local QPN)" = $((0x4242)) ] ||
+		die_case "the server's QP took $(pp_field "$PP_SRV_LOG" local QPN), not 0x4242"
+	expect_fail "no rxe-rs device nosuch" "$RXE_CKPT" query --device nosuch
+	# The same numbers for administrators, in sysfs.
+	local sys=/sys/class/infiniband/rxe_b
+	echo 0x5000 >"$sys/next_qpn" || die_case "writing next_qpn failed"
+	[ "$(cat "$sys/next_qpn")" = $((0x5000)) ] || die_case "next_qpn reads $(cat "$sys/next_qpn")"
+	expect_fail "Invalid argument" bash -c "echo 3 >$sys/next_qpn"
+	expect_fail "Operation not permitted" setpriv --bounding-set=-sys_admin,-checkpoint_restore \
+		bash -c "echo 77 >$sys/next_mrn"
+	echo 0x77 >"$sys/next_mrn" || die_case "writing next_mrn failed"
+	pingpong ibv_rc_pingpong 4 64 10
+	[ "$(pp_field "$PP_SRV_LOG" local QPN)" = $((0x5000)) ] ||
+		die_case "the server's QP took $(pp_field "$PP_SRV_LOG" local QPN), not 0x5000"
+	[ "$(cat "$sys/next_mrn")" = $((0x78)) ] || die_case "the pingpong's MR did not take index 0x77: next_mrn $(cat "$sys/next_mrn")"
+	# rdma_cm users are not supported yet.
+	ip netns exec "$NS_B" timeout 60 rping -s -a "$IP_B" -C 1000 -V >"$PP_SRV_LOG" 2>&1 &
+	sleep 1
+	expect_fail "uses the RDMA connection manager" "$RXE_CKPT" pause --pid "$(pgrep -n -x rping)"
+}
+
+# The C rxe has no migration methods: said so.
+case_c_rxe_refused() {
+	two_devices c rs
+	expect_fail "no migration methods" "$RXE_CKPT" query --device rxe_a
+}
+
+[ -x "$RXE_CKPT" ] || {
+	t_fail "rxe-ckpt not built at $RXE_CKPT (make ckpt)"
+	t_done
+	exit
+}
+t_case "pause in place: ibv_rc_pingpong's server stopped 8 s, its client paused (no retries), both complete, data checked" case_pause_in_place
+t_case "pause and resume five times in one run (the client's side)" case_pause_repeatedly
+t_case "refused: no process, no resources, no privilege, rdma_cm, unknown device, numbers out of range; set-next taken" case_refusals
+t_case "refused: the C rxe has no migration methods" case_c_rxe_refused
+t_done
