@@ -45,7 +45,10 @@ static int UVERBS_HANDLER(RXE_RS_METHOD_QUERY)(struct uverbs_attr_bundle *attrs)
 	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
 }
 
-static int UVERBS_HANDLER(RXE_RS_METHOD_PAUSE)(struct uverbs_attr_bundle *attrs)
+/* PAUSE and RESUME: a mig_in in, a mig_out out, `op` in between. */
+static int rxe_rs_mig_method(struct uverbs_attr_bundle *attrs,
+			     int (*op)(struct ib_ucontext *, const struct rxe_rs_mig_in *,
+				       struct rxe_rs_mig_out *))
 {
 	struct rxe_rs_mig_in in;
 	struct rxe_rs_mig_out out = {};
@@ -54,25 +57,20 @@ static int UVERBS_HANDLER(RXE_RS_METHOD_PAUSE)(struct uverbs_attr_bundle *attrs)
 
 	if (IS_ERR(uctx))
 		return PTR_ERR(uctx);
-	ret = rxe_rs_uverbs_pause(uctx, &in, &out);
+	ret = op(uctx, &in, &out);
 	if (ret)
 		return ret;
 	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
 }
 
+static int UVERBS_HANDLER(RXE_RS_METHOD_PAUSE)(struct uverbs_attr_bundle *attrs)
+{
+	return rxe_rs_mig_method(attrs, rxe_rs_uverbs_pause);
+}
+
 static int UVERBS_HANDLER(RXE_RS_METHOD_RESUME)(struct uverbs_attr_bundle *attrs)
 {
-	struct rxe_rs_mig_in in;
-	struct rxe_rs_mig_out out = {};
-	struct ib_ucontext *uctx = rxe_rs_method_in(attrs, &in, sizeof(in));
-	int ret;
-
-	if (IS_ERR(uctx))
-		return PTR_ERR(uctx);
-	ret = rxe_rs_uverbs_resume(uctx, &in, &out);
-	if (ret)
-		return ret;
-	return uverbs_copy_to_struct_or_zero(attrs, RXE_RS_ATTR_OUT, &out, sizeof(out));
+	return rxe_rs_mig_method(attrs, rxe_rs_uverbs_resume);
 }
 
 static int UVERBS_HANDLER(RXE_RS_METHOD_SET_NEXT)(struct uverbs_attr_bundle *attrs)

@@ -14,7 +14,7 @@ use crate::{
     proto::{image, uapi},
     transport::{
         comp,
-        qp::{Live, Qp},
+        qp::{Ctx, Live, Qp, QpCore},
     },
     verbs::{device::RxeDev, errno},
 };
@@ -116,6 +116,31 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_query(
     })())
 }
 
+/// PAUSE and RESUME: runs `f` on every QP of the caller's context, and
+/// answers how many it did something to.
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+unsafe fn each_qp(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_mig_in,
+    out: *mut bindings::rxe_rs_mig_out,
+    f: impl Fn(Ctx<'_>, &mut QpCore) -> Result,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        plain(input.flags, &input.reserved)?;
+        privileged(dev)?;
+        out.qps = for_each_qp(dev, uctx, |live| {
+            let (cx, core) = live.split();
+            f(cx, core).is_ok()
+        });
+        Ok(())
+    })())
+}
+
 /// PAUSE: stops every QP of the caller's context that can be (RTR, RTS,
 /// SQD): they send nothing, and answer their peers with stopped NAKs.
 ///
@@ -128,17 +153,8 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_pause(
     input: *const bindings::rxe_rs_mig_in,
     out: *mut bindings::rxe_rs_mig_out,
 ) -> c_int {
-    // SAFETY: As the glue promises.
-    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
-    errno((|| {
-        plain(input.flags, &input.reserved)?;
-        privileged(dev)?;
-        out.qps = for_each_qp(dev, uctx, |live| {
-            let (cx, core) = live.split();
-            comp::stop(cx, core).is_ok()
-        });
-        Ok(())
-    })())
+    // SAFETY: As our caller promises.
+    unsafe { each_qp(uctx, input, out, comp::stop) }
 }
 
 /// RESUME: resumes every stopped QP of the caller's context.
@@ -152,17 +168,8 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_resume(
     input: *const bindings::rxe_rs_mig_in,
     out: *mut bindings::rxe_rs_mig_out,
 ) -> c_int {
-    // SAFETY: As the glue promises.
-    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
-    errno((|| {
-        plain(input.flags, &input.reserved)?;
-        privileged(dev)?;
-        out.qps = for_each_qp(dev, uctx, |live| {
-            let (cx, core) = live.split();
-            comp::resume_stopped(cx, core).is_ok()
-        });
-        Ok(())
-    })())
+    // SAFETY: As our caller promises.
+    unsafe { each_qp(uctx, input, out, comp::resume_stopped) }
 }
 
 /// SET_NEXT: the numbers the device's next QP and MR take (when free).
