@@ -24,6 +24,17 @@ counter_above() {
 	[ "$(counter "$1" "$2")" -gt "$3" ]
 }
 
+# iters_for SECS SIZE: how many ibv_rc_pingpong round trips of SIZE bytes
+# take about SECS seconds on this kernel (a debug kernel under TCG is ten
+# times slower than the default one), from a short run.
+iters_for() {
+	local secs=$1 size=$2 per
+	pingpong ibv_rc_pingpong 4 "$size" 300 >/dev/null
+	per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
+	[ -n "$per" ] || die_case "no timing from the calibration run: $(cat "$PP_CLI_LOG")"
+	awk -v s="$secs" -v t="$per" 'BEGIN { n = int(300 * s / (t > 0.01 ? t : 0.01)); print (n < 1000 ? 1000 : n) }'
+}
+
 # The pid of the pingpong tool running on DEV.
 tool_pid() {
 	pgrep -n -f "^$1 -d $2 " || die_case "no $1 running on $2"
@@ -35,9 +46,12 @@ tool_pid() {
 case_pause_in_place() {
 	two_devices rs rs
 	static_neighbours
-	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 4096 60000
+	local n base
+	n=$(iters_for 20 4096)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	# Traffic flows before the stop.
-	wait_for 30 counter_above rxe_b rdma_recvs 100 ||
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) ||
 		die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	local srv out stopped0 retry0
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
@@ -66,8 +80,11 @@ case_pause_in_place() {
 case_pause_repeatedly() {
 	two_devices rs rs
 	static_neighbours
-	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 1024 60000
-	wait_for 30 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
+	local n base
+	n=$(iters_for 20 1024)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
 	local cli i
 	cli=$(tool_pid ibv_rc_pingpong rxe_a)
 	for i in 1 2 3 4 5; do
@@ -84,8 +101,11 @@ case_refusals() {
 	static_neighbours
 	expect_fail "no such process: 999999" "$RXE_CKPT" pause --pid 999999
 	expect_fail "holds no rxe-rs RDMA resources" "$RXE_CKPT" pause --pid $$
-	PP_TIMEOUT=300 pp_start ibv_rc_pingpong 4 1024 20000
-	wait_for 30 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
+	local n base
+	n=$(iters_for 8 1024)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
 	local srv
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
 	# Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN: refused, and the
