@@ -15,7 +15,7 @@
 #   make -s kdir         print the cached kernel tree's path
 #   make CLIPPY=1        build with clippy
 #   make setup           install what the build and the tests need
-#   make host-test       cargo tests of the host crates (protocol, tcgprof), rustfmt check
+#   make host-test       cargo tests of the host crates (protocol, rxe-ckpt, tcgprof), rustfmt check
 #   make clean
 
 SRC := $(realpath $(dir $(lastword $(MAKEFILE_LIST))))
