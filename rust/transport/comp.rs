@@ -315,13 +315,9 @@ fn ack(cx: Ctx<'_>, core: &mut QpCore, psn: u32, syn: Syndrome) {
         }
         Syndrome::Nak(NakCode::PsnSeqError) => {
             dev.counters().inc(Counter::RcvSeqErr);
-            ack_before(cx, core, psn);
-            // The responder has all requests before `psn`: that much is
-            // acknowledged, and the rewind resumes from there; but not
-            // past a read or atomic, which its response acknowledges.
-            if psn::psn_compare(psn, core.comp.psn) > 0 && !awaits_response_before(core, psn) {
-                core.comp.psn = psn;
-                core.comp.gap_retried = false;
+            // The responder has all requests before `psn`: the rewind
+            // resumes from there.
+            if acked_through(cx, core, psn) {
                 reset_retries(core);
             }
             rewind(cx, core);
@@ -574,20 +570,24 @@ fn stopped_nak(cx: Ctx<'_>, core: &mut QpCore, psn: u32) {
     }
     cx.dev().counters().inc(Counter::RcvStopped);
     acked_through(cx, core, psn);
+    // A sign of life: the retries start over.
+    reset_retries(core);
     crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Paused));
 }
 
 /// What a sequence error NAK, a stopped NAK and a resume for `psn` all
 /// say: every request before `psn` arrived, so the sends and writes among
-/// them are complete and the retry budgets start over; reads and atomics
-/// still need their responses.
-fn acked_through(cx: Ctx<'_>, core: &mut QpCore, psn: u32) {
+/// them are complete and that much is acknowledged; but not past a read
+/// or atomic, which its response acknowledges. Whether the oldest
+/// unacknowledged PSN moved.
+fn acked_through(cx: Ctx<'_>, core: &mut QpCore, psn: u32) -> bool {
     ack_before(cx, core, psn);
     if psn::psn_compare(psn, core.comp.psn) > 0 && !awaits_response_before(core, psn) {
         core.comp.psn = psn;
         core.comp.gap_retried = false;
+        return true;
     }
-    reset_retries(core);
+    false
 }
 
 /// A resume from the peer, which was stopped and moved: it tells its
@@ -621,6 +621,7 @@ pub(crate) fn resume(
     core.tx.forget_route();
     cx.dev().counters().inc(Counter::RcvResume);
     acked_through(cx, core, psn);
+    reset_retries(core);
     crate::transport::qp::set_state(cx, core, core.state.with_mig(Mig::Running));
     core.comp.rnr_wait = false;
     rewind(cx, core);
