@@ -271,7 +271,7 @@ static DEVICE_ATTR_RO(parent);
  * sysfs: next_qpn and next_mrn, the numbers the device's next QP and MR
  * take (when free): a restore sets them so that re-created objects keep
  * their numbers (docs/migration.md). Writing needs CAP_CHECKPOINT_RESTORE
- * or CAP_SYS_ADMIN over the netdev's namespace (rust/verbs/uapi.rs).
+ * or CAP_SYS_ADMIN over the netdev's namespace (rust/mig/methods.rs).
  */
 static ssize_t next_show(struct device *device, char *buf, int which)
 {

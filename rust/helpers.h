@@ -88,6 +88,6 @@ extern const struct attribute_group rxe_rs_attr_group;
  * or CAP_SYS_ADMIN in the user namespace owning its network namespace. */
 bool rxe_rs_checkpoint_capable(struct net_device *ndev);
 
-/* sysfs next_qpn (which 0) and next_mrn (1), in Rust (rust/verbs/uapi.rs). */
+/* sysfs next_qpn (which 0) and next_mrn (1), in Rust (rust/mig/methods.rs). */
 u32 rxe_rs_sysfs_next(struct ib_device *ibdev, int which);
 int rxe_rs_sysfs_set_next(struct ib_device *ibdev, int which, u32 n);

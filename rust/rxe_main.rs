@@ -16,6 +16,7 @@ mod bindings;
 #[allow(unreachable_pub, dead_code)]
 mod proto;
 
+mod mig;
 mod net;
 mod transport;
 mod verbs;

@@ -3,7 +3,7 @@
  * rxe-rs's own uverbs methods (live migration): their ids and argument
  * structures, the ABI that rxe-ckpt speaks. The same numbers and layouts
  * are in rust/proto/src/uapi.rs, for userspace; the module checks at build
- * time that the two agree (rust/verbs/uapi.rs).
+ * time that the two agree (rust/mig/methods.rs).
  *
  * All methods hang off the device object (UVERBS_OBJECT_DEVICE) and act on
  * the calling file's user context. Each takes one input structure
@@ -69,7 +69,7 @@ struct rxe_rs_set_next_in {
 /* Sets the device's method tables; before it is registered. */
 void rxe_rs_set_driver_def(struct ib_device *ibdev);
 
-/* The handlers, in Rust (rust/verbs/uapi.rs). */
+/* The handlers, in Rust (rust/mig/methods.rs). */
 int rxe_rs_uverbs_query(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,
 			struct rxe_rs_query_out *out);
 int rxe_rs_uverbs_pause(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,

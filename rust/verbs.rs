@@ -21,7 +21,6 @@ pub(crate) mod post;
 pub(crate) mod qp;
 pub(crate) mod queue;
 pub(crate) mod srq;
-pub(crate) mod uapi;
 pub(crate) mod udata;
 
 /// Turns a `Result` into the errno convention of the ops.
