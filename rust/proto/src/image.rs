@@ -282,8 +282,97 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// Where an image's records go: a [`Writer`], or a [`Sizer`] that counts
+/// the bytes a writer will need. A dump runs the same code into both, so
+/// the buffer it sizes is the one it fills.
+pub trait Sink {
+    /// Appends a record of `kind` whose payload, `len` bytes (zeroed
+    /// first), `fill` writes (a [`Sizer`] does not call it).
+    fn record_with(
+        &mut self,
+        kind: record::Kind,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), ImageError>;
+
+    /// Appends a record holding `v`.
+    fn put<T: record::Field>(&mut self, kind: record::Kind, v: &T) -> Result<(), ImageError> {
+        self.record_with(kind, T::SIZE, |b| v.put(b))
+    }
+
+    /// Appends a headed record: `head`, then `extra` bytes that `fill`
+    /// writes.
+    fn put_headed<T: record::Field>(
+        &mut self,
+        kind: record::Kind,
+        head: &T,
+        extra: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), ImageError> {
+        let len = validate::headed_len::<T>(extra).ok_or(ImageError::TooLarge)?;
+        self.record_with(kind, len, |b| {
+            let (h, rest) = b.split_at_mut(T::SIZE);
+            head.put(h);
+            fill(rest);
+        })
+    }
+}
+
+/// Counts what a [`Writer`] needs for the records it is given.
+#[derive(Debug)]
+pub struct Sizer {
+    len: usize,
+    count: u32,
+}
+
+impl Default for Sizer {
+    fn default() -> Self {
+        Sizer {
+            len: HEADER_LEN,
+            count: 0,
+        }
+    }
+}
+
+impl Sizer {
+    /// The bytes of the image so far, header included.
+    pub fn bytes(&self) -> usize {
+        self.len
+    }
+
+    /// The records so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+}
+
+impl Sink for Sizer {
+    fn record_with(
+        &mut self,
+        _kind: record::Kind,
+        len: usize,
+        _fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), ImageError> {
+        let size = record_size(len).ok_or(ImageError::TooLarge)?;
+        self.len = self.len.checked_add(size).ok_or(ImageError::TooLarge)?;
+        self.count = self.count.checked_add(1).ok_or(ImageError::TooLarge)?;
+        Ok(())
+    }
+}
+
+impl Sink for Writer<'_> {
+    fn record_with(
+        &mut self,
+        kind: record::Kind,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), ImageError> {
+        Writer::record_with(self, kind, len, fill)
+    }
+}
+
 /// Writes an image into a buffer its caller sized: [`HEADER_LEN`] plus the
-/// [`record_size`] of each payload.
+/// [`record_size`] of each payload (a [`Sizer`] adds them up).
 pub struct Writer<'a> {
     buf: &'a mut [u8],
     // INVARIANT: `HEADER_LEN <= pos <= buf.len()`, and `buf[HEADER_LEN..pos]`

@@ -252,9 +252,10 @@ records! {
         qp_type: u8,
         /// `IB_QPS_*`.
         state: u8,
-        /// [`QP_DRAINED`], [`QP_DRAIN_NOTIFY`], [`QP_SIG_ALL`], [`QP_HAS_PATH`].
+        /// [`QP_DRAINED`], [`QP_DRAIN_NOTIFY`], [`QP_SIG_ALL`],
+        /// [`QP_HAS_PATH`], [`QP_PEER_EXT`].
         flags: u8,
-        /// The migration sub-state: [`MIG_NONE`], [`MIG_STOPPED`] or
+        /// The migration sub-state (RTR, RTS, SQD): [`MIG_NONE`], [`MIG_STOPPED`] or
         /// [`MIG_PAUSED`].
         mig: u8,
         access: u32,
@@ -373,7 +374,10 @@ pub const QP_SIG_ALL: u8 = 4;
 /// [`Qp::flags`]: [`Qp::path`] holds the primary path (set from RTR on for
 /// RC and UC).
 pub const QP_HAS_PATH: u8 = 8;
-const QP_FLAGS: u8 = QP_DRAINED | QP_DRAIN_NOTIFY | QP_SIG_ALL | QP_HAS_PATH;
+/// [`Qp::flags`]: the peer showed that it speaks the migration extension
+/// (RC only).
+pub const QP_PEER_EXT: u8 = 16;
+const QP_FLAGS: u8 = QP_DRAINED | QP_DRAIN_NOTIFY | QP_SIG_ALL | QP_HAS_PATH | QP_PEER_EXT;
 
 /// [`Qp::mig`]: running.
 pub const MIG_NONE: u8 = 0;
@@ -778,9 +782,15 @@ impl Qp {
         let connected = self.qp_type != QPT_UD;
         ensure!(self.flags & QP_HAS_PATH == 0 || connected, k, Qp, "flags");
         ensure!(
+            self.flags & QP_PEER_EXT == 0 || self.qp_type == QPT_RC,
+            k,
+            Qp,
+            "flags"
+        );
+        ensure!(
             match self.mig {
                 MIG_NONE => true,
-                MIG_STOPPED | MIG_PAUSED => matches!(self.state, QPS_RTR | QPS_RTS),
+                MIG_STOPPED | MIG_PAUSED => matches!(self.state, QPS_RTR | QPS_RTS | QPS_SQD),
                 _ => false,
             },
             k,

@@ -575,6 +575,51 @@ pub(crate) mod tests {
         validate(&img, &mut scratch)
     }
 
+    /// Writes the sample through a [`super::super::Sink`]: the typed
+    /// helpers for the fixed records, `record_with` for the rest.
+    fn sample_into<S: super::super::Sink>(sink: &mut S) {
+        for (kind, payload) in sample_records() {
+            match kind {
+                Kind::Pd => {
+                    let pd: Pd = decode(&payload, kind).unwrap();
+                    sink.put(kind, &pd).unwrap();
+                }
+                Kind::Ring => {
+                    let (head, rest) = kind.split_headed::<RingHead>(&payload).unwrap();
+                    sink.put_headed(kind, &head, rest.len(), |b| b.copy_from_slice(rest))
+                        .unwrap();
+                }
+                _ => sink
+                    .record_with(kind, payload.len(), |b| b.copy_from_slice(&payload))
+                    .unwrap(),
+            }
+        }
+    }
+
+    #[test]
+    fn sizer_sizes_what_a_writer_writes() {
+        let mut sizer = super::super::Sizer::default();
+        sample_into(&mut sizer);
+        let mut buf = vec![0u8; sizer.bytes()];
+        let mut w = Writer::new(&mut buf).unwrap();
+        sample_into(&mut w);
+        assert_eq!(w.finish().unwrap(), sizer.bytes());
+        let img = Image::parse(&buf).unwrap();
+        assert_eq!(img.count(), sizer.count());
+        let mut scratch = vec![Entry::default(); 6];
+        validate(&img, &mut scratch).unwrap();
+        // One byte short: the writer says so instead of writing past it.
+        let mut short = vec![0u8; sizer.bytes() - 1];
+        let mut w = Writer::new(&mut short).unwrap();
+        let mut failed = false;
+        for (kind, payload) in sample_records() {
+            if w.record(kind, &payload).is_err() {
+                failed = true;
+            }
+        }
+        assert!(failed);
+    }
+
     #[test]
     fn sample_validates() {
         let img = write(&sample_records());
@@ -635,6 +680,22 @@ pub(crate) mod tests {
         assert!(
             with::<Qp>(9, |q| q.flags |= QP_DRAINED).is_err(),
             "drained outside SQD"
+        );
+        assert!(
+            with::<Qp>(9, |q| {
+                q.qp_type = QPT_UD;
+                q.flags = QP_PEER_EXT;
+            })
+            .is_err(),
+            "the extension is RC's"
+        );
+        assert!(
+            with::<Qp>(9, |q| {
+                q.state = QPS_ERR;
+                q.mig = MIG_STOPPED;
+            })
+            .is_err(),
+            "stopped in error"
         );
         assert!(with::<Qp>(9, |q| q.sq_psn = 1 << 24).is_err());
         assert!(with::<Qp>(9, |q| q.max_rd_atomic = 3).is_err());
@@ -704,5 +765,15 @@ pub(crate) mod tests {
         m.rkey = 0x2234;
         m.put(&mut r[last].1);
         assert!(check(&write(&r)).is_ok());
+    }
+
+    #[test]
+    fn good_variants_accepted() {
+        // A stopped QP in SQD, and a peer that speaks the extension.
+        assert!(with::<Qp>(9, |q| {
+            q.state = QPS_SQD;
+            q.flags |= QP_PEER_EXT | QP_DRAINED;
+        })
+        .is_ok());
     }
 }
