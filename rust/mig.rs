@@ -6,4 +6,5 @@
 //! stopped NAK, the resume) lives with the engines in `transport`; the
 //! image format in `proto::image`.
 
+pub(crate) mod dump;
 pub(crate) mod methods;

@@ -23,6 +23,7 @@ enum rxe_rs_method {
 	RXE_RS_METHOD_PAUSE = 0x1001,
 	RXE_RS_METHOD_RESUME = 0x1002,
 	RXE_RS_METHOD_SET_NEXT = 0x1003,
+	RXE_RS_METHOD_DUMP = 0x1004,
 };
 
 enum rxe_rs_attr {
@@ -66,6 +67,28 @@ struct rxe_rs_set_next_in {
 	__u32 reserved;
 };
 
+/*
+ * DUMP's input: where to write the checkpoint image of the context (the
+ * format is rust/proto/src/image.rs). buf 0 asks only for its size. Every
+ * QP that can be stopped must be (PAUSE) first: EBUSY otherwise. ENOSPC
+ * if len is short of the image.
+ */
+struct rxe_rs_dump_in {
+	__u32 flags;
+	__u32 reserved;
+	__aligned_u64 buf;
+	__aligned_u64 len;
+	__aligned_u64 reserved2;
+};
+
+/* DUMP's answer: the image's bytes (written, or needed) and records. */
+struct rxe_rs_dump_out {
+	__aligned_u64 len;
+	__u32 records;
+	__u32 objects;
+	__u32 reserved[4];
+};
+
 /* Sets the device's method tables; before it is registered. */
 void rxe_rs_set_driver_def(struct ib_device *ibdev);
 
@@ -77,5 +100,21 @@ int rxe_rs_uverbs_pause(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in
 int rxe_rs_uverbs_resume(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *in,
 			 struct rxe_rs_mig_out *out);
 int rxe_rs_uverbs_set_next(struct ib_ucontext *uctx, const struct rxe_rs_set_next_in *in);
+int rxe_rs_uverbs_dump(struct ib_ucontext *uctx, const struct rxe_rs_dump_in *in,
+		       struct rxe_rs_dump_out *out);
+
+/* The uverbs handles of user objects (U32_MAX for a kernel object). */
+struct ib_pd;
+struct ib_cq;
+struct ib_srq;
+struct ib_mr;
+struct ib_ah;
+struct ib_qp;
+__u32 rxe_rs_pd_handle(const struct ib_pd *pd);
+__u32 rxe_rs_cq_handle(const struct ib_cq *cq);
+__u32 rxe_rs_srq_handle(const struct ib_srq *srq);
+__u32 rxe_rs_mr_handle(const struct ib_mr *mr);
+__u32 rxe_rs_ah_handle(const struct ib_ah *ah);
+__u32 rxe_rs_qp_handle(const struct ib_qp *qp);
 
 #endif

@@ -21,6 +21,7 @@ pub(crate) mod post;
 pub(crate) mod qp;
 pub(crate) mod queue;
 pub(crate) mod srq;
+pub(crate) mod ucontext;
 pub(crate) mod udata;
 
 /// Turns a `Result` into the errno convention of the ops.

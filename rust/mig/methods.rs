@@ -7,10 +7,16 @@
 //! take. Everything but the query needs `CAP_CHECKPOINT_RESTORE` (or
 //! `CAP_SYS_ADMIN`) over the network namespace of the device's netdev.
 
-use kernel::{ffi::c_int, prelude::*, sync::Arc};
+use kernel::{
+    ffi::c_int,
+    prelude::*,
+    sync::Arc,
+    uaccess::{UserPtr, UserSlice},
+};
 
 use crate::{
     bindings,
+    mig::dump,
     proto::{image, uapi},
     transport::{
         comp,
@@ -35,6 +41,9 @@ const _: () = {
     assert!(size_of::<bindings::rxe_rs_query_out>() == uapi::QueryOut::LEN);
     assert!(size_of::<bindings::rxe_rs_mig_out>() == uapi::MigOut::LEN);
     assert!(size_of::<bindings::rxe_rs_set_next_in>() == uapi::SetNextIn::LEN);
+    assert!(bindings::RXE_RS_METHOD_DUMP == uapi::METHOD_DUMP as u32);
+    assert!(size_of::<bindings::rxe_rs_dump_in>() == uapi::DumpIn::LEN);
+    assert!(size_of::<bindings::rxe_rs_dump_out>() == uapi::DumpOut::LEN);
 };
 
 /// The device of a user context.
@@ -170,6 +179,44 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_resume(
 ) -> c_int {
     // SAFETY: As our caller promises.
     unsafe { each_qp(uctx, input, out, comp::resume_stopped) }
+}
+
+/// DUMP: writes the checkpoint image of the caller's context, whose QPs
+/// are stopped, to the caller's buffer (or only says its size).
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_dump(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_dump_in,
+    out: *mut bindings::rxe_rs_dump_out,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        if input.flags != 0 || input.reserved != 0 || input.reserved2 != 0 {
+            return Err(EINVAL);
+        }
+        privileged(dev)?;
+        // SAFETY: The caller's live context.
+        let d = unsafe { dump::dump(uctx) }?;
+        let len = d.bytes.len();
+        out.len = len as u64;
+        out.records = d.records;
+        out.objects = d.objects;
+        if input.buf != 0 {
+            if input.len < out.len {
+                return Err(ENOSPC);
+            }
+            let buf = usize::try_from(input.buf).map_err(|_| EFAULT)?;
+            UserSlice::new(UserPtr::from_addr(buf), len)
+                .writer()
+                .write_slice(&d.bytes)?;
+        }
+        Ok(())
+    })())
 }
 
 /// SET_NEXT: the numbers the device's next QP and MR take (when free).

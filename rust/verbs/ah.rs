@@ -11,7 +11,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
-    verbs::{av::Av, device::RxeDev, udata},
+    verbs::{av::Av, device::RxeDev, ucontext, udata},
 };
 
 /// An address handle's path and owner.
@@ -30,6 +30,8 @@ pub(crate) struct RxeAh {
     ibah: bindings::ib_ah,
     inner: Option<Arc<AhInner>>,
     num: u32,
+    /// The user context whose register holds the AH (NULL: a kernel AH).
+    uctx: *mut bindings::ib_ucontext,
 }
 
 /// `struct rxe_create_ah_resp`.
@@ -57,6 +59,19 @@ pub(crate) unsafe fn av_of(ibah: *mut bindings::ib_ah) -> Result<Av> {
     // SAFETY: `ibah` is the first field of a `#[repr(C)]` `RxeAh`.
     let ah = unsafe { &*ibah.cast::<RxeAh>() };
     ah.inner.as_ref().map(|i| i.av).ok_or(EINVAL)
+}
+
+/// The number and path of a user AH, for a checkpoint; `None` for a
+/// kernel AH.
+///
+/// # Safety
+///
+/// `ibah` must be a live AH of one of our devices.
+pub(crate) unsafe fn dump_of(ibah: *mut bindings::ib_ah) -> Option<(u32, Av)> {
+    // SAFETY: `ibah` is the first field of a `#[repr(C)]` `RxeAh`.
+    let ah = unsafe { &*ibah.cast::<RxeAh>() };
+    let av = ah.inner.as_ref()?.av;
+    (ah.num != 0).then_some((ah.num, av))
 }
 
 /// The `create_ah` / `create_user_ah` callback.
@@ -89,6 +104,8 @@ unsafe fn create(
     // SAFETY: The core's AH.
     let pd = unsafe { (*ibah).pd } as usize;
     let user = !udata.is_null();
+    // SAFETY: `udata` is NULL (nothing is allocated then) or the caller's.
+    let slot = unsafe { ucontext::Slot::new(udata) }?;
     let flags = if user { GFP_KERNEL } else { GFP_ATOMIC };
     let inner = Arc::new(AhInner { av, pd }, flags)?;
     let mut num = 0;
@@ -121,7 +138,10 @@ unsafe fn create(
     unsafe {
         addr_of_mut!((*ah).inner).write(Some(inner));
         addr_of_mut!((*ah).num).write(num);
+        addr_of_mut!((*ah).uctx).write(slot.uctx());
     }
+    // SAFETY: The AH is made; `destroy_ah` forgets it.
+    unsafe { slot.fill(ibah.cast(), ucontext::ObjKind::Ah) };
     Ok(())
 }
 
@@ -155,6 +175,8 @@ pub(crate) unsafe extern "C" fn destroy_ah(
     _flags: u32,
 ) -> kernel::ffi::c_int {
     let ah = ibah.cast::<RxeAh>();
+    // SAFETY: The context the AH was made on, which outlives it.
+    unsafe { ucontext::forget_in((*ah).uctx, ibah.cast()) };
     // SAFETY: Ours; taking leaves `None`.
     let inner = unsafe { (*ah).inner.take() };
     // SAFETY: As above.

@@ -15,7 +15,7 @@ use crate::{
         device::RxeDev,
         mmap::{self, MmInfo},
         queue::{End, Queue},
-        udata,
+        ucontext, udata,
     },
 };
 
@@ -78,6 +78,17 @@ const SLOT_SIZE: usize = {
     }
 };
 
+/// log2 of a CQ ring's slot: [`SLOT_SIZE`], rounded up as rings round
+/// their slots.
+pub(crate) const SLOT_LOG2: u32 = {
+    let s = if SLOT_SIZE < crate::verbs::queue::MIN_ELEM_SIZE {
+        crate::verbs::queue::MIN_ELEM_SIZE
+    } else {
+        SLOT_SIZE
+    };
+    s.next_power_of_two().trailing_zeros()
+};
+
 impl RxeCq {
     /// The CQ behind an `ib_cq` of ours.
     ///
@@ -127,6 +138,18 @@ impl RxeCq {
             }
         }
         Ok(())
+    }
+
+    /// Runs `f` on the ring and the armed notification, locked (for a
+    /// checkpoint: nothing completes meanwhile).
+    pub(crate) fn with_ring<R>(&self, f: impl FnOnce(&Queue, u32) -> R) -> R {
+        let ring = self.state.ring.lock();
+        f(&ring.q, ring.notify)
+    }
+
+    /// The completion vector the CQ was made with.
+    pub(crate) fn comp_vector(&self) -> u32 {
+        self.ibcq.comp_vector
     }
 
     /// Reports an asynchronous event on the CQ to its owner.
@@ -227,11 +250,15 @@ unsafe fn create(
     if user && unsafe { udata::outlen(udata) } < size_of::<MmInfo>() {
         return Err(EINVAL);
     }
+    // SAFETY: `udata` is NULL or the caller's.
+    let slot = unsafe { ucontext::Slot::new(udata) }?;
     dev.state().cqs.take()?;
     // SAFETY: As the core promises; on error the count is given back.
     let res = unsafe { create_ring(ibcq, attr.cqe, user, udata) };
-    if res.is_err() {
-        dev.state().cqs.give();
+    match res {
+        // SAFETY: The CQ is made; `destroy_cq` forgets it.
+        Ok(()) => unsafe { slot.fill(ibcq.cast(), ucontext::ObjKind::Cq) },
+        Err(_) => dev.state().cqs.give(),
     }
     res
 }
@@ -277,8 +304,10 @@ unsafe fn create_ring(
 /// on it (the core counts those).
 pub(crate) unsafe extern "C" fn destroy_cq(
     ibcq: *mut bindings::ib_cq,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
+    // SAFETY: The core's udata for the call, on the CQ's context.
+    unsafe { ucontext::forget(udata, ibcq.cast()) };
     let cq = ibcq.cast::<RxeCq>();
     // SAFETY: Initialized in `create_cq`; nothing uses it any more.
     unsafe { core::ptr::drop_in_place(addr_of_mut!((*cq).state)) };

@@ -88,6 +88,16 @@ pub(crate) unsafe fn remove(entry: NonNull<MmapEntry>) {
     };
 }
 
+/// The offset user space maps an entry at.
+///
+/// # Safety
+///
+/// `entry` must be an entry from [`share`], not yet removed.
+pub(crate) unsafe fn offset(entry: NonNull<MmapEntry>) -> u64 {
+    // SAFETY: Inserted and not removed (caller): valid.
+    unsafe { bindings::rxe_rs_mmap_offset(core::ptr::addr_of_mut!((*entry.as_ptr()).rdma)) }
+}
+
 /// The `mmap` callback: maps a ring that a create call returned.
 ///
 /// # Safety

@@ -30,7 +30,10 @@ use kernel::{
     },
 };
 
-use crate::{bindings, verbs::device::RxeDev};
+use crate::{
+    bindings,
+    verbs::{device::RxeDev, ucontext},
+};
 
 /// Access flags rxe supports on an MR (`RXE_ACCESS_SUPPORTED_MR` without
 /// the features rxe-rs does not have yet: on-demand paging, flush).
@@ -404,6 +407,13 @@ pub(crate) struct MrRef {
     access: u32,
 }
 
+impl MrRef {
+    /// The key the MR was found by.
+    pub(crate) fn key(&self) -> u32 {
+        self.key
+    }
+}
+
 /// A fast-registration MR's registration, locked, or a fixed MR: what a
 /// copy goes through.
 enum Access<'a> {
@@ -489,6 +499,47 @@ unsafe fn mr_of<'a>(ibmr: *mut bindings::ib_mr) -> &'a Arc<Mr> {
     // (caller); only the `mr` field is borrowed, which nobody writes after
     // `publish`.
     unsafe { &*core::ptr::addr_of!((*ibmr.cast::<RxeMr>()).mr) }
+}
+
+/// What a checkpoint holds of a user MR.
+pub(crate) struct MrDump {
+    /// Its PD (the `ib_pd`'s address).
+    pub(crate) pd: usize,
+    pub(crate) lkey: u32,
+    pub(crate) rkey: u32,
+    pub(crate) access: u32,
+    /// Its first byte in the process.
+    pub(crate) start: u64,
+    pub(crate) iova: u64,
+    pub(crate) length: u64,
+}
+
+/// What a checkpoint holds of the MR `ibmr`; `EINVAL` for an MR user space
+/// cannot register (DMA, fast registration).
+///
+/// # Safety
+///
+/// `ibmr` must be an MR this module made, not yet deregistered.
+pub(crate) unsafe fn dump_of(ibmr: *mut bindings::ib_mr) -> Result<MrDump> {
+    // SAFETY: As the caller promises.
+    let mr = unsafe { mr_of(ibmr) };
+    let Kind::Fixed(f) = &mr.kind else {
+        return Err(EINVAL);
+    };
+    let Backing::User(u) = &f.backing else {
+        return Err(EINVAL);
+    };
+    // SAFETY: The MR's live umem (`UserPages` invariant).
+    let start = unsafe { (*u.umem.as_ptr()).address } as u64;
+    Ok(MrDump {
+        pd: mr.pd.load(Relaxed),
+        lkey: f.lkey.load(Relaxed),
+        rkey: f.rkey.load(Relaxed),
+        access: f.access.load(Relaxed),
+        start,
+        iova: f.iova,
+        length: f.length,
+    })
 }
 
 /// The table index of an MR of ours, as `post_send` puts it in an
@@ -733,7 +784,7 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
     iova: u64,
     access: kernel::ffi::c_int,
     dmah: *mut bindings::ib_dmah,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> *mut bindings::ib_mr {
     let access = access as u32;
     if !dmah.is_null() || access & !ACCESS_SUPPORTED != 0 {
@@ -746,11 +797,18 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
         // keys address bytes by `iova`, so both must agree within a page.
         return EINVAL.to_ptr();
     }
-    err_ptr(publish(dev, pd, access & ACCESS_REMOTE != 0, || {
-        // SAFETY: Our device; the core checks the range is user memory.
-        let pages = unsafe { pin_user(dev, start, length, access) }?;
-        Ok(fixed(pd, access, iova, length, Backing::User(pages)))
-    }))
+    err_ptr((|| {
+        // SAFETY: The core's udata for the call.
+        let slot = unsafe { ucontext::Slot::new(udata) }?;
+        let ibmr = publish(dev, pd, access & ACCESS_REMOTE != 0, || {
+            // SAFETY: Our device; the core checks the range is user memory.
+            let pages = unsafe { pin_user(dev, start, length, access) }?;
+            Ok(fixed(pd, access, iova, length, Backing::User(pages)))
+        })?;
+        // SAFETY: The MR is made; `dereg_mr` forgets it.
+        unsafe { slot.fill(ibmr.cast(), ucontext::ObjKind::Mr) };
+        Ok(ibmr)
+    })())
 }
 
 /// Pins the user pages of `[start, start + length)`.
@@ -963,8 +1021,10 @@ pub(crate) unsafe extern "C" fn rereg_user_mr(
 /// Called by the RDMA core once for an MR this module made.
 pub(crate) unsafe extern "C" fn dereg_mr(
     ibmr: *mut bindings::ib_mr,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
+    // SAFETY: The core's udata for the call, on the MR's context.
+    unsafe { ucontext::forget(udata, ibmr.cast()) };
     // SAFETY: Ours, from `KBox::into_raw` in `publish`.
     let mr = unsafe { KBox::from_raw(ibmr.cast::<RxeMr>()) };
     // SAFETY: Our MR's device.

@@ -13,20 +13,13 @@ use crate::{
     verbs::{
         ah, counters, cq,
         device::{self, RxeDev},
-        errno, mmap, mr, qp, srq,
+        errno, mmap, mr, qp, srq, ucontext,
     },
 };
 
 /// The rxe user ABI version (`RXE_UVERBS_ABI_VERSION`), which the rdma-core
 /// rxe provider checks.
 const UVERBS_ABI_VERSION: u32 = 2;
-
-/// A user context.
-#[repr(C)]
-struct RxeUcontext {
-    /// Must be first: the core allocates the object with our size.
-    ibuc: bindings::ib_ucontext,
-}
 
 /// A protection domain.
 #[repr(C)]
@@ -53,9 +46,9 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.query_device = Some(query_device);
     ops.query_port = Some(query_port);
     ops.query_pkey = Some(query_pkey);
-    ops.alloc_ucontext = Some(alloc_ucontext);
-    ops.dealloc_ucontext = Some(dealloc_ucontext);
-    ops.disassociate_ucontext = Some(disassociate_ucontext);
+    ops.alloc_ucontext = Some(ucontext::alloc_ucontext);
+    ops.dealloc_ucontext = Some(ucontext::dealloc_ucontext);
+    ops.disassociate_ucontext = Some(ucontext::disassociate_ucontext);
     ops.alloc_pd = Some(alloc_pd);
     ops.dealloc_pd = Some(dealloc_pd);
     ops.mmap = Some(mmap::mmap);
@@ -92,7 +85,7 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.size_ib_qp = size_of::<qp::RxeQp>();
     ops.alloc_hw_port_stats = Some(counters::alloc_hw_port_stats);
     ops.get_hw_stats = Some(counters::get_hw_stats);
-    ops.size_ib_ucontext = size_of::<RxeUcontext>();
+    ops.size_ib_ucontext = ucontext::SIZE;
     ops.size_ib_pd = size_of::<RxePd>();
     ops.size_ib_cq = size_of::<cq::RxeCq>();
 
@@ -288,42 +281,6 @@ unsafe extern "C" fn query_pkey(
     0
 }
 
-/// The `alloc_ucontext` callback.
-///
-/// # Safety
-///
-/// Called by the RDMA core (or the network stack) with valid pointers to
-/// live objects of one of our devices, as its C prototype requires.
-unsafe extern "C" fn alloc_ucontext(
-    ibuc: *mut bindings::ib_ucontext,
-    _udata: *mut bindings::ib_udata,
-) -> kernel::ffi::c_int {
-    // SAFETY: The core passes a context of our device.
-    errno(unsafe { dev((*ibuc).device) }.state().ucontexts.take())
-}
-
-/// The `dealloc_ucontext` callback.
-///
-/// # Safety
-///
-/// Called by the RDMA core (or the network stack) with valid pointers to
-/// live objects of one of our devices, as its C prototype requires.
-unsafe extern "C" fn dealloc_ucontext(ibuc: *mut bindings::ib_ucontext) {
-    // SAFETY: The core passes a context `alloc_ucontext` accounted.
-    unsafe { dev((*ibuc).device) }.state().ucontexts.give();
-}
-
-/// A user context's device is moving to another network namespace (or
-/// going away) while the context is open. The rings user space mapped hold
-/// their pages by page references, so they stay memory-safe until unmapped;
-/// the driver no longer reads or writes them once the objects are gone.
-///
-/// # Safety
-///
-/// Called by the RDMA core (or the network stack) with valid pointers to
-/// live objects of one of our devices, as its C prototype requires.
-unsafe extern "C" fn disassociate_ucontext(_ibuc: *mut bindings::ib_ucontext) {}
-
 /// The `alloc_pd` callback.
 ///
 /// # Safety
@@ -332,10 +289,17 @@ unsafe extern "C" fn disassociate_ucontext(_ibuc: *mut bindings::ib_ucontext) {}
 /// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn alloc_pd(
     ibpd: *mut bindings::ib_pd,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
-    // SAFETY: The core passes a PD of our device.
-    errno(unsafe { dev((*ibpd).device) }.state().pds.take())
+    errno((|| {
+        // SAFETY: The core's udata for the call, NULL for a kernel PD.
+        let slot = unsafe { ucontext::Slot::new(udata) }?;
+        // SAFETY: The core passes a PD of our device.
+        unsafe { dev((*ibpd).device) }.state().pds.take()?;
+        // SAFETY: The PD is made; `dealloc_pd` forgets it.
+        unsafe { slot.fill(ibpd.cast(), ucontext::ObjKind::Pd) };
+        Ok(())
+    })())
 }
 
 /// The `dealloc_pd` callback.
@@ -346,8 +310,10 @@ unsafe extern "C" fn alloc_pd(
 /// live objects of one of our devices, as its C prototype requires.
 unsafe extern "C" fn dealloc_pd(
     ibpd: *mut bindings::ib_pd,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
+    // SAFETY: The core's udata for the call, on the PD's context.
+    unsafe { ucontext::forget(udata, ibpd.cast()) };
     // SAFETY: The core passes a PD `alloc_pd` accounted.
     unsafe { dev((*ibpd).device) }.state().pds.give();
     0

@@ -31,7 +31,7 @@ use crate::{
         post::{KPost, Limits},
         queue::{End, Queue},
         srq::Srq,
-        udata,
+        ucontext, udata,
     },
 };
 
@@ -156,11 +156,15 @@ unsafe fn create(
     if user && unsafe { udata::outlen(udata) } < size_of::<CreateQpResp>() {
         return Err(EINVAL);
     }
+    // SAFETY: As above.
+    let slot = unsafe { ucontext::Slot::new(udata) }?;
     dev.state().qp_count.take()?;
     // SAFETY: As the core promises.
     let res = unsafe { create_counted(dev, ibqp, init, udata, srq) };
-    if res.is_err() {
-        dev.state().qp_count.give();
+    match res {
+        // SAFETY: The QP is made; `destroy_qp` forgets it.
+        Ok(()) => unsafe { slot.fill(ibqp.cast(), ucontext::ObjKind::Qp) },
+        Err(_) => dev.state().qp_count.give(),
     }
     res
 }
@@ -285,7 +289,7 @@ impl RxeQp {
     /// # Safety
     ///
     /// `ibqp` must be a QP of ours between `create_qp` and `destroy_qp`.
-    unsafe fn qp<'a>(ibqp: *mut bindings::ib_qp) -> Result<&'a Arc<Qp>> {
+    pub(crate) unsafe fn qp<'a>(ibqp: *mut bindings::ib_qp) -> Result<&'a Arc<Qp>> {
         // SAFETY: `ibqp` is the first field of a `#[repr(C)]` `RxeQp`.
         unsafe { (*ibqp.cast::<RxeQp>()).qp.as_ref() }.ok_or(EINVAL)
     }
@@ -298,8 +302,10 @@ impl RxeQp {
 /// Called by the RDMA core once for a QP `create_qp` made.
 pub(crate) unsafe extern "C" fn destroy_qp(
     ibqp: *mut bindings::ib_qp,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
+    // SAFETY: The core's udata for the call, on the QP's context.
+    unsafe { ucontext::forget(udata, ibqp.cast()) };
     let rq = ibqp.cast::<RxeQp>();
     // SAFETY: Ours; taking the `Arc` leaves `None` behind.
     let Some(qp) = (unsafe { (*rq).qp.take() }) else {

@@ -17,7 +17,7 @@ use kernel::{
     sync::atomic::{Acquire, Atomic, Relaxed, Release},
 };
 
-use crate::{bindings, verbs::mmap::MmapEntry};
+use crate::{bindings, proto::image::record::RingInfo, verbs::mmap::MmapEntry};
 
 /// Offsets in `struct rxe_queue_buf`.
 const OFF_LOG2_ELEM: usize = 0;
@@ -28,7 +28,7 @@ const OFF_CONSUMER: usize = 256;
 pub(crate) const HDR_SIZE: usize = 384;
 
 /// Slots are at least a cache line, as in rxe (user space reads the size).
-const MIN_ELEM_SIZE: usize = 64;
+pub(crate) const MIN_ELEM_SIZE: usize = 64;
 
 /// Which end of the ring the kernel is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,6 +114,33 @@ impl Queue {
     /// Number of elements the ring can hold.
     pub(crate) fn capacity(&self) -> u32 {
         self.mask
+    }
+
+    /// Where the ring is and how it is shaped, for a checkpoint. `EINVAL`
+    /// for a ring user space cannot map (a kernel object's, or one gone).
+    pub(crate) fn info(&self) -> Result<RingInfo> {
+        let entry = self.mmap.filter(|_| !self.dead).ok_or(EINVAL)?;
+        Ok(RingInfo {
+            capacity: self.mask,
+            index: self.index,
+            log2_elem: self.log2_elem,
+            mmap_size: u32::try_from(self.size).map_err(|_| EINVAL)?,
+            // SAFETY: The entry stays inserted until `release`, which has
+            // not run (`dead` is clear).
+            mmap_offset: unsafe { crate::verbs::mmap::offset(entry) },
+        })
+    }
+
+    /// Copies the whole buffer, header and slots, into `out` (its size).
+    pub(crate) fn copy_all(&self, out: &mut [u8]) -> Result {
+        if self.dead || out.len() != self.size {
+            return Err(EINVAL);
+        }
+        // SAFETY: `buf` holds `size` bytes (invariant), which is `out`'s
+        // length. User space may write them meanwhile; the copy is only
+        // data, as in `peek`.
+        unsafe { core::ptr::copy_nonoverlapping(self.buf.as_ptr(), out.as_mut_ptr(), self.size) };
+        Ok(())
     }
 
     /// A header word, as an atomic. Callers check `dead` first.

@@ -19,7 +19,7 @@ use crate::{
         device::RxeDev,
         mmap::{self, MmInfo},
         queue::{End, Queue, RingProducer},
-        udata,
+        ucontext, udata,
     },
 };
 
@@ -102,6 +102,13 @@ impl Srq {
         true
     }
 
+    /// Runs `f` on the ring, its SGE limit and its armed limit, locked;
+    /// `None` once destroyed.
+    pub(crate) fn with_ring<R>(&self, f: impl FnOnce(&Queue, u32, u32) -> R) -> Option<R> {
+        let c = self.core.lock();
+        (!c.destroyed).then(|| f(&c.ring, c.max_sge, c.limit))
+    }
+
     /// The size of a receive WQE slot.
     pub(crate) fn slot_size(&self) -> usize {
         self.core.lock().ring.elem_size()
@@ -174,6 +181,8 @@ unsafe fn create(
     if !udata.is_null() && unsafe { udata::outlen(udata) } < size_of::<CreateSrqResp>() {
         return Err(EINVAL);
     }
+    // SAFETY: `udata` is NULL or the caller's.
+    let slot = unsafe { ucontext::Slot::new(udata) }?;
     let (mut ring, cap) = Queue::new(a.max_wr, wqe_size(a.max_sge), End::Consumer)?;
     let mut resp = CreateSrqResp::default();
     if !udata.is_null() {
@@ -232,6 +241,8 @@ unsafe fn create(
     let r = ibsrq.cast::<RxeSrq>();
     // SAFETY: Our part of the core's zeroed allocation.
     unsafe { addr_of_mut!((*r).srq).write(Some(srq)) };
+    // SAFETY: The SRQ is made; `destroy_srq` forgets it.
+    unsafe { slot.fill(ibsrq.cast(), ucontext::ObjKind::Srq) };
     Ok(())
 }
 
@@ -242,8 +253,10 @@ unsafe fn create(
 /// Called by the RDMA core once for an SRQ `create_srq` made.
 pub(crate) unsafe extern "C" fn destroy_srq(
     ibsrq: *mut bindings::ib_srq,
-    _udata: *mut bindings::ib_udata,
+    udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
+    // SAFETY: The core's udata for the call, on the SRQ's context.
+    unsafe { ucontext::forget(udata, ibsrq.cast()) };
     let r = ibsrq.cast::<RxeSrq>();
     // SAFETY: Ours; taking leaves `None`.
     let Some(srq) = (unsafe { (*r).srq.take() }) else {

@@ -29,6 +29,9 @@ pub const METHOD_PAUSE: u16 = 0x1001;
 pub const METHOD_RESUME: u16 = 0x1002;
 /// Sets the numbers the next QP and MR take (`CAP_CHECKPOINT_RESTORE`).
 pub const METHOD_SET_NEXT: u16 = 0x1003;
+/// Writes the context's checkpoint image (`CAP_CHECKPOINT_RESTORE`; its
+/// QPs stopped first).
+pub const METHOD_DUMP: u16 = 0x1004;
 
 /// The input structure's attribute.
 pub const ATTR_IN: u16 = 0x1000;
@@ -77,6 +80,28 @@ records! {
         mrn: u32,
         reserved: u32,
     }
+
+    /// DUMP's input.
+    DumpIn {
+        /// None defined: 0.
+        flags: u32,
+        reserved: u32,
+        /// Where to write the image; 0: only say its size.
+        buf: u64,
+        /// The bytes there.
+        len: u64,
+        reserved2: u64,
+    }
+
+    /// DUMP's answer.
+    DumpOut {
+        /// The image's bytes: written, or needed.
+        len: u64,
+        records: u32,
+        /// PDs, CQs, SRQs, MRs, AHs and QPs in it.
+        objects: u32,
+        reserved: [u8; 16],
+    }
 }
 
 /// The bytes of `v`, for an ioctl attribute.
@@ -103,6 +128,8 @@ mod tests {
         assert_eq!(QueryOut::LEN, 32);
         assert_eq!(MigOut::LEN, 16);
         assert_eq!(SetNextIn::LEN, 16);
+        assert_eq!(DumpIn::LEN, 32);
+        assert_eq!(DumpOut::LEN, 32);
         let q = QueryOut {
             uapi_version: 1,
             next_qpn: 0x1234,
