@@ -5,8 +5,8 @@
 # QPs of a running, unmodified program and resumes them in place; its peer
 # pauses meanwhile (no retries spent) and completes everything after, far
 # past its retry budget. And what must be refused: no such process, no RDMA
-# resources, no privilege, rdma_cm, another driver; and the settable next
-# QPN.
+# resources, no privilege, rdma_cm, another driver; the settable next
+# QPN; and the checkpoint image of a running program.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -96,6 +96,79 @@ case_pause_repeatedly() {
 	pp_wait
 }
 
+# rxe-rs's MR keys of DEV's MRs, as the rdma tool shows them (in NS).
+mr_lkeys() {
+	rdma_in "$1" res show mr dev "$2" | sed -n 's/.* lkey \(0x[0-9a-f]*\).*/\1/p' | sort
+}
+
+# The checkpoint image of a running ibv_rc_pingpong server: taken with the
+# QPs stopped, it holds what the process and its peer see (the QPN, the MR
+# keys, the connection's state); with --leave-running the server goes on at
+# once, without it the QPs stay stopped until resumed; both ends complete,
+# data checked. A dump that cannot be written leaves the process running.
+case_dump() {
+	two_devices rs rs
+	static_neighbours
+	local n base
+	n=$(iters_for 20 4096)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
+	local srv img=/tmp/rxe-rs-dump.img out show qpn
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	out=$("$RXE_CKPT" dump --pid "$srv" -o "$img" --leave-running) || die_case "dump: $out"
+	echo "$out"
+	case "$out" in
+	"process $srv fd "*": "*" bytes to $img (1 QPs resumed)") ;;
+	*) die_case "dump said: $out" ;;
+	esac
+	show=$("$RXE_CKPT" show "$img") || die_case "show: $show"
+	echo "$show" | head -n 12
+	qpn=$(pp_field "$PP_SRV_LOG" local QPN)
+	echo "$show" | grep -q "^qp handle=[0-9]* qpn=$qpn type=RC state=3 .* mig=stopped peer_ext=true" ||
+		die_case "no stopped RC QP $qpn in RTS that heard its peer in the image"
+	echo "$show" | grep -q "^context .* pds=1 cqs=1 srqs=0 mrs=1 ahs=0 qps=1" ||
+		die_case "the image's context is not the pingpong's"
+	local key
+	key=$(mr_lkeys "$NS_B" rxe_b)
+	[ -n "$key" ] || die_case "rdma res shows no MR"
+	echo "$show" | grep -q "^mr .* lkey=$key " || die_case "the image's MR is not lkey $key"
+	# Without --leave-running the server stays stopped: its client pauses.
+	local stopped0
+	stopped0=$(counter rxe_a rcvd_stopped)
+	out=$("$RXE_CKPT" dump --pid "$srv" -o "$img") || die_case "dump: $out"
+	echo "$out"
+	case "$out" in *"(1 QPs stopped)") ;; *) die_case "dump said: $out" ;; esac
+	wait_for 20 counter_above rxe_a rcvd_stopped "$stopped0" || die_case "the client was not paused"
+	sleep 3
+	kill -0 "$PP_CLI" 2>/dev/null || die_case "the client ended while its peer was stopped"
+	"$RXE_CKPT" resume --pid "$srv" || die_case "resume failed"
+	# A dump that cannot be written resumes what it stopped.
+	expect_fail "write /nonexistent/x.img" "$RXE_CKPT" dump --pid "$srv" -o /nonexistent/x.img
+	pp_wait
+	# Refused: no privilege (and nothing stopped), no resources.
+	expect_fail "holds no rxe-rs RDMA resources" "$RXE_CKPT" dump --pid $$ -o "$img"
+	rm -f "$img"
+}
+
+case_dump_refused() {
+	two_devices rs rs
+	static_neighbours
+	local n base img=/tmp/rxe-rs-dump.img
+	n=$(iters_for 8 1024)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
+	local srv
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	rm -f "$img"
+	expect_fail "permission denied" setpriv --bounding-set=-sys_admin,-checkpoint_restore \
+		"$RXE_CKPT" dump --pid "$srv" -o "$img"
+	[ ! -e "$img" ] || die_case "an unprivileged dump wrote an image"
+	pp_wait
+	[ "$(counter rxe_a rcvd_stopped)" = 0 ] || die_case "an unprivileged dump stopped a QP"
+}
+
 case_refusals() {
 	two_devices rs rs
 	static_neighbours
@@ -157,5 +230,7 @@ case_c_rxe_refused() {
 t_case "pause in place: ibv_rc_pingpong's server stopped 8 s, its client paused (no retries), both complete, data checked" case_pause_in_place
 t_case "pause and resume five times in one run (the client's side)" case_pause_repeatedly
 t_case "refused: no process, no resources, no privilege, rdma_cm, unknown device, numbers out of range; set-next taken" case_refusals
+t_case "dump: a running ibv_rc_pingpong's image holds its QPN, MR key and stopped QP; --leave-running goes on, without it the QPs wait for resume; both complete" case_dump
+t_case "dump refused without privilege: no image, nothing stopped" case_dump_refused
 t_case "refused: the C rxe has no migration methods" case_c_rxe_refused
 t_done

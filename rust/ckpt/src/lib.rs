@@ -19,16 +19,64 @@ use process::Process;
 /// What the library's calls return.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// Stops the QPs of every rxe-rs context of process `p`; returns how many.
-/// All or nothing: if one context cannot be stopped, those stopped already
-/// are resumed, and the error is returned.
-pub fn pause(p: &Process) -> Result<u32> {
+/// Refuses a process whose connections are the RDMA connection manager's.
+fn no_rdma_cm(p: &Process) -> Result<()> {
     if p.uses_rdma_cm()? {
         return Err(Error::Usage(format!(
             "process {} uses the RDMA connection manager (rdma_cm): not supported yet",
             p.pid()
         )));
     }
+    Ok(())
+}
+
+/// A dump of a process's RDMA state.
+#[derive(Debug)]
+pub struct Dump {
+    /// The process's uverbs fd the image is of.
+    pub fd: i32,
+    /// QPs that the dump stopped (others were stopped already).
+    pub stopped: u32,
+    /// The checkpoint image.
+    pub image: Vec<u8>,
+}
+
+/// Dumps the RDMA state of process `p`: stops its QPs, takes the image,
+/// and, with `leave_running`, resumes them. One rxe-rs context per process
+/// for now. On failure the QPs it stopped are resumed.
+pub fn dump(p: &Process, leave_running: bool) -> Result<Dump> {
+    no_rdma_cm(p)?;
+    let files = p.uverbs()?;
+    let [u] = &files[..] else {
+        return Err(Error::Usage(format!(
+            "process {} has {} RDMA contexts: only one is supported yet",
+            p.pid(),
+            files.len()
+        )));
+    };
+    let stopped = u.file.pause()?;
+    let image = match u.file.dump() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = u.file.resume();
+            return Err(e);
+        }
+    };
+    if leave_running {
+        u.file.resume()?;
+    }
+    Ok(Dump {
+        fd: u.fd,
+        stopped,
+        image,
+    })
+}
+
+/// Stops the QPs of every rxe-rs context of process `p`; returns how many.
+/// All or nothing: if one context cannot be stopped, those stopped already
+/// are resumed, and the error is returned.
+pub fn pause(p: &Process) -> Result<u32> {
+    no_rdma_cm(p)?;
     let files = p.uverbs()?;
     let mut n = 0;
     for (i, u) in files.iter().enumerate() {
@@ -41,6 +89,16 @@ pub fn pause(p: &Process) -> Result<u32> {
                 return Err(e);
             }
         }
+    }
+    Ok(n)
+}
+
+/// Resumes the stopped QPs of every rxe-rs context of process `p`; returns
+/// how many.
+pub fn resume(p: &Process) -> Result<u32> {
+    let mut n = 0;
+    for u in p.uverbs()? {
+        n += u.file.resume()?;
     }
     Ok(n)
 }

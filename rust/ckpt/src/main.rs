@@ -54,6 +54,19 @@ enum Cmd {
         #[arg(long, value_parser = number)]
         mrn: Option<u32>,
     },
+    /// Stop the QPs of a process and write its checkpoint image (the QPs
+    /// stay stopped unless --leave-running).
+    Dump {
+        /// The process.
+        #[arg(long)]
+        pid: i32,
+        /// The image file [default: rxe-PID.img].
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        /// Resume the QPs once the image is taken.
+        #[arg(long)]
+        leave_running: bool,
+    },
     /// Decode a checkpoint image, checking it whole.
     Show {
         /// The image file.
@@ -73,21 +86,6 @@ fn number(s: &str) -> core::result::Result<u32, String> {
     r.map_err(|e| format!("{s}: {e}"))
 }
 
-/// Runs `f` on each uverbs file of process `pid`.
-fn each_file(pid: i32, mut f: impl FnMut(&Uverbs) -> Result<u32>) -> Result<u32> {
-    let p = Process::open(pid)?;
-    if p.uses_rdma_cm()? {
-        return Err(Error::Usage(format!(
-            "process {pid} uses the RDMA connection manager (rdma_cm): not supported yet"
-        )));
-    }
-    let mut n = 0;
-    for u in p.uverbs()? {
-        n += f(&u.file)?;
-    }
-    Ok(n)
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Pause { pid } => {
@@ -96,7 +94,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("process {pid}: {n} QPs stopped");
         }
         Cmd::Resume { pid } => {
-            let n = each_file(pid, Uverbs::resume)?;
+            let n = rxe_ckpt::resume(&Process::open(pid)?)?;
             println!("process {pid}: {n} QPs resumed");
         }
         Cmd::Query { device, json } => {
@@ -122,6 +120,30 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(Error::Usage("set-next: give --qpn, --mrn or both".into()));
             }
             Uverbs::open_device(&device)?.set_next(qpn, mrn)?;
+        }
+        Cmd::Dump {
+            pid,
+            output,
+            leave_running,
+        } => {
+            let p = Process::open(pid)?;
+            let d = rxe_ckpt::dump(&p, leave_running)?;
+            let path = output.unwrap_or_else(|| format!("rxe-{pid}.img").into());
+            if let Err(e) = std::fs::write(&path, &d.image) {
+                if !leave_running {
+                    // Nothing kept: the process goes on as it was.
+                    let _ = rxe_ckpt::resume(&p);
+                }
+                return Err(Error::Sys(format!("write {}", path.display()), e));
+            }
+            let state = if leave_running { "resumed" } else { "stopped" };
+            println!(
+                "process {pid} fd {}: {} bytes to {} ({} QPs {state})",
+                d.fd,
+                d.image.len(),
+                path.display(),
+                d.stopped
+            );
         }
         Cmd::Show { image, json } => {
             let bytes = std::fs::read(&image)

@@ -142,6 +142,16 @@ fn fields(kind: Kind, payload: &[u8]) -> Result<Row> {
                     ("dest_qpn", q.dest_qpn.to_string()),
                     ("send_cq", q.send_cq.to_string()),
                     ("recv_cq", q.recv_cq.to_string()),
+                    (
+                        "mig",
+                        match q.mig {
+                            record::MIG_STOPPED => "stopped",
+                            record::MIG_PAUSED => "paused",
+                            _ => "none",
+                        }
+                        .to_string(),
+                    ),
+                    ("peer_ext", (q.flags & record::QP_PEER_EXT != 0).to_string()),
                 ],
             )
         }

@@ -14,7 +14,7 @@ use std::{
 
 use rxe_proto::{
     image::record::Field,
-    uapi::{self, MigIn, MigOut, QueryOut, SetNextIn},
+    uapi::{self, DumpIn, DumpOut, MigIn, MigOut, QueryOut, SetNextIn},
 };
 
 use crate::{Error, Result};
@@ -164,6 +164,52 @@ impl Uverbs {
     pub fn resume(&self) -> Result<u32> {
         self.call_mig::<MigOut>(uapi::METHOD_RESUME, "resume")
             .map(|o| o.qps)
+    }
+
+    /// One DUMP call: into `buf` (or only the size, if it is empty).
+    fn dump_into(&self, buf: &mut [u8]) -> std::io::Result<DumpOut> {
+        let i = DumpIn {
+            buf: if buf.is_empty() {
+                0
+            } else {
+                buf.as_mut_ptr() as u64
+            },
+            len: buf.len() as u64,
+            ..Default::default()
+        };
+        let input: [u8; DumpIn::LEN] = uapi::to_bytes(&i);
+        let mut out = [0u8; DumpOut::LEN];
+        self.call(uapi::METHOD_DUMP, &input, &mut out)?;
+        uapi::from_bytes(&out).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EPROTO))
+    }
+
+    /// The checkpoint image of the context, whose QPs are stopped.
+    pub fn dump(&self) -> Result<Vec<u8>> {
+        let err = |e: std::io::Error| match e.raw_os_error() {
+            Some(libc::EBUSY) => Error::Usage(format!(
+                "dump of {}: its QPs are not all stopped (pause first)",
+                self.what
+            )),
+            _ => Error::sys(format!("dump of {}", self.what), e),
+        };
+        // The size, then the image; if the context grew in between (the
+        // process made objects), once more.
+        for _ in 0..3 {
+            let size = self.dump_into(&mut []).map_err(err)?;
+            let len =
+                usize::try_from(size.len).map_err(|_| Error::Usage("image too large".into()))?;
+            let mut buf = vec![0u8; len];
+            match self.dump_into(&mut buf) {
+                Ok(out) if out.len == size.len => return Ok(buf),
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => continue,
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(Error::Usage(format!(
+            "dump of {}: the process keeps changing its RDMA objects",
+            self.what
+        )))
     }
 
     /// Sets the numbers the device's next QP and MR take.
