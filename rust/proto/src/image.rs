@@ -267,6 +267,24 @@ pub struct Records<'a> {
     rest: &'a [u8],
 }
 
+impl<'a> Records<'a> {
+    /// The records of `bytes`, an image [`Image::parse`] accepted, from
+    /// byte `at` on, a place [`Records::at`] gave. (Any other bytes or
+    /// place are framing-checked as they are read: the iteration stops at
+    /// the first bad record.)
+    pub fn resume(bytes: &'a [u8], at: usize) -> Self {
+        Records {
+            rest: bytes.get(at..).unwrap_or_default(),
+        }
+    }
+
+    /// Where the next record starts in `bytes`, the image these records
+    /// are of.
+    pub fn at(&self, bytes: &[u8]) -> usize {
+        bytes.len().saturating_sub(self.rest.len())
+    }
+}
+
 impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 

@@ -37,5 +37,6 @@ pub mod opcode;
 pub mod packet;
 pub mod params;
 pub mod psn;
+pub mod sort;
 pub mod uapi;
 pub mod wqe;

@@ -32,6 +32,9 @@ pub const METHOD_SET_NEXT: u16 = 0x1003;
 /// Writes the context's checkpoint image (`CAP_CHECKPOINT_RESTORE`; its
 /// QPs stopped first).
 pub const METHOD_DUMP: u16 = 0x1004;
+/// Hands the kernel an image to restore into the context, or only checks
+/// it against the device (`CAP_CHECKPOINT_RESTORE`).
+pub const METHOD_STAGE: u16 = 0x1005;
 
 /// The input structure's attribute.
 pub const ATTR_IN: u16 = 0x1000;
@@ -40,6 +43,21 @@ pub const ATTR_OUT: u16 = 0x1001;
 
 /// This ABI's version, as QUERY says it.
 pub const VERSION: u32 = 1;
+
+/// [`StageIn::flags`]: only check the image against the device.
+pub const STAGE_CHECK: u32 = 1;
+/// [`StageOut::conflicts`]: another page size or CQ slot size.
+pub const CONFLICT_FORMAT: u32 = 1;
+/// A QPN is taken, and no peer can be told of a new one.
+pub const CONFLICT_QPN: u32 = 2;
+/// An MR's key index is taken.
+pub const CONFLICT_MRN: u32 = 4;
+/// An AH number is taken.
+pub const CONFLICT_AHN: u32 = 8;
+/// A path MTU is above the port's.
+pub const CONFLICT_MTU: u32 = 16;
+/// No source GID of a path's family was given.
+pub const CONFLICT_ADDR: u32 = 32;
 
 /// [`SetNextIn::flags`]: set the next QPN.
 pub const SET_NEXT_QPN: u32 = 1;
@@ -93,6 +111,35 @@ records! {
         reserved2: u64,
     }
 
+    /// RESTORE_STAGE's input.
+    StageIn {
+        /// [`STAGE_CHECK`].
+        flags: u32,
+        /// The GID indexes restored paths take their source address from.
+        sgid4: u32,
+        sgid6: u32,
+        reserved: u32,
+        /// The image.
+        buf: u64,
+        len: u64,
+    }
+
+    /// RESTORE_STAGE's answer: what stands between the image and the
+    /// device.
+    StageOut {
+        objects: u32,
+        /// `CONFLICT_*`.
+        conflicts: u32,
+        /// RC QPs that get a new QPN (their peer is told).
+        new_qpns: u32,
+        qpns_taken: u32,
+        mrns_taken: u32,
+        ahns_taken: u32,
+        mtu_over: u32,
+        /// The handle of the first object in conflict.
+        first: u32,
+    }
+
     /// DUMP's answer.
     DumpOut {
         /// The image's bytes: written, or needed.
@@ -130,6 +177,8 @@ mod tests {
         assert_eq!(SetNextIn::LEN, 16);
         assert_eq!(DumpIn::LEN, 32);
         assert_eq!(DumpOut::LEN, 32);
+        assert_eq!(StageIn::LEN, 32);
+        assert_eq!(StageOut::LEN, 32);
         let q = QueryOut {
             uapi_version: 1,
             next_qpn: 0x1234,

@@ -128,6 +128,13 @@ pub fn encode<T: Field>(v: &T, out: &mut [u8]) -> Result<(), ImageError> {
 
 /// A reference to no object (an optional handle, such as a QP's SRQ).
 pub const NO_HANDLE: u32 = u32::MAX;
+/// No file descriptor (or one not known).
+pub const NO_FD: u32 = u32::MAX;
+
+/// A file descriptor number, or [`NO_FD`].
+fn fd_ok(fd: u32) -> bool {
+    fd == NO_FD || fd <= i32::MAX as u32
+}
 
 records! {
     /// The context as a whole; the image's first object record.
@@ -146,7 +153,9 @@ records! {
         mrs: u32,
         ahs: u32,
         qps: u32,
-        reserved: u32,
+        /// The process's fd of the context's async event file
+        /// ([`NO_FD`]: not known).
+        async_fd: u32,
     }
 
     /// A protection domain.
@@ -179,7 +188,15 @@ records! {
         /// `IB_CQ_SOLICITED` / `IB_CQ_NEXT_COMP` armed.
         notify: u32,
         comp_vector: u32,
-        reserved: u32,
+        /// The process's fd of its completion channel ([`NO_FD`]: none).
+        channel: u32,
+        /// Completion and async events the process has read: its
+        /// libibverbs waits for the kernel's counts to match its own when
+        /// it destroys the CQ.
+        comp_events: u32,
+        async_events: u32,
+        /// The process's own value for it (libibverbs: its `ibv_cq`).
+        user_handle: u64,
         ring: RingInfo,
     }
 
@@ -192,7 +209,9 @@ records! {
         max_sge: u32,
         /// The armed limit; 0: not armed.
         limit: u32,
-        reserved: u32,
+        /// Async events the process has read.
+        async_events: u32,
+        user_handle: u64,
         ring: RingInfo,
     }
 
@@ -276,7 +295,9 @@ records! {
         sq_max_sge: u32,
         sq_max_inline: u32,
         rq_max_sge: u32,
-        reserved2: u32,
+        /// Async events the process has read.
+        async_events: u32,
+        user_handle: u64,
         path: Path,
         sq: RingInfo,
         rq: RingInfo,
@@ -601,7 +622,7 @@ impl Context {
             "cq_log2_elem"
         );
         ensure!(self.flags & !CONTEXT_STOPPED == 0, k, Context, "flags");
-        ensure!(self.reserved == 0, k, Context, "reserved");
+        ensure!(fd_ok(self.async_fd), k, Context, "async_fd");
         Ok(())
     }
 }
@@ -648,7 +669,7 @@ impl Cq {
         ensure!(self.handle != NO_HANDLE, k, Cq, "handle");
         ensure!(self.notify & !3 == 0, k, Cq, "notify");
         ensure!(self.comp_vector == 0, k, Cq, "comp_vector");
-        ensure!(self.reserved == 0, k, Cq, "reserved");
+        ensure!(fd_ok(self.channel), k, Cq, "channel");
         self.ring.check(params::MAX_CQE, k, field_at::<Cq>("ring"))
     }
 }
@@ -671,7 +692,6 @@ impl Srq {
             "max_sge"
         );
         ensure!(self.limit <= self.ring.capacity, k, Srq, "limit");
-        ensure!(self.reserved == 0, k, Srq, "reserved");
         self.ring
             .check(params::MAX_SRQ_WR, k, field_at::<Srq>("ring"))
     }
@@ -820,7 +840,6 @@ impl Qp {
         ensure!(self.port_num == 1, k, Qp, "port_num");
         ensure!(self.pkey_index == 0, k, Qp, "pkey_index");
         ensure!(self.reserved == 0, k, Qp, "reserved");
-        ensure!(self.reserved2 == 0, k, Qp, "reserved2");
         ensure!(self.sq_max_sge <= params::MAX_SGE, k, Qp, "sq_max_sge");
         ensure!(
             self.sq_max_inline <= MAX_INLINE_DATA,

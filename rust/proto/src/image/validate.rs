@@ -20,7 +20,7 @@
 //! space per file), which makes handles unique and lets references be
 //! looked up by binary search in the caller's scratch space.
 
-use super::super::params;
+use super::super::{params, sort};
 use super::record::{self, decode, Field, Kind, NO_HANDLE};
 use super::{Image, ImageError, Record};
 
@@ -308,7 +308,7 @@ fn references(img: &Image<'_>, table: &[Entry]) -> Result<(), ImageError> {
 /// No two objects of a kind share a device number. Sorts `table` by kind
 /// and number, then restores handle order.
 fn unique_numbers(table: &mut [Entry]) -> Result<(), ImageError> {
-    table.sort_unstable_by_key(|e| (e.kind, e.num));
+    sort::sort_by_key(table, |e| (e.kind, e.num));
     let dup = table
         .windows(2)
         .find(|w| w[0].kind == w[1].kind && w[0].num == w[1].num && w[0].num != 0);
@@ -319,7 +319,7 @@ fn unique_numbers(table: &mut [Entry]) -> Result<(), ImageError> {
         }),
         None => Ok(()),
     };
-    table.sort_unstable_by_key(|e| e.handle);
+    sort::sort_by_key(table, |e| e.handle);
     res
 }
 
@@ -597,6 +597,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn records_resume_where_they_were() {
+        let bytes = write(&sample_records());
+        let img = Image::parse(&bytes).unwrap();
+        let mut recs = img.records();
+        recs.next();
+        recs.next();
+        let at = recs.at(&bytes);
+        let rest: Vec<_> = recs.collect();
+        let again: Vec<_> = super::super::Records::resume(&bytes, at).collect();
+        assert_eq!(rest, again);
+        assert_eq!(again[0].kind, Kind::Pd as u16);
+        assert_eq!(super::super::Records::resume(&bytes, bytes.len() + 5).count(), 0);
+    }
+
+    #[test]
     fn sizer_sizes_what_a_writer_writes() {
         let mut sizer = super::super::Sizer::default();
         sample_into(&mut sizer);
@@ -650,6 +665,11 @@ pub(crate) mod tests {
         assert!(with::<Context>(1, |c| c.flags = 2).is_err());
         assert!(with::<Context>(1, |c| c.qps = 2).is_err());
         assert!(with::<Cq>(3, |c| c.notify = 4).is_err());
+        assert!(with::<Cq>(3, |c| c.channel = 1 << 31).is_err(), "channel fd");
+        assert!(
+            with::<Context>(1, |c| c.async_fd = 1 << 31).is_err(),
+            "async fd"
+        );
         assert!(with::<Cq>(3, |c| c.ring.capacity = 10).is_err());
         assert!(with::<Cq>(3, |c| c.ring.index = 16).is_err());
         assert!(with::<Cq>(3, |c| c.ring.mmap_size += 1).is_err());
