@@ -8,3 +8,5 @@
 
 pub(crate) mod dump;
 pub(crate) mod methods;
+pub(crate) mod restore;
+pub(crate) mod stage;

@@ -24,6 +24,7 @@ enum rxe_rs_method {
 	RXE_RS_METHOD_RESUME = 0x1002,
 	RXE_RS_METHOD_SET_NEXT = 0x1003,
 	RXE_RS_METHOD_DUMP = 0x1004,
+	RXE_RS_METHOD_STAGE = 0x1005,
 };
 
 enum rxe_rs_attr {
@@ -89,6 +90,42 @@ struct rxe_rs_dump_out {
 	__u32 reserved[4];
 };
 
+/*
+ * RESTORE_STAGE's input: a checkpoint image for the calling context, to be
+ * restored into it (or, with RXE_RS_STAGE_CHECK, only checked against the
+ * device). Restored paths take their source address from GID sgid4
+ * (IPv4) or sgid6 (IPv6) of port 1. EINVAL for a bad image; EBUSY if the
+ * context has objects or a stage already; EADDRINUSE if something in it
+ * conflicts with the device (the answer says what).
+ */
+#define RXE_RS_STAGE_CHECK 1
+struct rxe_rs_stage_in {
+	__u32 flags;
+	__u32 sgid4;
+	__u32 sgid6;
+	__u32 reserved;
+	__aligned_u64 buf;
+	__aligned_u64 len;
+};
+
+/* What stands between an image and the device. */
+#define RXE_RS_CONFLICT_FORMAT 1 /* another page size or CQ slot */
+#define RXE_RS_CONFLICT_QPN 2 /* a QPN taken, no peer to announce a new one to */
+#define RXE_RS_CONFLICT_MRN 4 /* an MR's key index taken */
+#define RXE_RS_CONFLICT_AHN 8 /* an AH number taken */
+#define RXE_RS_CONFLICT_MTU 16 /* a path MTU above the port's */
+#define RXE_RS_CONFLICT_ADDR 32 /* no source GID of a path's family given */
+struct rxe_rs_stage_out {
+	__u32 objects;
+	__u32 conflicts;
+	__u32 new_qpns;
+	__u32 qpns_taken;
+	__u32 mrns_taken;
+	__u32 ahns_taken;
+	__u32 mtu_over;
+	__u32 first;
+};
+
 /* Sets the device's method tables; before it is registered. */
 void rxe_rs_set_driver_def(struct ib_device *ibdev);
 
@@ -102,6 +139,35 @@ int rxe_rs_uverbs_resume(struct ib_ucontext *uctx, const struct rxe_rs_mig_in *i
 int rxe_rs_uverbs_set_next(struct ib_ucontext *uctx, const struct rxe_rs_set_next_in *in);
 int rxe_rs_uverbs_dump(struct ib_ucontext *uctx, const struct rxe_rs_dump_in *in,
 		       struct rxe_rs_dump_out *out);
+int rxe_rs_uverbs_stage(struct ib_ucontext *uctx, const struct rxe_rs_stage_in *in,
+			struct rxe_rs_stage_out *out);
+
+/*
+ * What the uverbs core keeps of a user object that a restore must give
+ * back: its uverbs handle, the process's own value for it (user_handle),
+ * the events the process has read (libibverbs waits at destroy until the
+ * kernel's counts match its own), and a CQ's completion channel fd.
+ */
+struct rxe_rs_uobj_state {
+	__u32 handle;
+	__u32 async_events;
+	__u32 comp_events;
+	__u32 channel;
+	__u64 user_handle;
+};
+void rxe_rs_cq_state(const struct ib_cq *cq, struct rxe_rs_uobj_state *st);
+void rxe_rs_srq_state(const struct ib_srq *srq, struct rxe_rs_uobj_state *st);
+void rxe_rs_qp_state(const struct ib_qp *qp, struct rxe_rs_uobj_state *st);
+/* Gives a user object being created the event counts of the one restored. */
+void rxe_rs_cq_set_events(struct ib_cq *cq, __u32 async_events, __u32 comp_events);
+void rxe_rs_srq_set_events(struct ib_srq *srq, __u32 async_events);
+void rxe_rs_qp_set_events(struct ib_qp *qp, __u32 async_events);
+/* The process's fd of the context's async event file (U32_MAX: none). */
+__u32 rxe_rs_async_fd(const struct ib_ucontext *uctx);
+
+/* The IP family (4 or 6) of RoCE v2 GID index of port 1, and its 16 bytes
+ * into raw (if not NULL); a negative errno if it is not one. */
+int rxe_rs_gid_family(struct ib_device *ibdev, __u32 index, __u8 *raw);
 
 /* The uverbs handles of user objects (U32_MAX for a kernel object). */
 struct ib_pd;

@@ -21,6 +21,7 @@ use crate::{
             ImageError, Sink, Sizer, Writer,
         },
         msgseq::MsgPos,
+        sort,
     },
     transport::qp::{Drain, Live, Mig, QpCore, QpState},
     verbs::{
@@ -75,18 +76,20 @@ pub(crate) unsafe fn dump(uctx: *mut bindings::ib_ucontext) -> Result<Dumped> {
         }
         objs.push(Obj { handle, kind, ptr }, GFP_KERNEL)?;
     }
-    objs.sort_unstable_by_key(|o| o.handle);
+    sort::sort_by_key(&mut objs, |o| o.handle);
     let objs = &objs[..];
     // SAFETY: Every object is live while `register` is locked.
     unsafe { all_stopped(objs) }?;
 
+    // SAFETY: A live context (caller).
+    let async_fd = unsafe { bindings::rxe_rs_async_fd(uctx) };
     let mut sizer = Sizer::default();
     // SAFETY: As above.
-    unsafe { emit(&mut sizer, objs) }?;
+    unsafe { emit(&mut sizer, objs, async_fd) }?;
     let mut bytes = KVVec::from_elem(0u8, sizer.bytes(), GFP_KERNEL)?;
     let mut w = Writer::new(&mut bytes).map_err(image_err)?;
     // SAFETY: As above.
-    unsafe { emit(&mut w, objs) }?;
+    unsafe { emit(&mut w, objs, async_fd) }?;
     let len = w.finish().map_err(image_err)?;
     drop(register);
     if len != bytes.len() {
@@ -98,6 +101,14 @@ pub(crate) unsafe fn dump(uctx: *mut bindings::ib_ucontext) -> Result<Dumped> {
         records: sizer.count(),
         objects: u32::try_from(objs.len()).map_err(|_| EINVAL)?,
     })
+}
+
+/// Copies `src` into `dst`, which a sink sized for it (a length mismatch
+/// would be a bug, and copies what fits rather than panic).
+fn copy(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 /// How an image error from our own objects is reported.
@@ -116,7 +127,7 @@ fn image_err(e: ImageError) -> Error {
 /// # Safety
 ///
 /// `ptr` is a live core object of `kind`.
-unsafe fn handle_of(kind: ObjKind, ptr: usize) -> u32 {
+pub(super) unsafe fn handle_of(kind: ObjKind, ptr: usize) -> u32 {
     // SAFETY: As the caller promises.
     unsafe {
         match kind {
@@ -128,6 +139,17 @@ unsafe fn handle_of(kind: ObjKind, ptr: usize) -> u32 {
             ObjKind::Qp => bindings::rxe_rs_qp_handle(ptr as *const _),
         }
     }
+}
+
+/// What the uverbs core keeps of a user object, as `get` reads it.
+///
+/// # Safety
+///
+/// `get` reads a live user object.
+unsafe fn uobj_state(get: impl FnOnce(*mut bindings::rxe_rs_uobj_state)) -> bindings::rxe_rs_uobj_state {
+    let mut st = bindings::rxe_rs_uobj_state::default();
+    get(&mut st);
+    st
 }
 
 /// The handle of the PD at `pd`.
@@ -162,10 +184,8 @@ unsafe fn all_stopped(objs: &[Obj]) -> Result {
 /// # Safety
 ///
 /// The objects are live, and stay so (their register is locked).
-unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj]) -> Result {
-    s.record_with(Kind::Producer, PRODUCER.len(), |b| {
-        b.copy_from_slice(PRODUCER)
-    })
+unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj], async_fd: u32) -> Result {
+    s.record_with(Kind::Producer, PRODUCER.len(), |b| copy(b, PRODUCER))
     .map_err(image_err)?;
     let count = |k| objs.iter().filter(|o| o.kind == k).count() as u32;
     let context = rec::Context {
@@ -178,7 +198,7 @@ unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj]) -> Result {
         mrs: count(ObjKind::Mr),
         ahs: count(ObjKind::Ah),
         qps: count(ObjKind::Qp),
-        reserved: 0,
+        async_fd,
     };
     s.put(Kind::Context, &context).map_err(image_err)?;
     for o in objs {
@@ -233,11 +253,16 @@ unsafe fn emit_cq<S: Sink>(s: &mut S, o: &Obj) -> Result {
     let cq = unsafe { RxeCq::from_ib(o.ptr as *mut _) };
     let (ring, notify) = cq.with_ring(|q, n| (q.info(), n));
     let ring = ring?;
+    // SAFETY: A live user CQ.
+    let u = unsafe { uobj_state(|st| bindings::rxe_rs_cq_state(cq.ib(), st)) };
     let r = rec::Cq {
         handle: o.handle,
         notify,
         comp_vector: cq.comp_vector(),
-        reserved: 0,
+        channel: u.channel,
+        comp_events: u.comp_events,
+        async_events: u.async_events,
+        user_handle: u.user_handle,
         ring,
     };
     s.put(Kind::Cq, &r).map_err(image_err)?;
@@ -257,6 +282,8 @@ unsafe fn emit_srq<S: Sink>(s: &mut S, o: &Obj) -> Result {
         .with_ring(|q, max_sge, limit| (q.info(), max_sge, limit))
         .ok_or(EINVAL)?;
     let ring = ring?;
+    // SAFETY: A live user SRQ.
+    let u = unsafe { uobj_state(|st| bindings::rxe_rs_srq_state(ibsrq, st)) };
     let r = rec::Srq {
         handle: o.handle,
         // SAFETY: The SRQ's PD, live while the SRQ is.
@@ -264,7 +291,8 @@ unsafe fn emit_srq<S: Sink>(s: &mut S, o: &Obj) -> Result {
         num: srq.num,
         max_sge,
         limit,
-        reserved: 0,
+        async_events: u.async_events,
+        user_handle: u.user_handle,
         ring,
     };
     s.put(Kind::Srq, &r).map_err(image_err)?;
@@ -398,6 +426,8 @@ unsafe fn qp_record(o: &Obj, qp_type: u32, sig_all: bool, qpn: u32, core: &QpCor
     let (pd, send_cq, recv_cq, srq) = unsafe { qp_refs(o.ptr as *mut _) };
     let a = &core.attr;
     let narrow = |v: u32| u8::try_from(v).map_err(|_| EINVAL);
+    // SAFETY: A live user QP (caller).
+    let u = unsafe { uobj_state(|st| bindings::rxe_rs_qp_state(o.ptr as *const _, st)) };
     Ok(rec::Qp {
         handle: o.handle,
         pd,
@@ -427,7 +457,8 @@ unsafe fn qp_record(o: &Obj, qp_type: u32, sig_all: bool, qpn: u32, core: &QpCor
         sq_max_sge: core.sq.max_sge,
         sq_max_inline: core.sq.max_inline,
         rq_max_sge: core.rq.max_sge,
-        reserved2: 0,
+        async_events: u.async_events,
+        user_handle: u.user_handle,
         path: match &core.av {
             Some(av) if connected => path(av),
             _ => rec::Path::default(),
@@ -510,9 +541,7 @@ unsafe fn emit_qp<S: Sink>(s: &mut S, o: &Obj) -> Result {
             handle: h,
             off: recv.off,
         };
-        s.put_headed(Kind::QpRecv, &head, recv.slot.len(), |b| {
-            b.copy_from_slice(&recv.slot)
-        })
+        s.put_headed(Kind::QpRecv, &head, recv.slot.len(), |b| copy(b, &recv.slot))
         .map_err(image_err)?;
     }
     emit_wq_ring(s, h, rec::RING_SQ, &core.sq.ring)?;
@@ -537,7 +566,7 @@ fn emit_begun<S: Sink>(s: &mut S, h: u32, core: &mut QpCore) -> Result {
             reserved: [0; 3],
         };
         let wqe = core.shadow_slot(i);
-        s.put_headed(Kind::QpWqe, &head, wqe.len(), |b| b.copy_from_slice(wqe))
+        s.put_headed(Kind::QpWqe, &head, wqe.len(), |b| copy(b, wqe))
             .map_err(image_err)?;
         i = core.sq.ring.next(i);
     }

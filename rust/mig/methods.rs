@@ -16,13 +16,13 @@ use kernel::{
 
 use crate::{
     bindings,
-    mig::dump,
+    mig::{dump, restore, stage},
     proto::{image, uapi},
     transport::{
         comp,
         qp::{Ctx, Live, Qp, QpCore},
     },
-    verbs::{device::RxeDev, errno},
+    verbs::{device::RxeDev, errno, ucontext},
 };
 
 // The ABI is written twice, in C for the method tables and in the proto
@@ -44,6 +44,16 @@ const _: () = {
     assert!(bindings::RXE_RS_METHOD_DUMP == uapi::METHOD_DUMP as u32);
     assert!(size_of::<bindings::rxe_rs_dump_in>() == uapi::DumpIn::LEN);
     assert!(size_of::<bindings::rxe_rs_dump_out>() == uapi::DumpOut::LEN);
+    assert!(bindings::RXE_RS_METHOD_STAGE == uapi::METHOD_STAGE as u32);
+    assert!(size_of::<bindings::rxe_rs_stage_in>() == uapi::StageIn::LEN);
+    assert!(size_of::<bindings::rxe_rs_stage_out>() == uapi::StageOut::LEN);
+    assert!(bindings::RXE_RS_STAGE_CHECK == uapi::STAGE_CHECK);
+    assert!(bindings::RXE_RS_CONFLICT_FORMAT == uapi::CONFLICT_FORMAT);
+    assert!(bindings::RXE_RS_CONFLICT_QPN == uapi::CONFLICT_QPN);
+    assert!(bindings::RXE_RS_CONFLICT_MRN == uapi::CONFLICT_MRN);
+    assert!(bindings::RXE_RS_CONFLICT_AHN == uapi::CONFLICT_AHN);
+    assert!(bindings::RXE_RS_CONFLICT_MTU == uapi::CONFLICT_MTU);
+    assert!(bindings::RXE_RS_CONFLICT_ADDR == uapi::CONFLICT_ADDR);
 };
 
 /// The device of a user context.
@@ -166,7 +176,9 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_pause(
     unsafe { each_qp(uctx, input, out, comp::stop) }
 }
 
-/// RESUME: resumes every stopped QP of the caller's context.
+/// RESUME: resumes every stopped QP of the caller's context. A context
+/// being restored ends its restore first (`EBUSY` while objects of its
+/// image are still to make).
 ///
 /// # Safety
 ///
@@ -177,6 +189,17 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_resume(
     input: *const bindings::rxe_rs_mig_in,
     out: *mut bindings::rxe_rs_mig_out,
 ) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, inp) = unsafe { (dev_of(uctx), &*input) };
+    let finished = (|| {
+        plain(inp.flags, &inp.reserved)?;
+        privileged(dev)?;
+        // SAFETY: The caller's live context.
+        unsafe { restore::finish(dev, uctx) }
+    })();
+    if let Err(e) = finished {
+        return e.to_errno();
+    }
     // SAFETY: As our caller promises.
     unsafe { each_qp(uctx, input, out, comp::resume_stopped) }
 }
@@ -215,6 +238,56 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_dump(
                 .writer()
                 .write_slice(&d.bytes)?;
         }
+        Ok(())
+    })())
+}
+
+/// RESTORE_STAGE: checks an image against the device and, unless asked
+/// only to check, keeps it for the restore of the caller's context (which
+/// must have no objects yet). Answers what stands in the way.
+///
+/// # Safety
+///
+/// As for [`rxe_rs_uverbs_query`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rxe_rs_uverbs_stage(
+    uctx: *mut bindings::ib_ucontext,
+    input: *const bindings::rxe_rs_stage_in,
+    out: *mut bindings::rxe_rs_stage_out,
+) -> c_int {
+    // SAFETY: As the glue promises.
+    let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
+    errno((|| {
+        if input.flags & !uapi::STAGE_CHECK != 0 || input.reserved != 0 {
+            return Err(EINVAL);
+        }
+        privileged(dev)?;
+        let bytes = stage::load(input.buf, input.len)?;
+        let sgid = [input.sgid4, input.sgid6];
+        let (c, entries) = stage::check(dev, &bytes, sgid)?;
+        out.objects = u32::try_from(entries.len()).map_err(|_| EINVAL)?;
+        out.conflicts = c.mask;
+        out.new_qpns = c.new_qpns;
+        out.qpns_taken = c.qpns_taken;
+        out.mrns_taken = c.mrns_taken;
+        out.ahns_taken = c.ahns_taken;
+        out.mtu_over = c.mtu_over;
+        out.first = c.first;
+        if input.flags & uapi::STAGE_CHECK != 0 {
+            return Ok(());
+        }
+        if c.mask != 0 {
+            return Err(EADDRINUSE);
+        }
+        // SAFETY: The caller's live context.
+        let objects = unsafe { ucontext::objects(uctx) };
+        // The stage's lock before the register's, as creates take them.
+        let mut slot = objects.stage();
+        let register = objects.lock();
+        if register.iter().next().is_some() || slot.is_some() {
+            return Err(EBUSY);
+        }
+        *slot = Some(stage::new_stage(bytes, entries, sgid)?);
         Ok(())
     })())
 }

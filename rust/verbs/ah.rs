@@ -11,6 +11,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
+    mig::restore,
     verbs::{av::Av, device::RxeDev, ucontext, udata},
 };
 
@@ -104,6 +105,21 @@ unsafe fn create(
     // SAFETY: The core's AH.
     let pd = unsafe { (*ibah).pd } as usize;
     let user = !udata.is_null();
+    // SAFETY: `udata` is NULL (a kernel AH, maybe in atomic context: no
+    // lock is taken then) or the caller's. The AH's handle is not known
+    // yet: the restore checks it at its end.
+    let claim = unsafe { restore::Claim::take(udata, ucontext::ObjKind::Ah, None) }?;
+    let staged_num = match &claim {
+        Some(c) => {
+            let a = c.ah()?;
+            // SAFETY: The core's AH and its PD.
+            if unsafe { bindings::rxe_rs_pd_handle((*ibah).pd) } != a.pd {
+                return Err(EINVAL);
+            }
+            Some(a.num)
+        }
+        None => None,
+    };
     // SAFETY: `udata` is NULL (nothing is allocated then) or the caller's.
     let slot = unsafe { ucontext::Slot::new(udata) }?;
     let flags = if user { GFP_KERNEL } else { GFP_ATOMIC };
@@ -115,7 +131,13 @@ unsafe fn create(
             return Err(EINVAL);
         }
         dev.state().ah_count.take()?;
-        num = match dev.ahs().insert(inner.clone()) {
+        let inserted = match staged_num {
+            // A restored AH keeps its number: user space names it by
+            // that in its send WQEs.
+            Some(n) => dev.ahs().insert_at_with(n, |_| Ok(inner.clone())).map(|()| n),
+            None => dev.ahs().insert(inner.clone()),
+        };
+        num = match inserted {
             Ok(n) => n,
             Err(e) => {
                 dev.state().ah_count.give();
@@ -142,6 +164,9 @@ unsafe fn create(
     }
     // SAFETY: The AH is made; `destroy_ah` forgets it.
     unsafe { slot.fill(ibah.cast(), ucontext::ObjKind::Ah) };
+    if let Some(c) = claim {
+        c.done();
+    }
     Ok(())
 }
 

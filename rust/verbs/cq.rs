@@ -11,6 +11,8 @@ use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
 use crate::{
     bindings,
+    mig::restore,
+    proto::image::record as rec,
     verbs::{
         device::RxeDev,
         mmap::{self, MmInfo},
@@ -250,20 +252,36 @@ unsafe fn create(
     if user && unsafe { udata::outlen(udata) } < size_of::<MmInfo>() {
         return Err(EINVAL);
     }
+    // SAFETY: `udata` is NULL or the caller's; the core set a user CQ's
+    // uobject before calling us.
+    let claim = unsafe {
+        let handle = user.then(|| bindings::rxe_rs_cq_handle(ibcq));
+        restore::Claim::take(udata, ucontext::ObjKind::Cq, handle)
+    }?;
+    let staged = claim.as_ref().map(|c| c.cq()).transpose()?;
+    if let Some((c, _)) = &staged {
+        if attr.cqe != c.ring.capacity || attr.comp_vector != c.comp_vector {
+            return Err(EINVAL);
+        }
+    }
     // SAFETY: `udata` is NULL or the caller's.
     let slot = unsafe { ucontext::Slot::new(udata) }?;
     dev.state().cqs.take()?;
     // SAFETY: As the core promises; on error the count is given back.
-    let res = unsafe { create_ring(ibcq, attr.cqe, user, udata) };
+    let res = unsafe { create_ring(ibcq, attr.cqe, user, udata, staged) };
     match res {
         // SAFETY: The CQ is made; `destroy_cq` forgets it.
         Ok(()) => unsafe { slot.fill(ibcq.cast(), ucontext::ObjKind::Cq) },
         Err(_) => dev.state().cqs.give(),
     }
+    if let (Ok(()), Some(c)) = (&res, claim) {
+        c.done();
+    }
     res
 }
 
-/// Makes the ring, shares it with user space, and initializes the CQ.
+/// Makes the ring (a restored CQ's: with its staged contents and armed
+/// notification), shares it with user space, and initializes the CQ.
 ///
 /// # Safety
 ///
@@ -273,8 +291,16 @@ unsafe fn create_ring(
     cqe: u32,
     user: bool,
     udata: *mut bindings::ib_udata,
+    staged: Option<(rec::Cq, &[u8])>,
 ) -> Result {
     let (mut q, cap) = Queue::new(cqe, SLOT_SIZE, End::Producer)?;
+    let mut notify = 0;
+    if let Some((c, bytes)) = staged {
+        q.restore(bytes, c.ring.index)?;
+        notify = c.notify;
+        // SAFETY: The core's user CQ being made.
+        unsafe { bindings::rxe_rs_cq_set_events(ibcq, c.async_events, c.comp_events) };
+    }
     if user {
         // SAFETY: A user CQ has a user context.
         let uctx = unsafe { bindings::rxe_rs_udata_ucontext(udata) };
@@ -285,7 +311,7 @@ unsafe fn create_ring(
     }
     let cq = ibcq.cast::<RxeCq>();
     let init = pin_init!(CqState {
-        ring <- new_spinlock_irq!(Ring { q, notify: 0 }, "rxe_rs_cq"),
+        ring <- new_spinlock_irq!(Ring { q, notify }, "rxe_rs_cq"),
         user,
     });
     // SAFETY: `state` is uninitialized memory in the core's allocation,

@@ -32,6 +32,7 @@ use kernel::{
 
 use crate::{
     bindings,
+    mig::restore,
     verbs::{device::RxeDev, ucontext},
 };
 
@@ -673,10 +674,22 @@ fn publish(
     remote: bool,
     build: impl FnOnce() -> Result<Mr>,
 ) -> Result<*mut bindings::ib_mr> {
+    publish_keyed(dev, pd, remote, None, build)
+}
+
+/// [`publish`], with the keys `keys` (lkey, rkey: a restored MR's) rather
+/// than fresh ones; `EBUSY` if their index is taken.
+fn publish_keyed(
+    dev: &RxeDev,
+    pd: *mut bindings::ib_pd,
+    remote: bool,
+    keys: Option<(u32, u32)>,
+    build: impl FnOnce() -> Result<Mr>,
+) -> Result<*mut bindings::ib_mr> {
     dev.state().mr_count.take()?;
     let res = build()
         .and_then(|mr| Ok(Arc::new(mr, GFP_KERNEL)?))
-        .and_then(|mr| publish_arc(dev, pd, remote, mr));
+        .and_then(|mr| publish_arc(dev, pd, remote, keys, mr));
     if res.is_err() {
         dev.state().mr_count.give();
     }
@@ -687,6 +700,7 @@ fn publish_arc(
     dev: &RxeDev,
     pd: *mut bindings::ib_pd,
     remote: bool,
+    keys: Option<(u32, u32)>,
     mr: Arc<Mr>,
 ) -> Result<*mut bindings::ib_mr> {
     // SAFETY: Plain data.
@@ -705,8 +719,17 @@ fn publish_arc(
         },
         GFP_KERNEL,
     )?;
-    let index = dev.mrs().insert(mr.clone())?;
-    let key = make_key(index);
+    let (index, key) = match keys {
+        Some((lkey, _)) => {
+            let index = lkey >> 8;
+            dev.mrs().insert_at_with(index, |_| Ok(mr.clone()))?;
+            (index, lkey)
+        }
+        None => {
+            let index = dev.mrs().insert(mr.clone())?;
+            (index, make_key(index))
+        }
+    };
     let rkey = if remote { key } else { 0 };
     match &mr.kind {
         Kind::Fixed(f) => {
@@ -798,15 +821,34 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
         return EINVAL.to_ptr();
     }
     err_ptr((|| {
+        // SAFETY: The core's udata for the call (the MR's handle is not
+        // known yet: the restore checks it at its end).
+        let claim = unsafe { restore::Claim::take(udata, ucontext::ObjKind::Mr, None) }?;
+        let keys = match &claim {
+            Some(c) => {
+                let m = c.mr()?;
+                // SAFETY: A live PD of ours.
+                let pd_handle = unsafe { bindings::rxe_rs_pd_handle(pd) };
+                if (m.start, m.length, m.iova, m.access, m.pd) != (start, length, iova, access, pd_handle)
+                {
+                    return Err(EINVAL);
+                }
+                Some((m.lkey, m.rkey))
+            }
+            None => None,
+        };
         // SAFETY: The core's udata for the call.
         let slot = unsafe { ucontext::Slot::new(udata) }?;
-        let ibmr = publish(dev, pd, access & ACCESS_REMOTE != 0, || {
+        let ibmr = publish_keyed(dev, pd, access & ACCESS_REMOTE != 0, keys, || {
             // SAFETY: Our device; the core checks the range is user memory.
             let pages = unsafe { pin_user(dev, start, length, access) }?;
             Ok(fixed(pd, access, iova, length, Backing::User(pages)))
         })?;
         // SAFETY: The MR is made; `dereg_mr` forgets it.
         unsafe { slot.fill(ibmr.cast(), ucontext::ObjKind::Mr) };
+        if let Some(c) = claim {
+            c.done();
+        }
         Ok(ibmr)
     })())
 }

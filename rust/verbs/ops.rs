@@ -9,6 +9,7 @@ use kernel::prelude::*;
 
 use crate::{
     bindings,
+    mig::restore,
     proto::params,
     verbs::{
         ah, counters, cq,
@@ -292,12 +293,21 @@ unsafe extern "C" fn alloc_pd(
     udata: *mut bindings::ib_udata,
 ) -> kernel::ffi::c_int {
     errno((|| {
-        // SAFETY: The core's udata for the call, NULL for a kernel PD.
+        // SAFETY: The core's udata for the call, NULL for a kernel PD; the
+        // core set a user PD's uobject before calling us.
+        let claim = unsafe {
+            let handle = (!udata.is_null()).then(|| bindings::rxe_rs_pd_handle(ibpd));
+            restore::Claim::take(udata, ucontext::ObjKind::Pd, handle)
+        }?;
+        // SAFETY: As above.
         let slot = unsafe { ucontext::Slot::new(udata) }?;
         // SAFETY: The core passes a PD of our device.
         unsafe { dev((*ibpd).device) }.state().pds.take()?;
         // SAFETY: The PD is made; `dealloc_pd` forgets it.
         unsafe { slot.fill(ibpd.cast(), ucontext::ObjKind::Pd) };
+        if let Some(c) = claim {
+            c.done();
+        }
         Ok(())
     })())
 }

@@ -108,6 +108,25 @@ impl<T: Unpin> IdTable<T> {
         self.fill(n, make(n)?)
     }
 
+    /// Stores what `make` returns under `n` if it is free, else under a
+    /// free number as [`IdTable::insert_with`] would; returns the number.
+    pub(crate) fn insert_preferring(
+        &self,
+        n: u32,
+        make: impl FnOnce(u32) -> Result<T>,
+    ) -> Result<u32> {
+        let mut next = self.next.lock();
+        let free = self.in_range(n) && self.tree.lock().get(&n).is_none();
+        if free {
+            self.fill(n, make(n)?)?;
+            return Ok(n);
+        }
+        let n = self.find_free((*next).clamp(self.min, self.max))?;
+        self.fill(n, make(n)?)?;
+        *next = if n == self.max { self.min } else { n + 1 };
+        Ok(n)
+    }
+
     /// The first free number from `start` on, cyclically. Walks the run of
     /// taken numbers that begins at `start`, so it costs what that run is
     /// long, at most every object once.

@@ -18,6 +18,8 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     bindings,
+    mig::restore,
+    proto::image::record as rec,
     net::tx::Tx,
     proto::params,
     transport::qp::{
@@ -156,17 +158,80 @@ unsafe fn create(
     if user && unsafe { udata::outlen(udata) } < size_of::<CreateQpResp>() {
         return Err(EINVAL);
     }
+    // SAFETY: As above; the core set a user QP's uobject before calling us.
+    let claim = unsafe {
+        let handle = user.then(|| bindings::rxe_rs_qp_handle(ibqp));
+        restore::Claim::take(udata, ucontext::ObjKind::Qp, handle)
+    }?;
+    let staged = match &claim {
+        // SAFETY: As the core promises.
+        Some(c) => Some(unsafe { staged_qp(dev, ibqp, init, c) }?),
+        None => None,
+    };
     // SAFETY: As above.
     let slot = unsafe { ucontext::Slot::new(udata) }?;
     dev.state().qp_count.take()?;
     // SAFETY: As the core promises.
-    let res = unsafe { create_counted(dev, ibqp, init, udata, srq) };
+    let res = unsafe { create_counted(dev, ibqp, init, udata, srq, staged.as_ref()) };
     match res {
         // SAFETY: The QP is made; `destroy_qp` forgets it.
         Ok(()) => unsafe { slot.fill(ibqp.cast(), ucontext::ObjKind::Qp) },
         Err(_) => dev.state().qp_count.give(),
     }
+    drop(staged);
+    if let (Ok(()), Some(c)) = (&res, claim) {
+        c.done();
+    }
     res
+}
+
+/// The staged QP a create restores, with its path on this device, once
+/// the create is seen to ask for what the image has.
+///
+/// # Safety
+///
+/// As for [`create_qp`].
+unsafe fn staged_qp<'c>(
+    dev: &RxeDev,
+    ibqp: *mut bindings::ib_qp,
+    init: &bindings::ib_qp_init_attr,
+    claim: &'c restore::Claim<'_>,
+) -> Result<(restore::StagedQp<'c>, Option<Av>)> {
+    let s = claim.qp()?;
+    let q = &s.qp;
+    // SAFETY: The core's QP, its PD, and the CQs and SRQ the create names.
+    let refs = unsafe {
+        (
+            bindings::rxe_rs_pd_handle((*ibqp).pd),
+            bindings::rxe_rs_cq_handle(init.send_cq),
+            bindings::rxe_rs_cq_handle(init.recv_cq),
+            if init.srq.is_null() {
+                rec::NO_HANDLE
+            } else {
+                bindings::rxe_rs_srq_handle(init.srq)
+            },
+        )
+    };
+    let c = &init.cap;
+    let same = u32::from(q.qp_type) == init.qp_type
+        && (q.flags & rec::QP_SIG_ALL != 0) == (init.sq_sig_type == bindings::IB_SIGNAL_ALL_WR)
+        && refs == (q.pd, q.send_cq, q.recv_cq, q.srq)
+        && c.max_send_wr == q.sq.capacity
+        && c.max_send_sge == q.sq_max_sge
+        && c.max_inline_data == q.sq_max_inline
+        && (q.srq != rec::NO_HANDLE || (c.max_recv_wr == q.rq.capacity && c.max_recv_sge == q.rq_max_sge));
+    if !same {
+        return Err(EINVAL);
+    }
+    // SAFETY: The core's user QP being made.
+    unsafe { bindings::rxe_rs_qp_set_events(ibqp, q.async_events) };
+    let av = if q.flags & rec::QP_HAS_PATH != 0 {
+        let sgid = claim.sgid(q.path.ipv6 == 1)?;
+        Some(restore::path(dev.ibdev(), &q.path, sgid)?)
+    } else {
+        None
+    };
+    Ok((s, av))
 }
 
 /// # Safety
@@ -178,6 +243,7 @@ unsafe fn create_counted(
     init: &mut bindings::ib_qp_init_attr,
     udata: *mut bindings::ib_udata,
     srq: Option<Arc<Srq>>,
+    staged: Option<&(restore::StagedQp<'_>, Option<Av>)>,
 ) -> Result {
     let (sq_slot, sq_sge, sq_inline) =
         send_wqe_size(init.cap.max_send_sge, init.cap.max_inline_data);
@@ -234,7 +300,7 @@ unsafe fn create_counted(
     };
     let srq_for_qp = srq;
     let shadow = Shadow::new(&sq.ring)?;
-    let core = QpCore {
+    let mut core = QpCore {
         state: QpState::Reset,
         attr,
         av: None,
@@ -249,14 +315,29 @@ unsafe fn create_counted(
         ext: Ext::default(),
         resume_due: false,
     };
+    // A restored QP's state, before anything can see the QP.
+    let restored = match staged {
+        Some((s, av)) => Some((s.qp.qpn, restore::apply_qp(&mut core, s, *av)?, s)),
+        None => None,
+    };
     let make = |qpn| Arc::pin_init(new_qp(qpn, what, pd, core, srq_for_qp), GFP_KERNEL);
     let table = dev.qps();
-    let qpn = if init.qp_type == bindings::IB_QPT_GSI {
-        table.insert_at_with(GSI_QPN, make).map(|()| GSI_QPN)?
-    } else {
-        table.insert_with(make)?
+    let qpn = match restored {
+        _ if init.qp_type == bindings::IB_QPT_GSI => {
+            table.insert_at_with(GSI_QPN, make).map(|()| GSI_QPN)?
+        }
+        // A restored QP keeps its number; an RC one whose peer speaks the
+        // extension may take another, which its resume announces.
+        Some((want, _, s)) if s.qp.qp_type == rec::QPT_RC && s.qp.flags & rec::QP_PEER_EXT != 0 => {
+            table.insert_preferring(want, make)?
+        }
+        Some((want, ..)) => table.insert_at_with(want, make).map(|()| want)?,
+        None => table.insert_with(make)?,
     };
     let qp = table.with(qpn, Arc::clone).ok_or(EINVAL)?;
+    if let Some((_, state, _)) = restored {
+        restore::enter_state(&qp, state);
+    }
     if udata.is_null() {
         let core = qp.core.lock();
         let mut k = qp.kpost.lock();

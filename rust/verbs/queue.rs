@@ -131,6 +131,29 @@ impl Queue {
         })
     }
 
+    /// Takes a checkpointed ring's contents: `bytes` (this ring's size)
+    /// become the buffer, `index` the kernel's index; the header keeps this
+    /// ring's shape and says the kernel's index, whatever `bytes` held
+    /// there. `EINVAL` if they do not fit.
+    pub(crate) fn restore(&mut self, bytes: &[u8], index: u32) -> Result {
+        if self.dead || bytes.len() != self.size || index > self.mask {
+            return Err(EINVAL);
+        }
+        // SAFETY: `buf` holds `size` bytes (invariant), `bytes`' length;
+        // the ring is not shared yet with anyone who reads it meanwhile
+        // (user space maps it after the create returns).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buf.as_ptr(), self.size) };
+        self.hdr_u32(OFF_LOG2_ELEM).store(self.log2_elem, Relaxed);
+        self.hdr_u32(OFF_INDEX_MASK).store(self.mask, Relaxed);
+        self.index = index;
+        let mine = match self.end {
+            End::Producer => OFF_PRODUCER,
+            End::Consumer => OFF_CONSUMER,
+        };
+        self.hdr_u32(mine).store(index, Release);
+        Ok(())
+    }
+
     /// Copies the whole buffer, header and slots, into `out` (its size).
     pub(crate) fn copy_all(&self, out: &mut [u8]) -> Result {
         if self.dead || out.len() != self.size {

@@ -14,6 +14,7 @@ use kernel::{
 
 use crate::{
     bindings,
+    mig::restore,
     proto::{params, wqe},
     verbs::{
         device::RxeDev,
@@ -181,9 +182,29 @@ unsafe fn create(
     if !udata.is_null() && unsafe { udata::outlen(udata) } < size_of::<CreateSrqResp>() {
         return Err(EINVAL);
     }
+    // SAFETY: `udata` is NULL or the caller's; the core set a user SRQ's
+    // uobject before calling us.
+    let claim = unsafe {
+        let handle = (!udata.is_null()).then(|| bindings::rxe_rs_srq_handle(ibsrq));
+        restore::Claim::take(udata, ucontext::ObjKind::Srq, handle)
+    }?;
+    let staged = claim.as_ref().map(|c| c.srq()).transpose()?;
+    if let Some((s, _)) = &staged {
+        // SAFETY: The core's SRQ and its PD.
+        let pd = unsafe { bindings::rxe_rs_pd_handle((*ibsrq).pd) };
+        if a.max_wr != s.ring.capacity || a.max_sge != s.max_sge || pd != s.pd {
+            return Err(EINVAL);
+        }
+        a.srq_limit = s.limit;
+        // SAFETY: The core's user SRQ being made.
+        unsafe { bindings::rxe_rs_srq_set_events(ibsrq, s.async_events) };
+    }
     // SAFETY: `udata` is NULL or the caller's.
     let slot = unsafe { ucontext::Slot::new(udata) }?;
     let (mut ring, cap) = Queue::new(a.max_wr, wqe_size(a.max_sge), End::Consumer)?;
+    if let Some((s, bytes)) = &staged {
+        ring.restore(bytes, s.ring.index)?;
+    }
     let mut resp = CreateSrqResp::default();
     if !udata.is_null() {
         // SAFETY: A user SRQ has a user context.
@@ -212,7 +233,13 @@ unsafe fn create(
             GFP_KERNEL,
         )
     };
-    let num = match dev.srqs().insert_with(make) {
+    // A restored SRQ keeps its number if it is free (only XRC peers would
+    // know it).
+    let inserted = match &staged {
+        Some((s, _)) => dev.srqs().insert_preferring(s.num, make),
+        None => dev.srqs().insert_with(make),
+    };
+    let num = match inserted {
         Ok(n) => n,
         Err(e) => {
             dev.state().srq_count.give();
@@ -243,6 +270,9 @@ unsafe fn create(
     unsafe { addr_of_mut!((*r).srq).write(Some(srq)) };
     // SAFETY: The SRQ is made; `destroy_srq` forgets it.
     unsafe { slot.fill(ibsrq.cast(), ucontext::ObjKind::Srq) };
+    if let Some(c) = claim {
+        c.done();
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use kernel::{
     sync::{lock::mutex::MutexGuard, Mutex},
 };
 
-use crate::{bindings, verbs::device::RxeDev};
+use crate::{bindings, mig::stage::Stage, verbs::device::RxeDev};
 
 /// The kinds of objects a context registers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -27,16 +27,19 @@ pub(crate) enum ObjKind {
     Qp,
 }
 
-/// The objects of a context, by the address of their core object (`ib_pd`,
-/// `ib_cq`, ...).
+/// What the driver keeps of a user context: the register of its objects,
+/// by the address of their core object (`ib_pd`, `ib_cq`, ...), and the
+/// checkpoint image staged for its restore, if any.
 ///
-/// INVARIANT: an address is in the map from the end of its object's
+/// INVARIANT: an address is in `map` from the end of its object's
 /// successful create until the start of its destroy, so that under the
 /// lock every address in it is a live object of the context, of its kind.
 #[pin_data]
 pub(crate) struct Objects {
     #[pin]
     map: Mutex<RBTree<usize, ObjKind>>,
+    #[pin]
+    stage: Mutex<Option<KBox<Stage>>>,
 }
 
 /// A user context.
@@ -65,6 +68,11 @@ impl Objects {
     /// lives (type invariant).
     pub(crate) fn lock(&self) -> MutexGuard<'_, RBTree<usize, ObjKind>> {
         self.map.lock()
+    }
+
+    /// The staged image, locked.
+    pub(crate) fn stage(&self) -> MutexGuard<'_, Option<KBox<Stage>>> {
+        self.stage.lock()
     }
 }
 
@@ -162,6 +170,7 @@ pub(crate) unsafe extern "C" fn alloc_ucontext(
     }
     let init = pin_init!(Objects {
         map <- new_mutex!(RBTree::new(), "rxe_rs_ucontext_objects"),
+        stage <- new_mutex!(None, "rxe_rs_ucontext_stage"),
     });
     let uc = ibuc.cast::<RxeUcontext>();
     // SAFETY: `objects` is uninitialized memory in the core's allocation,

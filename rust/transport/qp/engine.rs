@@ -147,6 +147,9 @@ pub(crate) struct RespState {
     /// Answered reads and atomics, a ring of `max_dest_rd_atomic`.
     pub(crate) res: KVec<RdRes>,
     pub(crate) res_next: usize,
+    /// A restored QP's RDMA write in progress, until the restore ends and
+    /// its MR can be found: rkey, address, bytes left.
+    pub(crate) pending_write: Option<(u32, u64, u32)>,
 }
 
 /// How many packets of a connection say that rxe-rs speaks the migration
@@ -182,6 +185,17 @@ impl Default for Ext {
 }
 
 impl Ext {
+    /// A restored connection's: the peer learned long ago whether we speak
+    /// the extension, and `peer` says whether it does.
+    pub(crate) fn restored(peer: bool) -> Self {
+        Ext {
+            peer,
+            heard: true,
+            ack_due: false,
+            left: core::cell::Cell::new(0),
+        }
+    }
+
     /// The bits of BTH byte 4 for the next packet to the peer.
     pub(crate) fn bits(&self) -> u8 {
         use crate::proto::bth::{RESV6_RXE_RS_EXT, RESV6_RXE_RS_EXT_HEARD};
