@@ -127,7 +127,7 @@ case_dump() {
 	qpn=$(pp_field "$PP_SRV_LOG" local QPN)
 	echo "$show" | grep -q "^qp handle=[0-9]* qpn=$qpn type=RC state=3 .* mig=stopped peer_ext=true" ||
 		die_case "no stopped RC QP $qpn in RTS that heard its peer in the image"
-	echo "$show" | grep -q "^context .* pds=1 cqs=1 srqs=0 mrs=1 ahs=0 qps=1" ||
+	echo "$show" | grep -q "^context .* pds=1 cqs=1 srqs=0 mrs=1 ahs=0 qps=1 async_fd=[0-9]" ||
 		die_case "the image's context is not the pingpong's"
 	local key
 	key=$(mr_lkeys "$NS_B" rxe_b)

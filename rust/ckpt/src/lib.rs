@@ -102,3 +102,51 @@ pub fn resume(p: &Process) -> Result<u32> {
     }
     Ok(n)
 }
+
+/// Whether device `device` can host `image`: the reasons it cannot, each
+/// one line (none: it can). A bad image is an error.
+pub fn check(image: &[u8], device: &str) -> Result<Vec<String>> {
+    use rxe_proto::uapi;
+    let u = uverbs::Uverbs::open_device(device)?;
+    let sgid = uverbs::source_gids(device);
+    let a = u.stage(image, sgid, true)?;
+    let mut why = Vec::new();
+    let first = if a.first == rxe_proto::image::record::NO_HANDLE {
+        String::new()
+    } else {
+        format!(" (first: object {})", a.first)
+    };
+    if a.conflicts & uapi::CONFLICT_FORMAT != 0 {
+        why.push("the image is of another page size or CQ slot size (another architecture)".into());
+    }
+    if a.conflicts & uapi::CONFLICT_QPN != 0 {
+        why.push(format!(
+            "{} QP numbers are taken on {device}, and their peers cannot be told of new ones{first}",
+            a.qpns_taken
+        ));
+    }
+    if a.conflicts & uapi::CONFLICT_MRN != 0 {
+        why.push(format!(
+            "{} MR keys are taken on {device}{first}",
+            a.mrns_taken
+        ));
+    }
+    if a.conflicts & uapi::CONFLICT_AHN != 0 {
+        why.push(format!(
+            "{} AH numbers are taken on {device}{first}",
+            a.ahns_taken
+        ));
+    }
+    if a.conflicts & uapi::CONFLICT_MTU != 0 {
+        why.push(format!(
+            "{} QPs have a path MTU above {device}'s{first}",
+            a.mtu_over
+        ));
+    }
+    if a.conflicts & uapi::CONFLICT_ADDR != 0 {
+        why.push(format!(
+            "{device} has no RoCE v2 address of a family the image's paths use{first}"
+        ));
+    }
+    Ok(why)
+}

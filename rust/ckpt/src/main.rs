@@ -67,6 +67,15 @@ enum Cmd {
         #[arg(long)]
         leave_running: bool,
     },
+    /// Say whether a device can host a checkpoint image (exit status 0),
+    /// or why not (1).
+    Check {
+        /// The image file.
+        image: std::path::PathBuf,
+        /// The RDMA device (rxe-rs).
+        #[arg(long)]
+        device: String,
+    },
     /// Decode a checkpoint image, checking it whole.
     Show {
         /// The image file.
@@ -144,6 +153,22 @@ fn run(cli: Cli) -> Result<()> {
                 path.display(),
                 d.stopped
             );
+        }
+        Cmd::Check { image, device } => {
+            let bytes = std::fs::read(&image)
+                .map_err(|e| Error::Sys(format!("read {}", image.display()), e))?;
+            let why = rxe_ckpt::check(&bytes, &device)?;
+            if why.is_empty() {
+                println!("{}: {device} can host it", image.display());
+            } else {
+                for w in &why {
+                    println!("{}: {w}", image.display());
+                }
+                return Err(Error::Usage(format!(
+                    "{device} cannot host {}",
+                    image.display()
+                )));
+            }
         }
         Cmd::Show { image, json } => {
             let bytes = std::fs::read(&image)

@@ -38,6 +38,15 @@ pub fn json_escape(s: &str) -> String {
     o
 }
 
+/// A file descriptor, or "none".
+fn fd(n: u32) -> String {
+    if n == record::NO_FD {
+        "none".into()
+    } else {
+        n.to_string()
+    }
+}
+
 /// A record as shown: its kind's name and (field, value) pairs.
 type Row = (&'static str, Vec<(&'static str, String)>);
 
@@ -68,6 +77,7 @@ fn fields(kind: Kind, payload: &[u8]) -> Result<Row> {
                     ("mrs", c.mrs.to_string()),
                     ("ahs", c.ahs.to_string()),
                     ("qps", c.qps.to_string()),
+                    ("async_fd", fd(c.async_fd)),
                 ],
             )
         }
@@ -83,6 +93,8 @@ fn fields(kind: Kind, payload: &[u8]) -> Result<Row> {
                     ("handle", c.handle.to_string()),
                     ("cqe", c.ring.capacity.to_string()),
                     ("notify", c.notify.to_string()),
+                    ("channel", fd(c.channel)),
+                    ("comp_events", c.comp_events.to_string()),
                 ],
             )
         }

@@ -14,7 +14,7 @@ use std::{
 
 use rxe_proto::{
     image::record::Field,
-    uapi::{self, DumpIn, DumpOut, MigIn, MigOut, QueryOut, SetNextIn},
+    uapi::{self, DumpIn, DumpOut, MigIn, MigOut, QueryOut, SetNextIn, StageIn, StageOut},
 };
 
 use crate::{Error, Result};
@@ -212,6 +212,36 @@ impl Uverbs {
         )))
     }
 
+    /// Hands the kernel `image` for this context, restored paths taking
+    /// their source addresses from GID indexes `sgid` (IPv4, IPv6); with
+    /// `check_only`, only checks it against the device. The answer says
+    /// what stands in the way; a bad image is an error.
+    pub fn stage(&self, image: &[u8], sgid: [u32; 2], check_only: bool) -> Result<StageOut> {
+        let i = StageIn {
+            flags: if check_only { uapi::STAGE_CHECK } else { 0 },
+            sgid4: sgid[0],
+            sgid6: sgid[1],
+            reserved: 0,
+            buf: image.as_ptr() as u64,
+            len: image.len() as u64,
+        };
+        let input: [u8; StageIn::LEN] = uapi::to_bytes(&i);
+        let mut out = [0u8; StageOut::LEN];
+        let r = self.call(uapi::METHOD_STAGE, &input, &mut out);
+        let answer = uapi::from_bytes::<StageOut>(&out)
+            .ok_or_else(|| Error::Usage("short answer".into()))?;
+        match r {
+            Ok(()) => Ok(answer),
+            // Conflicts: the answer says which.
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(answer),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::Usage(format!(
+                "{}: the kernel refused the image as invalid (see the kernel log)",
+                self.what
+            ))),
+            Err(e) => Err(Error::sys(format!("stage on {}", self.what), e)),
+        }
+    }
+
     /// Sets the numbers the device's next QP and MR take.
     pub fn set_next(&self, qpn: Option<u32>, mrn: Option<u32>) -> Result<()> {
         let mut i = SetNextIn::default();
@@ -233,6 +263,41 @@ impl Uverbs {
                 _ => Error::sys(format!("set-next on {}", self.what), e),
             })
     }
+}
+
+/// The first RoCE v2 GID index of port 1 of device `name` for IPv4 and
+/// for IPv6 (`u32::MAX`: none).
+pub fn source_gids(name: &str) -> [u32; 2] {
+    let mut out = [u32::MAX; 2];
+    let port = Path::new("/sys/class/infiniband")
+        .join(name)
+        .join("ports/1");
+    let Ok(entries) = fs::read_dir(port.join("gids")) else {
+        return out;
+    };
+    let mut found: Vec<(u32, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let i = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let kind = fs::read_to_string(port.join("gid_attrs/types").join(i.to_string())).ok()?;
+            if kind.trim() != "RoCE v2" {
+                return None;
+            }
+            Some((i, fs::read_to_string(e.path()).ok()?.trim().to_string()))
+        })
+        .collect();
+    found.sort();
+    for (i, gid) in found {
+        if gid.chars().all(|c| c == '0' || c == ':') {
+            continue;
+        }
+        let v4 = gid.starts_with("0000:0000:0000:0000:0000:ffff:");
+        let slot = &mut out[usize::from(!v4)];
+        if *slot == u32::MAX {
+            *slot = i;
+        }
+    }
+    out
 }
 
 /// The uverbs node (`uverbsN`) of the RDMA device `name`.
