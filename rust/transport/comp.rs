@@ -603,7 +603,9 @@ pub(crate) fn resume(
     meta: &crate::transport::resp::PktMeta<'_>,
 ) -> bool {
     let psn = p.bth().psn;
-    if !core.ext.peer || !core.state.takes_responses() {
+    // RTR too: a QP that only receives still answers to the peer's
+    // address, which has just changed.
+    if !core.ext.peer || !matches!(core.state.mig(), Some(m) if m != Mig::Stopped) {
         return false;
     }
     if psn::psn_compare(psn, core.comp.psn) < 0 || psn::psn_compare(psn, core.req.max_psn) > 0 {
