@@ -7,8 +7,11 @@
 //! docs/migration.md). The CLI (`rxe-ckpt`) is a thin layer over this
 //! library, and so is to be the CRIU plugin.
 
+pub mod cmd;
 pub mod error;
 pub mod process;
+pub mod ptrace;
+pub mod restore;
 pub mod show;
 pub mod uverbs;
 
@@ -149,4 +152,39 @@ pub fn check(image: &[u8], device: &str) -> Result<Vec<String>> {
         ));
     }
     Ok(why)
+}
+
+/// The one rxe-rs context of process `p`, for now the only kind handled.
+fn one_context(p: &Process) -> Result<process::UverbsFile> {
+    no_rdma_cm(p)?;
+    let mut files = p.uverbs()?;
+    if files.len() != 1 {
+        return Err(Error::Usage(format!(
+            "process {} has {} RDMA contexts: only one is supported yet",
+            p.pid(),
+            files.len()
+        )));
+    }
+    files.pop().ok_or(Error::NoResources(p.pid()))
+}
+
+/// Restores `image`, a dump of process `p`'s context, into `p` on device
+/// `to` (the process keeps running on its old context if this fails).
+pub fn restore(p: &Process, image: &[u8], to: &str) -> Result<restore::Restored> {
+    let u = one_context(p)?;
+    restore::restore(p, u.fd, &u.node, image, to)
+}
+
+/// Moves process `p`'s RDMA state to device `to`: dump, then restore. If
+/// the restore fails, the process goes on where it was.
+pub fn move_to(p: &Process, to: &str) -> Result<restore::Restored> {
+    let u = one_context(p)?;
+    let d = dump(p, false)?;
+    match restore::restore(p, u.fd, &u.node, &d.image, to) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let _ = u.file.resume();
+            Err(e)
+        }
+    }
 }

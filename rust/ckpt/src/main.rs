@@ -67,6 +67,29 @@ enum Cmd {
         #[arg(long)]
         leave_running: bool,
     },
+    /// Restore a checkpoint image of a process into that same process, on
+    /// another rxe-rs device (or the same one), and resume its QPs.
+    Restore {
+        /// The process (whose QPs the dump left stopped).
+        #[arg(long)]
+        pid: i32,
+        /// The destination RDMA device (rxe-rs).
+        #[arg(long)]
+        to: String,
+        /// The image file.
+        image: std::path::PathBuf,
+    },
+    /// Move the RDMA state of a running process to another rxe-rs device
+    /// (dump and restore in one); if it fails, the process goes on where it
+    /// was.
+    Move {
+        /// The process.
+        #[arg(long)]
+        pid: i32,
+        /// The destination RDMA device (rxe-rs).
+        #[arg(long)]
+        to: String,
+    },
     /// Say whether a device can host a checkpoint image (exit status 0),
     /// or why not (1).
     Check {
@@ -154,6 +177,16 @@ fn run(cli: Cli) -> Result<()> {
                 d.stopped
             );
         }
+        Cmd::Restore { pid, to, image } => {
+            let bytes = std::fs::read(&image)
+                .map_err(|e| Error::Sys(format!("read {}", image.display()), e))?;
+            let r = rxe_ckpt::restore(&Process::open(pid)?, &bytes, &to)?;
+            print_restored(pid, &to, &r);
+        }
+        Cmd::Move { pid, to } => {
+            let r = rxe_ckpt::move_to(&Process::open(pid)?, &to)?;
+            print_restored(pid, &to, &r);
+        }
         Cmd::Check { image, device } => {
             let bytes = std::fs::read(&image)
                 .map_err(|e| Error::Sys(format!("read {}", image.display()), e))?;
@@ -182,6 +215,17 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a restore says it did.
+fn print_restored(pid: i32, to: &str, r: &rxe_ckpt::restore::Restored) {
+    println!(
+        "process {pid}: {} objects on {to}, {} QPs resumed",
+        r.objects, r.qps
+    );
+    for (old, new) in &r.new_qpns {
+        println!("process {pid}: QP {old:#x} is now {new:#x} (its peer was told)");
+    }
 }
 
 fn main() -> ExitCode {

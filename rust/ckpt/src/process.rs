@@ -84,7 +84,7 @@ impl Process {
     }
 
     /// Borrows its fd `fd`.
-    fn borrow(&self, fd: i32) -> Result<OwnedFd> {
+    pub fn borrow(&self, fd: i32) -> Result<OwnedFd> {
         // SAFETY: pidfd_getfd(pidfd, fd, 0): no pointers.
         let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, self.pidfd.as_raw_fd(), fd, 0) };
         if r < 0 {

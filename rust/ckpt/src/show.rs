@@ -22,6 +22,16 @@ fn checked(bytes: &[u8]) -> Result<Image<'_>> {
     Ok(img)
 }
 
+/// Checks `bytes` as a whole image.
+pub fn check(bytes: &[u8]) -> Result<()> {
+    checked(bytes).map(|_| ())
+}
+
+/// The context record of a parsed image.
+pub fn context_of(img: &Image<'_>) -> Result<record::Context> {
+    validate::context(img).map_err(Error::Image)
+}
+
 /// A string as a JSON string's contents.
 pub fn json_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

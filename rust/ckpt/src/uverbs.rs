@@ -301,7 +301,7 @@ pub fn source_gids(name: &str) -> [u32; 2] {
 }
 
 /// The uverbs node (`uverbsN`) of the RDMA device `name`.
-fn uverbs_node(name: &str) -> Result<String> {
+pub fn uverbs_node(name: &str) -> Result<String> {
     let dir = Path::new("/sys/class/infiniband_verbs");
     let entries = fs::read_dir(dir).map_err(|_| Error::NoDevice(name.into()))?;
     for e in entries.flatten() {

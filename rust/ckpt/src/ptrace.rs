@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Running system calls inside a stopped process (x86-64): a restore's
+//! uverbs file must be opened, and its objects made, by the process
+//! itself, so that the file's credentials are the process's own (the
+//! kernel's `write()` commands refuse a file used under other
+//! credentials). Every thread is seized and stopped for as long as the
+//! [`Tracee`] lives; the leader runs the calls, at a `syscall` instruction
+//! of the vDSO, with its registers put back afterwards (an interrupted
+//! system call restarts as it would after any stop).
+
+use std::{fs, io};
+
+use crate::{Error, Result};
+
+/// A process stopped under our trace.
+pub struct Tracee {
+    pid: i32,
+    /// The threads we seized (the leader first).
+    tids: Vec<i32>,
+    /// The leader's registers when it stopped.
+    saved: libc::user_regs_struct,
+    /// A `syscall` instruction in the process.
+    syscall_at: u64,
+    /// Signals that stopped a thread before our interrupt did: delivered
+    /// at the detach.
+    signals: Vec<(i32, i32)>,
+}
+
+/// `PTRACE_EVENT_STOP`: the stop `PTRACE_INTERRUPT` causes.
+const EVENT_STOP: i32 = 128;
+
+fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    // SAFETY: The requests used here take an integer or a pointer to a
+    // live buffer of the size the request implies, passed by the callers.
+    let r = unsafe { libc::ptrace(req, tid, addr, data) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r)
+}
+
+/// Waits for thread `tid` to stop; returns the wait status.
+fn wait_stop(tid: i32) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live int.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        if libc::WIFSTOPPED(status) {
+            return Ok(status);
+        }
+    }
+}
+
+impl Tracee {
+    /// Seizes and stops every thread of `pid`.
+    pub fn attach(pid: i32) -> Result<Self> {
+        let mut t = Tracee {
+            pid,
+            tids: Vec::new(),
+            // SAFETY: Plain data.
+            saved: unsafe { core::mem::zeroed() },
+            syscall_at: 0,
+            signals: Vec::new(),
+        };
+        // Threads may come while we seize: go round until none is new.
+        loop {
+            let mut new = false;
+            for tid in threads(pid)? {
+                if t.tids.contains(&tid) {
+                    continue;
+                }
+                ptrace(libc::PTRACE_SEIZE, tid, 0, 0)
+                    .and_then(|_| ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0))
+                    .map_err(|e| trace_err(pid, e))?;
+                t.tids.push(tid);
+                new = true;
+            }
+            if !new {
+                break;
+            }
+        }
+        for i in 0..t.tids.len() {
+            let tid = t.tids[i];
+            loop {
+                let status = wait_stop(tid).map_err(|e| trace_err(pid, e))?;
+                if status >> 16 == EVENT_STOP {
+                    break;
+                }
+                // A signal came first: keep it for the detach, and go on
+                // to the interrupt's stop.
+                t.signals.push((tid, libc::WSTOPSIG(status)));
+                ptrace(libc::PTRACE_CONT, tid, 0, 0).map_err(|e| trace_err(pid, e))?;
+            }
+        }
+        t.tids.sort_by_key(|&tid| tid != pid);
+        if t.tids.first() != Some(&pid) {
+            return Err(Error::NoProcess(pid));
+        }
+        t.saved = t.regs()?;
+        t.syscall_at = find_syscall(pid)?;
+        Ok(t)
+    }
+
+    fn regs(&self) -> Result<libc::user_regs_struct> {
+        // SAFETY: Plain data.
+        let mut r: libc::user_regs_struct = unsafe { core::mem::zeroed() };
+        ptrace(libc::PTRACE_GETREGS, self.pid, 0, &mut r as *mut _ as usize)
+            .map_err(|e| trace_err(self.pid, e))?;
+        Ok(r)
+    }
+
+    fn set_regs(&self, r: &libc::user_regs_struct) -> Result<()> {
+        ptrace(libc::PTRACE_SETREGS, self.pid, 0, r as *const _ as usize)
+            .map_err(|e| trace_err(self.pid, e))?;
+        Ok(())
+    }
+
+    /// Runs system call `nr` with `args` in the process; its result (a
+    /// negative errno on failure, as the kernel returns it).
+    pub fn syscall(&self, nr: libc::c_long, args: &[u64]) -> Result<i64> {
+        let mut r = self.saved;
+        r.rax = nr as u64;
+        // No restart of whatever the thread was in: this is a new call.
+        r.orig_rax = u64::MAX;
+        r.rip = self.syscall_at;
+        let a = |i: usize| args.get(i).copied().unwrap_or(0);
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a(0), a(1), a(2), a(3), a(4), a(5));
+        self.set_regs(&r)?;
+        ptrace(libc::PTRACE_SINGLESTEP, self.pid, 0, 0).map_err(|e| trace_err(self.pid, e))?;
+        let status = wait_stop(self.pid).map_err(|e| trace_err(self.pid, e))?;
+        if libc::WSTOPSIG(status) != libc::SIGTRAP {
+            return Err(Error::Usage(format!(
+                "process {}: stopped by signal {} while running a call for the restore",
+                self.pid,
+                libc::WSTOPSIG(status)
+            )));
+        }
+        Ok(self.regs()?.rax as i64)
+    }
+
+    /// [`Tracee::syscall`], with a failure as an error about `what`.
+    pub fn call(&self, what: &str, nr: libc::c_long, args: &[u64]) -> Result<u64> {
+        let r = self.syscall(nr, args)?;
+        if (-4095..0).contains(&r) {
+            return Err(Error::sys(
+                format!("process {}: {what}", self.pid),
+                io::Error::from_raw_os_error(-r as i32),
+            ));
+        }
+        Ok(r as u64)
+    }
+
+    /// Writes `data` at `addr` in the process.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<()> {
+        let local = libc::iovec {
+            iov_base: data.as_ptr() as *mut _,
+            iov_len: data.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut _,
+            iov_len: data.len(),
+        };
+        // SAFETY: One local iovec over `data`, one remote one.
+        let n = unsafe { libc::process_vm_writev(self.pid, &local, 1, &remote, 1, 0) };
+        if n < 0 || n as usize != data.len() {
+            return Err(Error::last(format!(
+                "write the memory of process {}",
+                self.pid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads `out.len()` bytes at `addr` in the process.
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        let local = libc::iovec {
+            iov_base: out.as_mut_ptr().cast(),
+            iov_len: out.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut _,
+            iov_len: out.len(),
+        };
+        // SAFETY: One local iovec over `out`, one remote one.
+        let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
+        if n < 0 || n as usize != out.len() {
+            return Err(Error::last(format!(
+                "read the memory of process {}",
+                self.pid
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tracee {
+    fn drop(&mut self) {
+        let saved = self.saved;
+        let _ = self.set_regs(&saved);
+        for &tid in &self.tids {
+            let sig = self
+                .signals
+                .iter()
+                .find(|(t, _)| *t == tid)
+                .map_or(0, |(_, s)| *s as usize);
+            let _ = ptrace(libc::PTRACE_DETACH, tid, 0, sig);
+        }
+    }
+}
+
+/// The threads of `pid`.
+fn threads(pid: i32) -> Result<Vec<i32>> {
+    let dir = format!("/proc/{pid}/task");
+    let entries = fs::read_dir(&dir).map_err(|_| Error::NoProcess(pid))?;
+    Ok(entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+fn trace_err(pid: i32, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => Error::NoProcess(pid),
+        _ => Error::sys(format!("trace process {pid}"), e),
+    }
+}
+
+/// A `syscall` instruction (0f 05) in the process's vDSO.
+fn find_syscall(pid: i32) -> Result<u64> {
+    let maps =
+        fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|_| Error::NoProcess(pid))?;
+    let line = maps
+        .lines()
+        .find(|l| l.ends_with("[vdso]"))
+        .ok_or_else(|| Error::Usage(format!("process {pid} has no vDSO")))?;
+    let (start, end) = map_range(line).ok_or_else(|| Error::Usage("bad maps line".into()))?;
+    let mut code = vec![0u8; (end - start) as usize];
+    let local = libc::iovec {
+        iov_base: code.as_mut_ptr().cast(),
+        iov_len: code.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: start as *mut _,
+        iov_len: code.len(),
+    };
+    // SAFETY: One local iovec over `code`, one remote one.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return Err(Error::last(format!("read the vDSO of process {pid}")));
+    }
+    code.truncate(n as usize);
+    code.windows(2)
+        .position(|w| w == [0x0f, 0x05])
+        .map(|i| start + i as u64)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no syscall instruction in the vDSO of process {pid}"
+            ))
+        })
+}
+
+/// The address range of a `/proc/PID/maps` line.
+pub fn map_range(line: &str) -> Option<(u64, u64)> {
+    let range = line.split_whitespace().next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_line() {
+        let l = "7ffd1c5f2000-7ffd1c5f4000 r-xp 00000000 00:00 0                          [vdso]";
+        assert_eq!(map_range(l), Some((0x7ffd1c5f2000, 0x7ffd1c5f4000)));
+        assert_eq!(map_range("garbage"), None);
+    }
+
+    /// Runs a call inside a child of ours: getpid there answers its pid,
+    /// and it goes on unharmed afterwards.
+    #[test]
+    fn syscall_in_a_child() {
+        // SAFETY: fork in a test; the child only loops and exits.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: Plain calls in the child.
+            unsafe {
+                libc::sleep(2);
+                libc::_exit(7);
+            }
+        }
+        let t = match Tracee::attach(child) {
+            Ok(t) => t,
+            // Not allowed to trace here (a restricted container): nothing
+            // to test.
+            Err(Error::Privilege(_)) => return,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(t.syscall(libc::SYS_getpid, &[]).unwrap(), i64::from(child));
+        let page = t
+            .call(
+                "mmap",
+                libc::SYS_mmap,
+                &[
+                    0,
+                    4096,
+                    3,
+                    (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+                    u64::MAX,
+                    0,
+                ],
+            )
+            .unwrap();
+        t.write(page, b"hello").unwrap();
+        let mut back = [0u8; 5];
+        t.read(page, &mut back).unwrap();
+        assert_eq!(&back, b"hello");
+        assert!(t.call("close", libc::SYS_close, &[9999]).is_err());
+        drop(t);
+        let mut status = 0;
+        // SAFETY: Our child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7,
+            "{status:#x}"
+        );
+    }
+}

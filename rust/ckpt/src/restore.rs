@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The restore of a checkpoint image into a running process, on another
+//! (or the same) rxe-rs device, with the process stopped throughout:
+//!
+//! 1. In the process: open the destination's uverbs device and make a
+//!    context (its own file, under its own credentials).
+//! 2. Here, on a borrowed copy of that file: stage the image (the kernel
+//!    checks it whole, and against the device).
+//! 3. In the process, in handle order: completion channels, then every
+//!    object with the ordinary verbs commands (PDs fill the handle gaps);
+//!    the kernel gives each its identity and state from the stage.
+//! 4. In the process: destroy the gap PDs. Here: RESUME, which ends the
+//!    restore (the context holds exactly the image's objects) and resumes
+//!    the QPs.
+//! 5. The commit, in the process: map each new ring over the old one's
+//!    address, and move the new files onto the old fd numbers (uverbs file,
+//!    async event file, completion channels). The old context goes with
+//!    its last file reference.
+//!
+//! Up to the commit, a failure closes what was made and leaves the process
+//! on its old context, untouched.
+
+use std::{collections::BTreeMap, fs};
+
+use rxe_proto::image::{
+    record::{self, decode, Kind},
+    Image,
+};
+
+use crate::{
+    cmd::{self, Cmd},
+    process::Process,
+    ptrace::{map_range, Tracee},
+    uverbs::{self, Uverbs},
+    Error, Result,
+};
+
+/// What a restore did.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Objects made.
+    pub objects: u32,
+    /// QPs resumed.
+    pub qps: u32,
+    /// QPs that took a new number: (old, new).
+    pub new_qpns: Vec<(u32, u32)>,
+}
+
+/// A ring to map at its old address: the old offset, the new one, size.
+struct Ring {
+    old_offset: u64,
+    new_offset: u64,
+    size: u64,
+}
+
+/// Scratch memory in the process, for commands and their answers.
+const SCRATCH: u64 = 1 << 16;
+
+/// The process side of a restore: the tracee, and the scratch memory.
+struct Inside<'a> {
+    t: &'a Tracee,
+    scratch: u64,
+    pid: i32,
+}
+
+impl Inside<'_> {
+    /// Runs a uverbs command on fd `fd` in the process; its answer.
+    fn run(&self, fd: u64, what: &str, c: Cmd) -> Result<Vec<u8>> {
+        let resp = self.scratch + SCRATCH / 2;
+        // The command's `response` field is its first 8 bytes after the
+        // header, for every command with an answer.
+        let mut bytes = c.bytes;
+        if c.resp_len > 0 {
+            if let Some(f) = bytes.get_mut(8..16) {
+                f.copy_from_slice(&resp.to_le_bytes());
+            }
+        }
+        self.t.write(self.scratch, &bytes)?;
+        self.t.call(
+            what,
+            libc::SYS_write,
+            &[fd, self.scratch, bytes.len() as u64],
+        )?;
+        let mut out = vec![0u8; c.resp_len];
+        self.t.read(resp, &mut out)?;
+        Ok(out)
+    }
+
+    fn close(&self, fd: u64) {
+        let _ = self.t.syscall(libc::SYS_close, &[fd]);
+    }
+}
+
+/// The fds a restore made in the process, closed if it fails before its
+/// commit.
+#[derive(Default)]
+struct Made {
+    cmd_fd: Option<u64>,
+    async_fd: Option<u64>,
+    /// Old channel fd to new.
+    channels: BTreeMap<u32, u64>,
+}
+
+impl Made {
+    fn close_all(&self, inside: &Inside<'_>) {
+        for &fd in self.channels.values() {
+            inside.close(fd);
+        }
+        if let Some(fd) = self.async_fd {
+            inside.close(fd);
+        }
+        if let Some(fd) = self.cmd_fd {
+            inside.close(fd);
+        }
+    }
+}
+
+/// The old rings' mappings in process `pid`: offset in the uverbs file
+/// `node` to (address, size).
+fn ring_maps(pid: i32, node: &str) -> Result<BTreeMap<u64, (u64, u64)>> {
+    let maps =
+        fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|_| Error::NoProcess(pid))?;
+    let mut out = BTreeMap::new();
+    for l in maps.lines().filter(|l| l.ends_with(node)) {
+        let Some((start, end)) = map_range(l) else {
+            continue;
+        };
+        let Some(off) = l
+            .split_whitespace()
+            .nth(2)
+            .and_then(|o| u64::from_str_radix(o, 16).ok())
+        else {
+            continue;
+        };
+        out.insert(off, (start, end - start));
+    }
+    Ok(out)
+}
+
+/// Whether fd `fd` of process `pid` is close-on-exec.
+fn cloexec(pid: i32, fd: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        })
+        .is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0)
+}
+
+/// Restores `image` into process `p`, whose uverbs file `old_fd` (node
+/// `old_node`) holds the context the image was taken of, onto device `to`.
+pub fn restore(
+    p: &Process,
+    old_fd: i32,
+    old_node: &str,
+    image: &[u8],
+    to: &str,
+) -> Result<Restored> {
+    let img = Image::parse(image).map_err(Error::Image)?;
+    crate::show::check(image)?;
+    let why = crate::check(image, to)?;
+    if let Some(w) = why.first() {
+        return Err(Error::Usage(format!("{to} cannot host the image: {w}")));
+    }
+    let maps = ring_maps(p.pid(), old_node)?;
+    let new_node = format!("/dev/infiniband/{}", uverbs::uverbs_node(to)?);
+    let sgid = uverbs::source_gids(to);
+
+    let t = Tracee::attach(p.pid())?;
+    let scratch = t.call(
+        "map scratch memory",
+        libc::SYS_mmap,
+        &[
+            0,
+            SCRATCH,
+            (libc::PROT_READ | libc::PROT_WRITE) as u64,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+            u64::MAX,
+            0,
+        ],
+    )?;
+    let inside = Inside {
+        t: &t,
+        scratch,
+        pid: p.pid(),
+    };
+    let mut made = Made::default();
+    let res = (|| {
+        let (rings, restored) = make(&inside, p, &img, image, &new_node, &sgid, &maps, &mut made)?;
+        commit(&inside, &img, old_fd, &rings, &maps, &made)?;
+        Ok(restored)
+    })();
+    if res.is_err() {
+        made.close_all(&inside);
+    }
+    let _ = t.syscall(libc::SYS_munmap, &[scratch, SCRATCH]);
+    drop(t);
+    res
+}
+
+/// Steps 1 to 4: the new context, its objects, RESUME.
+#[allow(clippy::too_many_arguments)]
+fn make(
+    inside: &Inside<'_>,
+    p: &Process,
+    img: &Image<'_>,
+    image: &[u8],
+    new_node: &str,
+    sgid: &[u32; 2],
+    maps: &BTreeMap<u64, (u64, u64)>,
+    made: &mut Made,
+) -> Result<(Vec<Ring>, Restored)> {
+    let t = inside.t;
+    // 1. The new file and context, the process's own.
+    let mut path = new_node.as_bytes().to_vec();
+    path.push(0);
+    t.write(inside.scratch, &path)?;
+    let fd = t.call(
+        &format!("open {new_node}"),
+        libc::SYS_openat,
+        &[
+            libc::AT_FDCWD as u64,
+            inside.scratch,
+            (libc::O_RDWR | libc::O_CLOEXEC) as u64,
+        ],
+    )?;
+    made.cmd_fd = Some(fd);
+    let ctx = inside.run(fd, "get a context", cmd::get_context(0))?;
+    made.async_fd = Some(u64::from(cmd::u32_at(&ctx, 0)));
+
+    // 2. The stage, on our copy of the file.
+    let file = Uverbs::from_fd(
+        p.borrow(fd as i32)?,
+        format!("process {} fd {fd} ({new_node})", p.pid()),
+    );
+    let a = file.stage(image, *sgid, false)?;
+    if a.conflicts != 0 {
+        return Err(Error::Usage(format!(
+            "{new_node}: the device cannot host the image (conflicts {:#x}); see rxe-ckpt check",
+            a.conflicts
+        )));
+    }
+
+    // 3. Channels, then the objects in handle order.
+    let mut out = Restored::default();
+    let mut rings = Vec::new();
+    let mut gaps = Vec::new();
+    let mut next = 0u32;
+    for r in img.records() {
+        let Some(kind) = Kind::from_u16(r.kind) else {
+            continue;
+        };
+        let bad = |_| Error::Usage("bad image record".into());
+        let handle = match kind {
+            Kind::Pd => decode::<record::Pd>(r.payload, kind).map_err(bad)?.handle,
+            Kind::Cq => decode::<record::Cq>(r.payload, kind).map_err(bad)?.handle,
+            Kind::Srq => decode::<record::Srq>(r.payload, kind).map_err(bad)?.handle,
+            Kind::Mr => decode::<record::Mr>(r.payload, kind).map_err(bad)?.handle,
+            Kind::Ah => decode::<record::Ah>(r.payload, kind).map_err(bad)?.handle,
+            Kind::Qp => decode::<record::Qp>(r.payload, kind).map_err(bad)?.handle,
+            _ => continue,
+        };
+        while next < handle {
+            let h = cmd::u32_at(
+                &inside.run(fd, "make a PD for a handle gap", cmd::alloc_pd(0))?,
+                0,
+            );
+            if h != next {
+                return Err(handle_err(next, h));
+            }
+            gaps.push(h);
+            next += 1;
+        }
+        let got = match kind {
+            Kind::Pd => cmd::u32_at(&inside.run(fd, "make a PD", cmd::alloc_pd(0))?, 0),
+            Kind::Cq => {
+                let c: record::Cq = decode(r.payload, kind).map_err(bad)?;
+                let channel = match c.channel {
+                    record::NO_FD => -1,
+                    old => channel_fd(inside, fd, old, made)? as i32,
+                };
+                let resp = inside.run(
+                    fd,
+                    "make a CQ",
+                    cmd::create_cq(0, c.user_handle, c.ring.capacity, c.comp_vector, channel),
+                )?;
+                rings.push(ring(&c.ring, &resp, 8)?);
+                cmd::u32_at(&resp, 0)
+            }
+            Kind::Srq => {
+                let s: record::Srq = decode(r.payload, kind).map_err(bad)?;
+                let resp = inside.run(
+                    fd,
+                    "make an SRQ",
+                    cmd::create_srq(0, s.user_handle, s.pd, s.ring.capacity, s.max_sge, s.limit),
+                )?;
+                rings.push(ring(&s.ring, &resp, 16)?);
+                cmd::u32_at(&resp, 0)
+            }
+            Kind::Mr => {
+                let m: record::Mr = decode(r.payload, kind).map_err(bad)?;
+                let resp = inside.run(
+                    fd,
+                    "register an MR",
+                    cmd::reg_mr(0, m.start, m.length, m.iova, m.pd, m.access),
+                )?;
+                if (cmd::u32_at(&resp, 4), cmd::u32_at(&resp, 8)) != (m.lkey, m.rkey) {
+                    return Err(Error::Usage(format!(
+                        "the MR of handle {} did not get its keys back",
+                        m.handle
+                    )));
+                }
+                cmd::u32_at(&resp, 0)
+            }
+            Kind::Ah => {
+                let a: record::Ah = decode(r.payload, kind).map_err(bad)?;
+                let path = cmd::AhPath {
+                    dgid: a.path.dgid,
+                    flow_label: a.path.flow_label,
+                    sgid_index: sgid[usize::from(a.path.ipv6 == 1)] as u8,
+                    hop_limit: a.path.hop_limit,
+                    traffic_class: a.path.traffic_class,
+                    sl: a.path.sl,
+                };
+                let resp = inside.run(fd, "make an AH", cmd::create_ah(0, 0, a.pd, &path))?;
+                cmd::u32_at(&resp, 0)
+            }
+            Kind::Qp => {
+                let q: record::Qp = decode(r.payload, kind).map_err(bad)?;
+                let init = cmd::QpInit {
+                    user_handle: q.user_handle,
+                    pd: q.pd,
+                    send_cq: q.send_cq,
+                    recv_cq: q.recv_cq,
+                    srq: q.srq,
+                    max_send_wr: q.sq.capacity,
+                    max_recv_wr: q.rq.capacity,
+                    max_send_sge: q.sq_max_sge,
+                    max_recv_sge: q.rq_max_sge,
+                    max_inline: q.sq_max_inline,
+                    sig_all: q.flags & record::QP_SIG_ALL != 0,
+                    qp_type: q.qp_type,
+                };
+                let resp = inside.run(fd, "make a QP", cmd::create_qp(0, &init))?;
+                let qpn = cmd::u32_at(&resp, 4);
+                if qpn != q.qpn {
+                    out.new_qpns.push((q.qpn, qpn));
+                }
+                // The driver's answer: the RQ's mminfo, then the SQ's.
+                rings.push(ring(&q.rq, &resp, 32)?);
+                rings.push(ring(&q.sq, &resp, 48)?);
+                cmd::u32_at(&resp, 0)
+            }
+            _ => continue,
+        };
+        if got != handle {
+            return Err(handle_err(handle, got));
+        }
+        out.objects += 1;
+        next = handle + 1;
+    }
+    // Every ring has a mapping to take over.
+    if let Some(r) = rings
+        .iter()
+        .find(|r| maps.get(&r.old_offset).is_none_or(|m| m.1 != r.size))
+    {
+        return Err(Error::Usage(format!(
+            "process {}: no mapping of the ring at offset {:#x} of its uverbs file",
+            inside.pid, r.old_offset
+        )));
+    }
+
+    // 4. The gaps' PDs go; RESUME ends the restore.
+    for h in gaps {
+        inside.run(fd, "destroy a gap's PD", cmd::dealloc_pd(h))?;
+    }
+    out.qps = file.resume()?;
+    Ok((rings, out))
+}
+
+/// The new fd of completion channel `old` (made on first use).
+fn channel_fd(inside: &Inside<'_>, fd: u64, old: u32, made: &mut Made) -> Result<u64> {
+    if let Some(&n) = made.channels.get(&old) {
+        return Ok(n);
+    }
+    let resp = inside.run(fd, "make a completion channel", cmd::create_comp_channel(0))?;
+    let n = u64::from(cmd::u32_at(&resp, 0));
+    made.channels.insert(old, n);
+    Ok(n)
+}
+
+/// A ring's old and new places, from a create's answer with the driver's
+/// `mminfo` at byte `at`.
+fn ring(info: &record::RingInfo, resp: &[u8], at: usize) -> Result<Ring> {
+    let new_offset = cmd::u64_at(resp, at);
+    let size = u64::from(cmd::u32_at(resp, at + 8));
+    if size != u64::from(info.mmap_size) {
+        return Err(Error::Usage(format!(
+            "a restored ring is {size} bytes, not {}",
+            info.mmap_size
+        )));
+    }
+    Ok(Ring {
+        old_offset: info.mmap_offset,
+        new_offset,
+        size,
+    })
+}
+
+fn handle_err(want: u32, got: u32) -> Error {
+    Error::Usage(format!(
+        "the restored object took handle {got}, not {want} (the process made objects meanwhile?)"
+    ))
+}
+
+/// Step 5: the new rings over the old ones, the new files on the old fd
+/// numbers.
+fn commit(
+    inside: &Inside<'_>,
+    img: &Image<'_>,
+    old_fd: i32,
+    rings: &[Ring],
+    maps: &BTreeMap<u64, (u64, u64)>,
+    made: &Made,
+) -> Result<()> {
+    let t = inside.t;
+    let fd = made.cmd_fd.ok_or(Error::Usage("no new file".into()))?;
+    for r in rings {
+        let Some(&(addr, _)) = maps.get(&r.old_offset) else {
+            continue;
+        };
+        t.call(
+            "map a restored ring",
+            libc::SYS_mmap,
+            &[
+                addr,
+                r.size,
+                (libc::PROT_READ | libc::PROT_WRITE) as u64,
+                (libc::MAP_SHARED | libc::MAP_FIXED) as u64,
+                fd,
+                r.new_offset,
+            ],
+        )?;
+    }
+    let ctx = crate::show::context_of(img)?;
+    let onto = |new: u64, old: u32| -> Result<()> {
+        let flags = if cloexec(inside.pid, old) {
+            libc::O_CLOEXEC as u64
+        } else {
+            0
+        };
+        t.call(
+            "move a file onto its old fd",
+            libc::SYS_dup3,
+            &[new, u64::from(old), flags],
+        )?;
+        inside.close(new);
+        Ok(())
+    };
+    for (&old, &new) in &made.channels {
+        onto(new, old)?;
+    }
+    if let Some(a) = made.async_fd {
+        if ctx.async_fd != record::NO_FD {
+            onto(a, ctx.async_fd)?;
+        } else {
+            inside.close(a);
+        }
+    }
+    onto(fd, old_fd as u32)
+}
