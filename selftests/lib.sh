@@ -102,6 +102,12 @@ expect_fail() {
 	esac
 }
 
+# debug_kernel: the running kernel is the debug flavour (KASAN: every
+# memory access checked, the whole kernel several times slower).
+debug_kernel() {
+	grep -qm1 ' kasan_report$' /proc/kallsyms 2>/dev/null
+}
+
 # --- fixtures -------------------------------------------------------------
 
 load_rxe() {
