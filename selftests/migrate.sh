@@ -14,8 +14,31 @@ RXE_CKPT=${RXE_CKPT:-$TOP_DIR/rust/ckpt/target/release/rxe-ckpt}
 
 cleanup() {
 	stop_apps
+	rdma_in "$NS_B" link del rxe_b2 2>/dev/null
 	del_pair
 	unload_all
+}
+
+# second_link: a second veth pair between the namespaces (va2, vb2, IPv4
+# 192.168.78.0/24) with device rxe_b2 on vb2, where moves go. Replies
+# leave by the first pair (the source address stays the peer's), so the
+# namespaces do not filter by reverse path.
+IP_A2=192.168.78.1 IP_B2=192.168.78.2
+second_link() {
+	ip link add va2 netns "$NS_A" type veth peer name vb2 netns "$NS_B"
+	ip -n "$NS_A" addr add "$IP_A2/24" dev va2
+	ip -n "$NS_B" addr add "$IP_B2/24" dev vb2
+	ip -n "$NS_A" link set va2 up
+	ip -n "$NS_B" link set vb2 up
+	local ns
+	for ns in "$NS_A" "$NS_B"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+			net.ipv4.conf.va2.rp_filter=0 net.ipv4.conf.vb2.rp_filter=0 2>/dev/null
+	done
+	ip -n "$NS_A" neigh replace "$IP_B2" lladdr "$(mac_of "$NS_B" vb2)" dev va2 nud permanent
+	ip -n "$NS_B" neigh replace "$IP_A2" lladdr "$(mac_of "$NS_A" va2)" dev vb2 nud permanent
+	rdma_in "$NS_B" link add rxe_b2 type "$RXE_LINK_TYPE" netdev vb2
+	wait_for 10 gid_index rxe_b2 ffff:c0a8:4e02 >/dev/null || die_case "no IPv4 GID on rxe_b2"
 }
 trap cleanup EXIT
 
@@ -151,6 +174,67 @@ case_dump() {
 	rm -f "$img"
 }
 
+# rxe-ckpt move of a running ibv_rc_pingpong server between two devices
+# on two netdevs with two addresses, four times in one run: its client,
+# told by each resume, follows; both end with every buffer checked.
+case_move_rc_pingpong() {
+	two_devices rs rs
+	static_neighbours
+	second_link
+	local n base srv to out
+	n=$(iters_for 40 4096)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=900 pp_start ibv_rc_pingpong 4 4096 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	for to in rxe_b2 rxe_b rxe_b2 rxe_b; do
+		base=$(counter "$to" rdma_recvs)
+		out=$("$RXE_CKPT" move --pid "$srv" --to "$to") || die_case "move to $to: $out"
+		echo "$out"
+		case "$out" in
+		"process $srv: 4 objects on $to, 1 QPs resumed"*) ;;
+		*) die_case "move said: $out" ;;
+		esac
+		wait_for 60 counter_above "$to" rdma_recvs $((base + 100)) ||
+			die_case "no traffic on $to after the move: $(tail -n 3 "$PP_CLI_LOG" "$PP_SRV_LOG")"
+	done
+	kill -0 "$PP_SRV" 2>/dev/null || die_case "the server ended early: $(cat "$PP_SRV_LOG")"
+	pp_wait
+	[ "$(counter rxe_a rcvd_resume)" -ge 4 ] || die_case "the client took $(counter rxe_a rcvd_resume) resumes, not 4"
+	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+}
+
+# rxe-ckpt check: a device can host an image, or says why not; a damaged
+# image is refused by the tool and by the kernel; a restore onto a device
+# that cannot host it leaves the process running where it was.
+case_check_and_refused_restore() {
+	two_devices rs rs
+	static_neighbours
+	second_link
+	local n base srv img=/tmp/rxe-rs-check.img out
+	n=$(iters_for 20 1024)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	"$RXE_CKPT" dump --pid "$srv" -o "$img" --leave-running >/dev/null || die_case "dump failed"
+	out=$("$RXE_CKPT" check "$img" --device rxe_b2) || die_case "check on rxe_b2: $out"
+	echo "$out"
+	[ "$out" = "$img: rxe_b2 can host it" ] || die_case "check said: $out"
+	# The process's own device has its MR's key taken (by the process).
+	expect_fail "MR keys are taken on rxe_b" "$RXE_CKPT" check "$img" --device rxe_b
+	expect_fail "cannot host" "$RXE_CKPT" restore --pid "$srv" --to rxe_b "$img"
+	# A flipped byte: refused whole.
+	local bad=/tmp/rxe-rs-bad.img
+	cp "$img" "$bad"
+	printf '\x5a' | dd of="$bad" bs=1 seek=100 conv=notrunc status=none
+	expect_fail "bad checkpoint image" "$RXE_CKPT" check "$bad" --device rxe_b2
+	expect_fail "no rxe-rs device nosuch" "$RXE_CKPT" move --pid "$srv" --to nosuch
+	# Still running where it was, to the end.
+	pp_wait
+	rm -f "$img" "$bad"
+}
+
 case_dump_refused() {
 	two_devices rs rs
 	static_neighbours
@@ -232,5 +316,7 @@ t_case "pause and resume five times in one run (the client's side)" case_pause_r
 t_case "refused: no process, no resources, no privilege, rdma_cm, unknown device, numbers out of range; set-next taken" case_refusals
 t_case "dump: a running ibv_rc_pingpong's image holds its QPN, MR key and stopped QP; --leave-running goes on, without it the QPs wait for resume; both complete" case_dump
 t_case "dump refused without privilege: no image, nothing stopped" case_dump_refused
+t_case "check: a device hosts an image or says why not; damaged images and impossible restores refused, the process untouched" case_check_and_refused_restore
+t_case "move: ibv_rc_pingpong's server moved four times between two devices and addresses while it runs; both complete, data checked" case_move_rc_pingpong
 t_case "refused: the C rxe has no migration methods" case_c_rxe_refused
 t_done

@@ -178,6 +178,7 @@ pub fn restore(p: &Process, image: &[u8], to: &str) -> Result<restore::Restored>
 /// Moves process `p`'s RDMA state to device `to`: dump, then restore. If
 /// the restore fails, the process goes on where it was.
 pub fn move_to(p: &Process, to: &str) -> Result<restore::Restored> {
+    uverbs::uverbs_node(to)?;
     let u = one_context(p)?;
     let d = dump(p, false)?;
     match restore::restore(p, u.fd, &u.node, &d.image, to) {
