@@ -32,6 +32,7 @@ use crate::{
     },
     verbs::{
         av::Av,
+        cq::RxeCq,
         device::RxeDev,
         mr::{self, KeyKind},
         qp::RxeQp,
@@ -400,7 +401,8 @@ fn apply_begun(core: &mut QpCore, s: &StagedQp<'_>) -> Result {
 
 /// Ends the restore of `uctx`'s stage: every object made, the context
 /// holding exactly the image's objects (the gaps' PDs destroyed), the
-/// writes in progress found their MRs. The stage goes; the caller resumes
+/// writes in progress found their MRs, and the CQs whose event the process
+/// may be waiting for (it went to the old context's channel) raise it. The stage goes; the caller resumes
 /// the QPs. Without a stage, nothing to do. `EBUSY` while objects are
 /// missing or extra.
 ///
@@ -434,6 +436,10 @@ pub(crate) unsafe fn finish(dev: &RxeDev, uctx: *mut bindings::ib_ucontext) -> R
             // SAFETY: A live QP of ours.
             qps.push(unsafe { RxeQp::qp(ptr as *mut _) }?.clone(), GFP_KERNEL)?;
         }
+    }
+    for (&ptr, _) in register.iter().filter(|(_, &k)| k == ObjKind::Cq) {
+        // SAFETY: A live CQ of ours; the register's lock keeps it.
+        unsafe { RxeCq::from_ib(ptr as *mut _) }.renotify();
     }
     drop(register);
     *slot = None;

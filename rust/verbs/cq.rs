@@ -149,6 +149,19 @@ impl RxeCq {
         f(&ring.q, ring.notify)
     }
 
+    /// A restored CQ whose notification had fired, with completions still
+    /// waiting, raises it again: the event went to a channel the process
+    /// no longer reads from, and it may be waiting for one.
+    pub(crate) fn renotify(&self) {
+        let fire = self.with_ring(|q, notify| notify == 0 && !q.is_empty());
+        if fire {
+            if let Some(handler) = self.ibcq.comp_handler {
+                // SAFETY: The core's handler for this CQ, with its context.
+                unsafe { handler(self.ib(), self.ibcq.cq_context) };
+            }
+        }
+    }
+
     /// The completion vector the CQ was made with.
     pub(crate) fn comp_vector(&self) -> u32 {
         self.ibcq.comp_vector
