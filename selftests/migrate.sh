@@ -19,26 +19,50 @@ cleanup() {
 	unload_all
 }
 
-# second_link: a second veth pair between the namespaces (va2, vb2, IPv4
-# 192.168.78.0/24) with device rxe_b2 on vb2, where moves go. Replies
-# leave by the first pair (the source address stays the peer's), so the
-# namespaces do not filter by reverse path.
-IP_A2=192.168.78.1 IP_B2=192.168.78.2
-second_link() {
-	ip link add va2 netns "$NS_A" type veth peer name vb2 netns "$NS_B"
-	ip -n "$NS_A" addr add "$IP_A2/24" dev va2
-	ip -n "$NS_B" addr add "$IP_B2/24" dev vb2
-	ip -n "$NS_A" link set va2 up
-	ip -n "$NS_B" link set vb2 up
-	local ns
-	for ns in "$NS_A" "$NS_B"; do
-		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-			net.ipv4.conf.va2.rp_filter=0 net.ipv4.conf.vb2.rp_filter=0 2>/dev/null
+# The non-zero counters of every rxe-rs device, and the QPs the rdma tool
+# sees (for a failure's diagnostics).
+show_counters() {
+	local dev
+	for dev in rxe_a rxe_b rxe_b2; do
+		echo "$dev: $(rdma statistic show link "$dev/1" 2>/dev/null | tr ' ' '\n' | paste - - | awk '$2 != 0' | tr '\n' ' ')"
 	done
-	ip -n "$NS_A" neigh replace "$IP_B2" lladdr "$(mac_of "$NS_B" vb2)" dev va2 nud permanent
-	ip -n "$NS_B" neigh replace "$IP_A2" lladdr "$(mac_of "$NS_A" va2)" dev vb2 nud permanent
+	rdma_in "$NS_A" res show qp 2>/dev/null
+	rdma_in "$NS_B" res show qp 2>/dev/null
+}
+
+# three_devices: rxe_a on va in NS_A; rxe_b on vb and rxe_b2 on vb2
+# (address IP_B2, where moves go) in NS_B. vb and vb2 are macvlans (bridge
+# mode) on vlow, the other end of va's veth, so the three netdevs share an
+# Ethernet segment: rxe_a's netdev hears rxe_b2 as it hears rxe_b. Static
+# neighbours; each of NS_B's netdevs answers ARP for its own address only.
+IP_B2=192.168.77.3
+three_devices() {
+	local dev
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add "$VA" netns "$NS_A" type veth peer name vlow netns "$NS_B"
+	ip -n "$NS_B" link set vlow up
+	for dev in "$VB" vb2; do
+		ip -n "$NS_B" link add "$dev" link vlow type macvlan mode bridge
+		ip -n "$NS_B" link set "$dev" up
+	done
+	ip -n "$NS_A" link set "$VA" up
+	ip -n "$NS_A" link set lo up
+	ip -n "$NS_B" link set lo up
+	ip -n "$NS_A" addr add "$IP_A/24" dev "$VA"
+	ip -n "$NS_B" addr add "$IP_B/24" dev "$VB"
+	ip -n "$NS_B" addr add "$IP_B2/24" dev vb2
+	ip netns exec "$NS_B" sh -c 'echo 1 >/proc/sys/net/ipv4/conf/all/arp_ignore'
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$(mac_of "$NS_B" "$VB")" dev "$VA" nud permanent
+	ip -n "$NS_A" neigh replace "$IP_B2" lladdr "$(mac_of "$NS_B" vb2)" dev "$VA" nud permanent
+	for dev in "$VB" vb2; do
+		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$(mac_of "$NS_A" "$VA")" dev "$dev" nud permanent
+	done
+	load_rxe
+	rdma_in "$NS_A" link add rxe_a type "$RXE_LINK_TYPE" netdev "$VA"
+	rdma_in "$NS_B" link add rxe_b type "$RXE_LINK_TYPE" netdev "$VB"
 	rdma_in "$NS_B" link add rxe_b2 type "$RXE_LINK_TYPE" netdev vb2
-	wait_for 10 gid_index rxe_b2 ffff:c0a8:4e02 >/dev/null || die_case "no IPv4 GID on rxe_b2"
+	wait_for 10 gid_index rxe_b2 ffff:c0a8:4d03 >/dev/null || die_case "no IPv4 GID on rxe_b2"
 }
 trap cleanup EXIT
 
@@ -85,7 +109,9 @@ case_pause_in_place() {
 	[ "$out" = "process $srv: 1 QPs stopped" ] || die_case "pause said: $out"
 	sleep 8
 	kill -0 "$PP_CLI" 2>/dev/null || die_case "the client ended while its peer was stopped: $(cat "$PP_CLI_LOG")"
-	[ "$(counter rxe_a rcvd_stopped)" -gt "$stopped0" ] || die_case "the client was not told to pause"
+	# A pingpong's client is told only if it had a message on its way (not
+	# when it waits for the server's): the stream case below always is.
+	echo "the client was told to pause $(($(counter rxe_a rcvd_stopped) - stopped0)) times"
 	# Paused, the client spent no retries (a timer firing now and then
 	# without retransmitting is fine; retransmissions are not).
 	[ "$(counter rxe_a completer_retry_err)" = "$retry0" ] ||
@@ -96,6 +122,36 @@ case_pause_in_place() {
 	pp_wait
 	[ "$(counter rxe_b sent_resume)" -ge 1 ] || die_case "no resume sent"
 	[ "$(counter rxe_a rcvd_resume)" -ge 1 ] || die_case "no resume taken"
+	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+}
+
+# A streaming client (ib_send_bw) always has requests on their way: with
+# its server stopped for 8 s it is told, pauses, spends no retries, and
+# completes after the resume.
+case_pause_stream() {
+	two_devices rs rs
+	static_neighbours
+	gids 4
+	local srv cli rc=0 stopped0 retry0 out
+	ip netns exec "$NS_B" timeout 120 ib_send_bw -d rxe_b -x "$GID_B" -F -D 16 -s 4096 \
+		>"$PP_SRV_LOG" 2>&1 &
+	srv=$!
+	listening "$NS_B" 18515 || die_case "ib_send_bw server did not start: $(cat "$PP_SRV_LOG")"
+	ip netns exec "$NS_A" timeout 120 ib_send_bw -d rxe_a -x "$GID_A" -F -D 16 -s 4096 "$IP_B" \
+		>"$PP_CLI_LOG" 2>&1 &
+	cli=$!
+	wait_for 60 counter_above rxe_b rdma_recvs 1000 || die_case "no traffic: $(cat "$PP_CLI_LOG")"
+	stopped0=$(counter rxe_a rcvd_stopped)
+	retry0=$(counter rxe_a completer_retry_err)
+	out=$("$RXE_CKPT" pause --pid "$(tool_pid ib_send_bw rxe_b)") || die_case "pause: $out"
+	wait_for 10 counter_above rxe_a rcvd_stopped "$stopped0" || die_case "the streaming client was not told to pause"
+	sleep 8
+	[ "$(counter rxe_a completer_retry_err)" = "$retry0" ] ||
+		die_case "the paused client retransmitted: completer_retry_err $retry0 -> $(counter rxe_a completer_retry_err)"
+	"$RXE_CKPT" resume --pid "$(tool_pid ib_send_bw rxe_b)" >/dev/null || die_case "resume failed"
+	wait "$cli" || rc=$?
+	wait "$srv" || rc=$((rc ? rc : 1))
+	[ "$rc" = 0 ] || die_case "ib_send_bw failed ($rc): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
 }
 
@@ -156,14 +212,14 @@ case_dump() {
 	key=$(mr_lkeys "$NS_B" rxe_b)
 	[ -n "$key" ] || die_case "rdma res shows no MR"
 	echo "$show" | grep -q "^mr .* lkey=$key " || die_case "the image's MR is not lkey $key"
-	# Without --leave-running the server stays stopped: its client pauses.
-	local stopped0
-	stopped0=$(counter rxe_a rcvd_stopped)
+	# Without --leave-running the server stays stopped; its client waits.
+	local recvs
 	out=$("$RXE_CKPT" dump --pid "$srv" -o "$img") || die_case "dump: $out"
 	echo "$out"
 	case "$out" in *"(1 QPs stopped)") ;; *) die_case "dump said: $out" ;; esac
-	wait_for 20 counter_above rxe_a rcvd_stopped "$stopped0" || die_case "the client was not paused"
+	recvs=$(counter rxe_b rdma_recvs)
 	sleep 3
+	[ "$(counter rxe_b rdma_recvs)" = "$recvs" ] || die_case "the stopped server received"
 	kill -0 "$PP_CLI" 2>/dev/null || die_case "the client ended while its peer was stopped"
 	"$RXE_CKPT" resume --pid "$srv" || die_case "resume failed"
 	# A dump that cannot be written resumes what it stopped.
@@ -178,9 +234,7 @@ case_dump() {
 # on two netdevs with two addresses, four times in one run: its client,
 # told by each resume, follows; both end with every buffer checked.
 case_move_rc_pingpong() {
-	two_devices rs rs
-	static_neighbours
-	second_link
+	three_devices
 	local n base srv to out
 	n=$(iters_for 40 4096)
 	base=$(counter rxe_b rdma_recvs)
@@ -195,8 +249,10 @@ case_move_rc_pingpong() {
 		"process $srv: 4 objects on $to, 1 QPs resumed"*) ;;
 		*) die_case "move said: $out" ;;
 		esac
-		wait_for 60 counter_above "$to" rdma_recvs $((base + 100)) ||
+		wait_for 60 counter_above "$to" rdma_recvs $((base + 100)) || {
+			show_counters
 			die_case "no traffic on $to after the move: $(tail -n 3 "$PP_CLI_LOG" "$PP_SRV_LOG")"
+		}
 	done
 	kill -0 "$PP_SRV" 2>/dev/null || die_case "the server ended early: $(cat "$PP_SRV_LOG")"
 	pp_wait
@@ -208,9 +264,7 @@ case_move_rc_pingpong() {
 # image is refused by the tool and by the kernel; a restore onto a device
 # that cannot host it leaves the process running where it was.
 case_check_and_refused_restore() {
-	two_devices rs rs
-	static_neighbours
-	second_link
+	three_devices
 	local n base srv img=/tmp/rxe-rs-check.img out
 	n=$(iters_for 20 1024)
 	base=$(counter rxe_b rdma_recvs)
@@ -229,6 +283,9 @@ case_check_and_refused_restore() {
 	cp "$img" "$bad"
 	printf '\x5a' | dd of="$bad" bs=1 seek=100 conv=notrunc status=none
 	expect_fail "bad checkpoint image" "$RXE_CKPT" check "$bad" --device rxe_b2
+	# The kernel refuses it too, on its own.
+	expect_fail "the kernel refused the image as invalid" env RXE_CKPT_KERNEL_CHECK_ONLY=1 \
+		"$RXE_CKPT" check "$bad" --device rxe_b2
 	expect_fail "no rxe-rs device nosuch" "$RXE_CKPT" move --pid "$srv" --to nosuch
 	# Still running where it was, to the end.
 	pp_wait
@@ -312,6 +369,7 @@ case_c_rxe_refused() {
 	exit
 }
 t_case "pause in place: ibv_rc_pingpong's server stopped 8 s, its client paused (no retries), both complete, data checked" case_pause_in_place
+t_case "pause in place under a stream: ib_send_bw's client told, paused 8 s with no retries, completes" case_pause_stream
 t_case "pause and resume five times in one run (the client's side)" case_pause_repeatedly
 t_case "refused: no process, no resources, no privilege, rdma_cm, unknown device, numbers out of range; set-next taken" case_refusals
 t_case "dump: a running ibv_rc_pingpong's image holds its QPN, MR key and stopped QP; --leave-running goes on, without it the QPs wait for resume; both complete" case_dump

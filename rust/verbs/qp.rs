@@ -337,6 +337,11 @@ unsafe fn create_counted(
     let qp = table.with(qpn, Arc::clone).ok_or(EINVAL)?;
     if let Some((_, state, _)) = restored {
         restore::enter_state(&qp, state);
+        if state != QpState::Reset {
+            // SAFETY: The core's QP being made: the port `modify_qp` to
+            // INIT would have recorded (for the core's resource tracking).
+            unsafe { (*ibqp).port = 1 };
+        }
     }
     if udata.is_null() {
         let core = qp.core.lock();

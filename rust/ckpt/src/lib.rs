@@ -110,6 +110,12 @@ pub fn resume(p: &Process) -> Result<u32> {
 /// one line (none: it can). A bad image is an error.
 pub fn check(image: &[u8], device: &str) -> Result<Vec<String>> {
     use rxe_proto::uapi;
+    // The kernel checks the image whole too; checked here first, a bad one
+    // is refused with the reason (RXE_CKPT_KERNEL_CHECK_ONLY=1 leaves it
+    // to the kernel alone, to test that it refuses it).
+    if std::env::var_os("RXE_CKPT_KERNEL_CHECK_ONLY").is_none() {
+        show::check(image)?;
+    }
     let u = uverbs::Uverbs::open_device(device)?;
     let sgid = uverbs::source_gids(device);
     let a = u.stage(image, sgid, true)?;

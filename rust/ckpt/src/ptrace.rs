@@ -161,46 +161,29 @@ impl Tracee {
         Ok(r as u64)
     }
 
-    /// Writes `data` at `addr` in the process.
+    /// Writes `data` at `addr` in the process (through its `/proc` memory
+    /// file, which its tracer may write).
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<()> {
-        let local = libc::iovec {
-            iov_base: data.as_ptr() as *mut _,
-            iov_len: data.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut _,
-            iov_len: data.len(),
-        };
-        // SAFETY: One local iovec over `data`, one remote one.
-        let n = unsafe { libc::process_vm_writev(self.pid, &local, 1, &remote, 1, 0) };
-        if n < 0 || n as usize != data.len() {
-            return Err(Error::last(format!(
-                "write the memory of process {}",
-                self.pid
-            )));
-        }
-        Ok(())
+        use std::os::unix::fs::FileExt;
+        self.mem()?
+            .write_all_at(data, addr)
+            .map_err(|e| Error::sys(format!("write the memory of process {}", self.pid), e))
     }
 
     /// Reads `out.len()` bytes at `addr` in the process.
     pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        let local = libc::iovec {
-            iov_base: out.as_mut_ptr().cast(),
-            iov_len: out.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut _,
-            iov_len: out.len(),
-        };
-        // SAFETY: One local iovec over `out`, one remote one.
-        let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
-        if n < 0 || n as usize != out.len() {
-            return Err(Error::last(format!(
-                "read the memory of process {}",
-                self.pid
-            )));
-        }
-        Ok(())
+        use std::os::unix::fs::FileExt;
+        self.mem()?
+            .read_exact_at(out, addr)
+            .map_err(|e| Error::sys(format!("read the memory of process {}", self.pid), e))
+    }
+
+    fn mem(&self) -> Result<fs::File> {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{}/mem", self.pid))
+            .map_err(|e| Error::sys(format!("open the memory of process {}", self.pid), e))
     }
 }
 
@@ -246,20 +229,13 @@ fn find_syscall(pid: i32) -> Result<u64> {
         .ok_or_else(|| Error::Usage(format!("process {pid} has no vDSO")))?;
     let (start, end) = map_range(line).ok_or_else(|| Error::Usage("bad maps line".into()))?;
     let mut code = vec![0u8; (end - start) as usize];
-    let local = libc::iovec {
-        iov_base: code.as_mut_ptr().cast(),
-        iov_len: code.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: start as *mut _,
-        iov_len: code.len(),
-    };
-    // SAFETY: One local iovec over `code`, one remote one.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        return Err(Error::last(format!("read the vDSO of process {pid}")));
+    {
+        use std::os::unix::fs::FileExt;
+        let mem = fs::File::open(format!("/proc/{pid}/mem"))
+            .map_err(|e| Error::sys(format!("open the memory of process {pid}"), e))?;
+        mem.read_exact_at(&mut code, start)
+            .map_err(|e| Error::sys(format!("read the vDSO of process {pid}"), e))?;
     }
-    code.truncate(n as usize);
     code.windows(2)
         .position(|w| w == [0x0f, 0x05])
         .map(|i| start + i as u64)

@@ -362,10 +362,11 @@ fn make(
         out.objects += 1;
         next = handle + 1;
     }
-    // Every ring has a mapping to take over.
+    // Every ring has a mapping to take over (of whole pages).
+    let pages = |n: u64| n.div_ceil(4096) * 4096;
     if let Some(r) = rings
         .iter()
-        .find(|r| maps.get(&r.old_offset).is_none_or(|m| m.1 != r.size))
+        .find(|r| maps.get(&r.old_offset).is_none_or(|m| m.1 != pages(r.size)))
     {
         return Err(Error::Usage(format!(
             "process {}: no mapping of the ring at offset {:#x} of its uverbs file",
