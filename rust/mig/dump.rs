@@ -146,7 +146,9 @@ pub(super) unsafe fn handle_of(kind: ObjKind, ptr: usize) -> u32 {
 /// # Safety
 ///
 /// `get` reads a live user object.
-unsafe fn uobj_state(get: impl FnOnce(*mut bindings::rxe_rs_uobj_state)) -> bindings::rxe_rs_uobj_state {
+unsafe fn uobj_state(
+    get: impl FnOnce(*mut bindings::rxe_rs_uobj_state),
+) -> bindings::rxe_rs_uobj_state {
     let mut st = bindings::rxe_rs_uobj_state::default();
     get(&mut st);
     st
@@ -186,7 +188,7 @@ unsafe fn all_stopped(objs: &[Obj]) -> Result {
 /// The objects are live, and stay so (their register is locked).
 unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj], async_fd: u32) -> Result {
     s.record_with(Kind::Producer, PRODUCER.len(), |b| copy(b, PRODUCER))
-    .map_err(image_err)?;
+        .map_err(image_err)?;
     let count = |k| objs.iter().filter(|o| o.kind == k).count() as u32;
     let context = rec::Context {
         page_size: kernel::page::PAGE_SIZE as u32,
@@ -297,7 +299,8 @@ unsafe fn emit_srq<S: Sink>(s: &mut S, o: &Obj) -> Result {
     };
     s.put(Kind::Srq, &r).map_err(image_err)?;
     emit_ring(s, o.handle, rec::RING_SRQ, &ring, |b| {
-        srq.with_ring(|q, _, _| q.copy_all(b)).unwrap_or(Err(EINVAL))
+        srq.with_ring(|q, _, _| q.copy_all(b))
+            .unwrap_or(Err(EINVAL))
     })
 }
 
@@ -414,7 +417,13 @@ fn mig(state: QpState) -> u8 {
 /// # Safety
 ///
 /// `o` is a live user QP; `core` its locked state.
-unsafe fn qp_record(o: &Obj, qp_type: u32, sig_all: bool, qpn: u32, core: &QpCore) -> Result<rec::Qp> {
+unsafe fn qp_record(
+    o: &Obj,
+    qp_type: u32,
+    sig_all: bool,
+    qpn: u32,
+    core: &QpCore,
+) -> Result<rec::Qp> {
     let qp_type = match qp_type {
         bindings::IB_QPT_RC => rec::QPT_RC,
         bindings::IB_QPT_UC => rec::QPT_UC,
@@ -541,7 +550,9 @@ unsafe fn emit_qp<S: Sink>(s: &mut S, o: &Obj) -> Result {
             handle: h,
             off: recv.off,
         };
-        s.put_headed(Kind::QpRecv, &head, recv.slot.len(), |b| copy(b, &recv.slot))
+        s.put_headed(Kind::QpRecv, &head, recv.slot.len(), |b| {
+            copy(b, &recv.slot)
+        })
         .map_err(image_err)?;
     }
     emit_wq_ring(s, h, rec::RING_SQ, &core.sq.ring)?;

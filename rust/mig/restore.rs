@@ -27,8 +27,8 @@ use crate::{
         msgseq::MsgPos,
     },
     transport::qp::{
-        set_state, CompState, Drain, Ext, Live, Mig, Qp, QpCore, QpState, RdRes, RecvCtx,
-        ReqState, WqeMeta, WriteCtx,
+        set_state, CompState, Drain, Ext, Live, Mig, Qp, QpCore, QpState, RdRes, RecvCtx, ReqState,
+        WqeMeta, WriteCtx,
     },
     verbs::{
         av::Av,

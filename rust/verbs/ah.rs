@@ -134,7 +134,10 @@ unsafe fn create(
         let inserted = match staged_num {
             // A restored AH keeps its number: user space names it by
             // that in its send WQEs.
-            Some(n) => dev.ahs().insert_at_with(n, |_| Ok(inner.clone())).map(|()| n),
+            Some(n) => dev
+                .ahs()
+                .insert_at_with(n, |_| Ok(inner.clone()))
+                .map(|()| n),
             None => dev.ahs().insert(inner.clone()),
         };
         num = match inserted {

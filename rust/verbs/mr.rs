@@ -829,7 +829,8 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
                 let m = c.mr()?;
                 // SAFETY: A live PD of ours.
                 let pd_handle = unsafe { bindings::rxe_rs_pd_handle(pd) };
-                if (m.start, m.length, m.iova, m.access, m.pd) != (start, length, iova, access, pd_handle)
+                if (m.start, m.length, m.iova, m.access, m.pd)
+                    != (start, length, iova, access, pd_handle)
                 {
                     return Err(EINVAL);
                 }

@@ -19,8 +19,8 @@ use kernel::{prelude::*, sync::Arc};
 use crate::{
     bindings,
     mig::restore,
-    proto::image::record as rec,
     net::tx::Tx,
+    proto::image::record as rec,
     proto::params,
     transport::qp::{
         new_qp, CompState, Drain, Ext, Init, Live, Mig, OnPost, Qp, QpCore, QpState, RdRes,
@@ -219,7 +219,8 @@ unsafe fn staged_qp<'c>(
         && c.max_send_wr == q.sq.capacity
         && c.max_send_sge == q.sq_max_sge
         && c.max_inline_data == q.sq_max_inline
-        && (q.srq != rec::NO_HANDLE || (c.max_recv_wr == q.rq.capacity && c.max_recv_sge == q.rq_max_sge));
+        && (q.srq != rec::NO_HANDLE
+            || (c.max_recv_wr == q.rq.capacity && c.max_recv_sge == q.rq_max_sge));
     if !same {
         return Err(EINVAL);
     }

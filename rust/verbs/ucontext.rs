@@ -80,7 +80,10 @@ impl Objects {
 /// the object is made so that recording it cannot fail; `None` inside for a
 /// kernel object, which no register holds.
 pub(crate) struct Slot {
-    room: Option<(*mut bindings::ib_ucontext, RBTreeNodeReservation<usize, ObjKind>)>,
+    room: Option<(
+        *mut bindings::ib_ucontext,
+        RBTreeNodeReservation<usize, ObjKind>,
+    )>,
 }
 
 impl Slot {

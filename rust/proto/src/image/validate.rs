@@ -608,7 +608,10 @@ pub(crate) mod tests {
         let again: Vec<_> = super::super::Records::resume(&bytes, at).collect();
         assert_eq!(rest, again);
         assert_eq!(again[0].kind, Kind::Pd as u16);
-        assert_eq!(super::super::Records::resume(&bytes, bytes.len() + 5).count(), 0);
+        assert_eq!(
+            super::super::Records::resume(&bytes, bytes.len() + 5).count(),
+            0
+        );
     }
 
     #[test]
@@ -665,7 +668,10 @@ pub(crate) mod tests {
         assert!(with::<Context>(1, |c| c.flags = 2).is_err());
         assert!(with::<Context>(1, |c| c.qps = 2).is_err());
         assert!(with::<Cq>(3, |c| c.notify = 4).is_err());
-        assert!(with::<Cq>(3, |c| c.channel = 1 << 31).is_err(), "channel fd");
+        assert!(
+            with::<Cq>(3, |c| c.channel = 1 << 31).is_err(),
+            "channel fd"
+        );
         assert!(
             with::<Context>(1, |c| c.async_fd = 1 << 31).is_err(),
             "async fd"
