@@ -109,6 +109,15 @@ pub fn resume(p: &Process) -> Result<u32> {
 /// Whether device `device` can host `image`: the reasons it cannot, each
 /// one line (none: it can). A bad image is an error.
 pub fn check(image: &[u8], device: &str) -> Result<Vec<String>> {
+    check_with(image, device, None)
+}
+
+/// [`check`], the paths' source address being `addr` (for its family).
+pub fn check_with(
+    image: &[u8],
+    device: &str,
+    addr: Option<std::net::IpAddr>,
+) -> Result<Vec<String>> {
     use rxe_proto::uapi;
     // The kernel checks the image whole too; checked here first, a bad one
     // is refused with the reason (RXE_CKPT_KERNEL_CHECK_ONLY=1 leaves it
@@ -117,7 +126,7 @@ pub fn check(image: &[u8], device: &str) -> Result<Vec<String>> {
         show::check(image)?;
     }
     let u = uverbs::Uverbs::open_device(device)?;
-    let sgid = uverbs::source_gids(device);
+    let sgid = uverbs::source_gids_for(device, addr)?;
     let a = u.stage(image, sgid, true)?;
     let mut why = Vec::new();
     let first = if a.first == rxe_proto::image::record::NO_HANDLE {
@@ -176,18 +185,25 @@ fn one_context(p: &Process) -> Result<process::UverbsFile> {
 
 /// Restores `image`, a dump of process `p`'s context, into `p` on device
 /// `to` (the process keeps running on its old context if this fails).
-pub fn restore(p: &Process, image: &[u8], to: &str) -> Result<restore::Restored> {
+pub fn restore(
+    p: &Process,
+    image: &[u8],
+    to: &str,
+    addr: Option<std::net::IpAddr>,
+) -> Result<restore::Restored> {
     let u = one_context(p)?;
-    restore::restore(p, u.fd, &u.node, image, to)
+    restore::restore(p, u.fd, &u.node, image, to, addr)
 }
 
-/// Moves process `p`'s RDMA state to device `to`: dump, then restore. If
-/// the restore fails, the process goes on where it was.
-pub fn move_to(p: &Process, to: &str) -> Result<restore::Restored> {
+/// Moves process `p`'s RDMA state to device `to` (source address `addr`
+/// for its family): dump, then restore. If the restore fails, the process
+/// goes on where it was.
+pub fn move_to(p: &Process, to: &str, addr: Option<std::net::IpAddr>) -> Result<restore::Restored> {
     uverbs::uverbs_node(to)?;
+    uverbs::source_gids_for(to, addr)?;
     let u = one_context(p)?;
     let d = dump(p, false)?;
-    match restore::restore(p, u.fd, &u.node, &d.image, to) {
+    match restore::restore(p, u.fd, &u.node, &d.image, to, addr) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = u.file.resume();

@@ -76,6 +76,10 @@ enum Cmd {
         /// The destination RDMA device (rxe-rs).
         #[arg(long)]
         to: String,
+        /// The source address the restored connections take on the
+        /// destination (for its family; default: the device's first).
+        #[arg(long)]
+        addr: Option<std::net::IpAddr>,
         /// The image file.
         image: std::path::PathBuf,
     },
@@ -89,6 +93,10 @@ enum Cmd {
         /// The destination RDMA device (rxe-rs).
         #[arg(long)]
         to: String,
+        /// The source address the moved connections take on the
+        /// destination (for its family; default: the device's first).
+        #[arg(long)]
+        addr: Option<std::net::IpAddr>,
     },
     /// Say whether a device can host a checkpoint image (exit status 0),
     /// or why not (1).
@@ -177,14 +185,19 @@ fn run(cli: Cli) -> Result<()> {
                 d.stopped
             );
         }
-        Cmd::Restore { pid, to, image } => {
+        Cmd::Restore {
+            pid,
+            to,
+            addr,
+            image,
+        } => {
             let bytes = std::fs::read(&image)
                 .map_err(|e| Error::Sys(format!("read {}", image.display()), e))?;
-            let r = rxe_ckpt::restore(&Process::open(pid)?, &bytes, &to)?;
+            let r = rxe_ckpt::restore(&Process::open(pid)?, &bytes, &to, addr)?;
             print_restored(pid, &to, &r);
         }
-        Cmd::Move { pid, to } => {
-            let r = rxe_ckpt::move_to(&Process::open(pid)?, &to)?;
+        Cmd::Move { pid, to, addr } => {
+            let r = rxe_ckpt::move_to(&Process::open(pid)?, &to, addr)?;
             print_restored(pid, &to, &r);
         }
         Cmd::Check { image, device } => {

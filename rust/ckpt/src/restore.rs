@@ -151,23 +151,26 @@ fn cloexec(pid: i32, fd: u32) -> bool {
 }
 
 /// Restores `image` into process `p`, whose uverbs file `old_fd` (node
-/// `old_node`) holds the context the image was taken of, onto device `to`.
+/// `old_node`) holds the context the image was taken of, onto device `to`,
+/// its paths' source address `addr` (for that family; else the device's
+/// first of each family).
 pub fn restore(
     p: &Process,
     old_fd: i32,
     old_node: &str,
     image: &[u8],
     to: &str,
+    addr: Option<std::net::IpAddr>,
 ) -> Result<Restored> {
     let img = Image::parse(image).map_err(Error::Image)?;
     crate::show::check(image)?;
-    let why = crate::check(image, to)?;
+    let why = crate::check_with(image, to, addr)?;
     if let Some(w) = why.first() {
         return Err(Error::Usage(format!("{to} cannot host the image: {w}")));
     }
     let maps = ring_maps(p.pid(), old_node)?;
     let new_node = format!("/dev/infiniband/{}", uverbs::uverbs_node(to)?);
-    let sgid = uverbs::source_gids(to);
+    let sgid = uverbs::source_gids_for(to, addr)?;
 
     let t = Tracee::attach(p.pid())?;
     let scratch = t.call(

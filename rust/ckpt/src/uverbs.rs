@@ -265,15 +265,14 @@ impl Uverbs {
     }
 }
 
-/// The first RoCE v2 GID index of port 1 of device `name` for IPv4 and
-/// for IPv6 (`u32::MAX`: none).
-pub fn source_gids(name: &str) -> [u32; 2] {
-    let mut out = [u32::MAX; 2];
+/// The RoCE v2 GIDs of port 1 of device `name`, by index, as sysfs writes
+/// them (eight groups of four hex digits), in index order.
+fn roce_gids(name: &str) -> Vec<(u32, String)> {
     let port = Path::new("/sys/class/infiniband")
         .join(name)
         .join("ports/1");
     let Ok(entries) = fs::read_dir(port.join("gids")) else {
-        return out;
+        return Vec::new();
     };
     let mut found: Vec<(u32, String)> = entries
         .flatten()
@@ -283,21 +282,58 @@ pub fn source_gids(name: &str) -> [u32; 2] {
             if kind.trim() != "RoCE v2" {
                 return None;
             }
-            Some((i, fs::read_to_string(e.path()).ok()?.trim().to_string()))
+            let gid = fs::read_to_string(e.path()).ok()?.trim().to_string();
+            (!gid.chars().all(|c| c == '0' || c == ':')).then_some((i, gid))
         })
         .collect();
     found.sort();
-    for (i, gid) in found {
-        if gid.chars().all(|c| c == '0' || c == ':') {
-            continue;
-        }
-        let v4 = gid.starts_with("0000:0000:0000:0000:0000:ffff:");
-        let slot = &mut out[usize::from(!v4)];
+    found
+}
+
+/// Whether a GID as sysfs writes it is an IPv4-mapped one.
+fn is_v4(gid: &str) -> bool {
+    gid.starts_with("0000:0000:0000:0000:0000:ffff:")
+}
+
+/// The GID of an IP address, as sysfs writes it.
+fn gid_of(addr: std::net::IpAddr) -> String {
+    let b = match addr {
+        std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(a) => a.octets(),
+    };
+    b.chunks(2)
+        .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The GID indexes of port 1 of device `name` that restored paths take
+/// their source address from, IPv4 and IPv6 (`u32::MAX`: none): those of
+/// `addr` for its family, the first RoCE v2 GID of a family otherwise.
+pub fn source_gids_for(name: &str, addr: Option<std::net::IpAddr>) -> Result<[u32; 2]> {
+    let mut out = [u32::MAX; 2];
+    let gids = roce_gids(name);
+    for (i, gid) in &gids {
+        let slot = &mut out[usize::from(!is_v4(gid))];
         if *slot == u32::MAX {
-            *slot = i;
+            *slot = *i;
         }
     }
-    out
+    if let Some(a) = addr {
+        let want = gid_of(a);
+        let (i, _) = gids
+            .iter()
+            .find(|(_, g)| *g == want)
+            .ok_or_else(|| Error::Usage(format!("device {name} has no RoCE v2 address {a}")))?;
+        out[usize::from(a.is_ipv6())] = *i;
+    }
+    Ok(out)
+}
+
+/// The first RoCE v2 GID index of port 1 of device `name` for IPv4 and
+/// for IPv6 (`u32::MAX`: none).
+pub fn source_gids(name: &str) -> [u32; 2] {
+    source_gids_for(name, None).unwrap_or([u32::MAX; 2])
 }
 
 /// The uverbs node (`uverbsN`) of the RDMA device `name`.
@@ -337,6 +373,16 @@ fn get_context(fd: &OwnedFd) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gid_strings() {
+        let v4: std::net::IpAddr = "192.168.77.2".parse().unwrap();
+        assert_eq!(gid_of(v4), "0000:0000:0000:0000:0000:ffff:c0a8:4d02");
+        assert!(is_v4(&gid_of(v4)));
+        let v6: std::net::IpAddr = "fd00:77::1".parse().unwrap();
+        assert_eq!(gid_of(v6), "fd00:0077:0000:0000:0000:0000:0000:0001");
+        assert!(!is_v4(&gid_of(v6)));
+    }
 
     #[test]
     fn abi_sizes() {
