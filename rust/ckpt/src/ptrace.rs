@@ -107,7 +107,7 @@ impl Tracee {
         if t.tids.first() != Some(&pid) {
             return Err(Error::NoProcess(pid));
         }
-        t.saved = t.regs()?;
+        t.saved = restartable(t.regs()?);
         t.syscall_at = find_syscall(pid)?;
         Ok(t)
     }
@@ -202,6 +202,31 @@ impl Drop for Tracee {
     }
 }
 
+/// The leader's registers as they are to be put back. A thread stopped in
+/// a system call that the stop interrupted would have the kernel restart
+/// the call when it goes on; once it has run our calls, that restart is
+/// lost (the call would return `-ERESTARTSYS` to the program): so the
+/// registers are put back at the call itself, to make it again.
+fn restartable(mut r: libc::user_regs_struct) -> libc::user_regs_struct {
+    const ERESTARTSYS: i64 = 512;
+    const ERESTARTNOINTR: i64 = 513;
+    const ERESTARTNOHAND: i64 = 514;
+    const ERESTART_RESTARTBLOCK: i64 = 516;
+    if (r.orig_rax as i64) < 0 {
+        return r;
+    }
+    let nr = match -(r.rax as i64) {
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => r.orig_rax,
+        ERESTART_RESTARTBLOCK => libc::SYS_restart_syscall as u64,
+        _ => return r,
+    };
+    // Back over the 2-byte `syscall` instruction.
+    r.rax = nr;
+    r.rip = r.rip.wrapping_sub(2);
+    r.orig_rax = u64::MAX;
+    r
+}
+
 /// The threads of `pid`.
 fn threads(pid: i32) -> Result<Vec<i32>> {
     let dir = format!("/proc/{pid}/task");
@@ -265,6 +290,57 @@ mod tests {
         let l = "7ffd1c5f2000-7ffd1c5f4000 r-xp 00000000 00:00 0                          [vdso]";
         assert_eq!(map_range(l), Some((0x7ffd1c5f2000, 0x7ffd1c5f4000)));
         assert_eq!(map_range("garbage"), None);
+    }
+
+    #[test]
+    fn interrupted_calls_restart() {
+        // SAFETY: Plain data.
+        let mut r: libc::user_regs_struct = unsafe { core::mem::zeroed() };
+        r.orig_rax = libc::SYS_read as u64;
+        r.rax = (-512i64) as u64;
+        r.rip = 0x1002;
+        let b = restartable(r);
+        assert_eq!(
+            (b.rax, b.rip, b.orig_rax),
+            (libc::SYS_read as u64, 0x1000, u64::MAX)
+        );
+        r.rax = 5;
+        assert_eq!(restartable(r).rip, 0x1002, "a finished call stays finished");
+    }
+
+    /// A child blocked in read() when we run calls in it reads what comes
+    /// after we let go: its read is made again, not failed.
+    #[test]
+    fn blocked_read_goes_on() {
+        let mut fds = [0i32; 2];
+        // SAFETY: A two-int array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: fork in a test; the child only reads and exits.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: Plain calls in the child.
+            unsafe {
+                let n = libc::read(fds[0], b.as_mut_ptr().cast(), 1);
+                libc::_exit(if n == 1 { i32::from(b[0]) } else { 99 });
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        match Tracee::attach(child) {
+            Ok(t) => {
+                assert_eq!(t.syscall(libc::SYS_getpid, &[]).unwrap(), i64::from(child));
+                drop(t);
+            }
+            Err(Error::Privilege(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        // SAFETY: Our pipe.
+        assert_eq!(unsafe { libc::write(fds[1], b"*".as_ptr().cast(), 1) }, 1);
+        let mut status = 0;
+        // SAFETY: Our child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "{status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), i32::from(b'*'));
     }
 
     /// Runs a call inside a child of ours: getpid there answers its pid,

@@ -249,6 +249,7 @@ fn make(
 
     // 3. Channels, then the objects in handle order.
     let mut out = Restored::default();
+    let mut renumbered = Vec::new();
     let mut rings = Vec::new();
     let mut gaps = Vec::new();
     let mut next = 0u32;
@@ -351,6 +352,7 @@ fn make(
                 let qpn = cmd::u32_at(&resp, 4);
                 if qpn != q.qpn {
                     out.new_qpns.push((q.qpn, qpn));
+                    renumbered.push((q.user_handle, q.handle, q.qpn, qpn));
                 }
                 // The driver's answer: the RQ's mminfo, then the SQ's.
                 rings.push(ring(&q.rq, &resp, 32)?);
@@ -365,14 +367,15 @@ fn make(
         out.objects += 1;
         next = handle + 1;
     }
-    // Every ring has a mapping to take over (of whole pages).
+    // Every ring the process mapped (the provider does not map the RQ of a
+    // QP on an SRQ) has a mapping of its size to take over.
     let pages = |n: u64| n.div_ceil(4096) * 4096;
-    if let Some(r) = rings
-        .iter()
-        .find(|r| maps.get(&r.old_offset).is_none_or(|m| m.1 != pages(r.size)))
-    {
+    if let Some(r) = rings.iter().find(|r| {
+        maps.get(&r.old_offset)
+            .is_some_and(|m| m.1 != pages(r.size))
+    }) {
         return Err(Error::Usage(format!(
-            "process {}: no mapping of the ring at offset {:#x} of its uverbs file",
+            "process {}: the mapping at offset {:#x} of its uverbs file is not the ring's size",
             inside.pid, r.old_offset
         )));
     }
@@ -382,7 +385,32 @@ fn make(
         inside.run(fd, "destroy a gap's PD", cmd::dealloc_pd(h))?;
     }
     out.qps = file.resume()?;
+    for (user, handle, old, new) in renumbered {
+        renumber(inside, user, handle, old, new);
+    }
     Ok((rings, out))
+}
+
+/// Where `struct ibv_qp` (libibverbs' public ABI) keeps its uverbs handle
+/// and its QP number, after six pointers.
+const IBV_QP_HANDLE_AT: u64 = 48;
+
+/// Tells the process's libibverbs of a QP's new number: its `ibv_qp`, whose
+/// address libibverbs gives the kernel as the QP's user handle, gets it
+/// where the process reads `qp->qp_num`. Only if that is what the memory
+/// there holds (the QP's handle and old number): another library's user
+/// handle is left alone.
+fn renumber(inside: &Inside<'_>, user: u64, handle: u32, old: u32, new: u32) {
+    let Some(at) = user.checked_add(IBV_QP_HANDLE_AT) else {
+        return;
+    };
+    let mut b = [0u8; 8];
+    if inside.t.read(at, &mut b).is_err() {
+        return;
+    }
+    if cmd::u32_at(&b, 0) == handle && cmd::u32_at(&b, 4) == old {
+        let _ = inside.t.write(at + 4, &new.to_le_bytes());
+    }
 }
 
 /// The new fd of completion channel `old` (made on first use).
