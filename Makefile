@@ -8,6 +8,7 @@
 #   make install         install the module (modules_install) and rxe-ckpt
 #                        (PREFIX=/usr/local, DESTDIR)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
+#   make moves           the live moves under traffic, in the VM (not yet in make check)
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
 #   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3;
 #                        BENCH_PROFILE=1 also counts instructions per function)
@@ -46,7 +47,7 @@ endif
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(SRC) $(if $(LLVM),LLVM=$(LLVM)) $(LLVM_TOOLS) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules kmod tools ckpt install clean kernel kdir setup check demo bench host-test fmt-check vm
+.PHONY: all modules kmod tools ckpt install clean kernel kdir setup check demo bench moves host-test fmt-check vm
 
 PREFIX ?= /usr/local
 
@@ -100,6 +101,11 @@ demo:
 
 bench:
 	$(SRC)/scripts/bench
+
+# The live moves under traffic (selftests/migrate.sh with RXE_RS_MOVES=1),
+# not yet in make check.
+moves: modules ckpt
+	$(SRC)/scripts/vm -- env RXE_RS_MOVES=1 $(SRC)/selftests/run migrate.sh
 
 host-test:
 	$(SRC)/scripts/host-test
