@@ -12,6 +12,8 @@
 #include <linux/highmem.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
+#include <net/netlink.h>
+#include <rdma/rdma_netlink.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -250,6 +252,28 @@ void rxe_rs_destroy_workqueue(struct workqueue_struct *wq)
 bool rxe_rs_cancel_delayed_work(struct work_struct *work)
 {
 	return cancel_delayed_work(to_delayed_work(work));
+}
+
+/* Whether a delayed work (its work_struct) waits for its timer or queue. */
+bool rxe_rs_delayed_work_pending(struct work_struct *work)
+{
+	return delayed_work_pending(to_delayed_work(work));
+}
+
+/* The nest of driver attributes in an rdma netlink resource entry. */
+struct nlattr *rxe_rs_nl_driver_start(struct sk_buff *msg)
+{
+	return nla_nest_start_noflag(msg, RDMA_NLDEV_ATTR_DRIVER);
+}
+
+void rxe_rs_nl_nest_end(struct sk_buff *msg, struct nlattr *nest)
+{
+	nla_nest_end(msg, nest);
+}
+
+void rxe_rs_nl_nest_cancel(struct sk_buff *msg, struct nlattr *nest)
+{
+	nla_nest_cancel(msg, nest);
 }
 
 /* sysfs: /sys/class/infiniband/<dev>/parent names the netdev, as in rxe. */

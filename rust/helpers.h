@@ -39,6 +39,13 @@ void rxe_rs_random_mac(u8 *addr);
 /* The initial network namespace, where rxe devices are born (as in rxe). */
 struct net *rxe_rs_init_net(void);
 
+struct nlattr;
+struct sk_buff;
+bool rxe_rs_delayed_work_pending(struct work_struct *work);
+struct nlattr *rxe_rs_nl_driver_start(struct sk_buff *msg);
+void rxe_rs_nl_nest_end(struct sk_buff *msg, struct nlattr *nest);
+void rxe_rs_nl_nest_cancel(struct sk_buff *msg, struct nlattr *nest);
+
 /* uverbs calls: the driver's udata and user context, copies in and out. */
 struct uverbs_attr_bundle;
 struct ib_udata *rxe_rs_attrs_udata(struct uverbs_attr_bundle *attrs);

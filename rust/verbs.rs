@@ -20,6 +20,7 @@ pub(crate) mod pool;
 pub(crate) mod post;
 pub(crate) mod qp;
 pub(crate) mod queue;
+pub(crate) mod restrack;
 pub(crate) mod srq;
 pub(crate) mod ucontext;
 pub(crate) mod udata;

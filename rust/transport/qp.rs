@@ -7,11 +7,13 @@
 //! when in `run`, its state in `state`. The verbs callbacks that create,
 //! modify and destroy it are in `verbs::qp`.
 
+mod diag;
 mod engine;
 mod guard;
 mod run;
 mod state;
 
+pub(crate) use diag::Diag;
 pub(crate) use engine::{
     enter, set_state, CompState, Ext, QpCore, RdRes, ReadOut, RecvCtx, ReqState, RespState, Shadow,
     WorkQueue, WqeMeta, WriteCtx,
@@ -140,6 +142,16 @@ impl Qp {
                 .enqueue_delayed::<_, 1>(self.clone(), jiffies)
                 .is_ok()
         })
+    }
+
+    /// Whether the timer is set (racy: a hint).
+    pub(crate) fn timer_pending(&self) -> bool {
+        // SAFETY: `self.timer` is a live `DelayedWork`, so the pointer is
+        // aligned and not dangling.
+        let work = unsafe { DelayedWork::raw_as_work(&self.timer) };
+        // SAFETY: The `work_struct` inside the QP's `delayed_work`; reading
+        // its pending bit is allowed in any context.
+        unsafe { bindings::rxe_rs_delayed_work_pending(work.cast()) }
     }
 
     /// Takes back a pending timer, so a destroyed QP is not kept alive by

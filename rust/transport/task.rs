@@ -133,6 +133,15 @@ impl Task {
         }
     }
 
+    /// The runner's state, for administrators (racy: a hint).
+    pub(crate) fn name(&self) -> &'static CStr {
+        match self.0.load(Relaxed) {
+            IDLE => c"idle",
+            BUSY => c"busy",
+            _ => c"armed",
+        }
+    }
+
     /// The runner stops for good (the QP is destroyed): whoever begins
     /// next finds nothing to do.
     pub(crate) fn end(&self) {

@@ -70,6 +70,7 @@ pub(crate) fn set_ops(ibdev: &mut bindings::ib_device) {
     ops.modify_qp = Some(qp::modify_qp);
     ops.query_qp = Some(qp::query_qp);
     ops.destroy_qp = Some(qp::destroy_qp);
+    ops.fill_res_qp_entry = Some(super::restrack::fill_res_qp_entry);
     ops.post_send = Some(qp::post_send);
     ops.create_srq = Some(srq::create_srq);
     ops.modify_srq = Some(srq::modify_srq);

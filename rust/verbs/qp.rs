@@ -643,6 +643,9 @@ pub(crate) unsafe extern "C" fn query_qp(
     out.qp_state = core.state.to_ib();
     out.cur_qp_state = out.qp_state;
     out.sq_draining = u8::from(core.state.draining());
+    // Where the engines are now, as the C rxe reports.
+    out.sq_psn = core.req.psn;
+    out.rq_psn = core.resp.psn;
     if let Some(av) = &core.av {
         av.write_ah_attr(&mut out.ah_attr);
     }
