@@ -9,6 +9,7 @@
 #include <rdma/uverbs_std_types.h>
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/ib_cache.h>
+#include <linux/file.h>
 #include <net/ipv6.h>
 
 #define UVERBS_MODULE_NAME rxe_rs_ib
@@ -148,7 +149,7 @@ DECLARE_UVERBS_NAMED_METHOD(
 
 DECLARE_UVERBS_NAMED_METHOD(
 	RXE_RS_METHOD_DUMP,
-	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN, UVERBS_ATTR_STRUCT(struct rxe_rs_dump_in, reserved2),
+	UVERBS_ATTR_PTR_IN(RXE_RS_ATTR_IN, UVERBS_ATTR_STRUCT(struct rxe_rs_dump_in, fds),
 			   UA_MANDATORY),
 	UVERBS_ATTR_PTR_OUT(RXE_RS_ATTR_OUT, UVERBS_ATTR_STRUCT(struct rxe_rs_dump_out, reserved),
 			    UA_MANDATORY));
@@ -194,22 +195,45 @@ struct rxe_rs_ucq_object {
 	u32 comp_events_reported;
 };
 
-/* An event file: its uobject (whose id is its fd), then its event queue,
- * which begins with a spinlock. */
+/* An event file: its uobject (the file's private_data), then its event
+ * queue, which begins with a spinlock. */
 struct rxe_rs_event_file {
 	struct ib_uobject uobj;
 	spinlock_t queue_lock;
 };
 
-/* The fd of an event file, from its event queue (a CQ's cq_context). */
-static u32 rxe_rs_channel_fd(void *ev_queue)
+/* Whether the caller's fd own_fd is the event file whose uobject is uobj.
+ * Compares pointers only: any file may be behind own_fd. */
+static bool rxe_rs_fd_is(u32 own_fd, const struct ib_uobject *uobj)
+{
+	struct file *f;
+	bool same;
+
+	if (!uobj)
+		return false;
+	f = fget(own_fd);
+	if (!f)
+		return false;
+	same = f->private_data == uobj;
+	fput(f);
+	return same;
+}
+
+bool rxe_rs_fd_is_cq_channel(u32 own_fd, const struct ib_cq *cq)
 {
 	struct rxe_rs_event_file *f;
 
-	if (!ev_queue)
-		return U32_MAX;
-	f = container_of((spinlock_t *)ev_queue, struct rxe_rs_event_file, queue_lock);
-	return (u32)f->uobj.id;
+	if (!cq->cq_context)
+		return false;
+	f = container_of((spinlock_t *)cq->cq_context, struct rxe_rs_event_file, queue_lock);
+	return rxe_rs_fd_is(own_fd, &f->uobj);
+}
+
+bool rxe_rs_fd_is_async_file(u32 own_fd, const struct ib_ucontext *uctx)
+{
+	const struct ib_uobject *f = (const void *)READ_ONCE(uctx->ufile->default_async_file);
+
+	return rxe_rs_fd_is(own_fd, f);
 }
 
 static void rxe_rs_uevent_state(const struct rxe_rs_uevent_object *u,
@@ -219,7 +243,7 @@ static void rxe_rs_uevent_state(const struct rxe_rs_uevent_object *u,
 	st->user_handle = u ? u->uobject.user_handle : 0;
 	st->async_events = u ? READ_ONCE(u->events_reported) : 0;
 	st->comp_events = 0;
-	st->channel = U32_MAX;
+	st->has_channel = 0;
 }
 
 void rxe_rs_cq_state(const struct ib_cq *cq, struct rxe_rs_uobj_state *st)
@@ -229,7 +253,7 @@ void rxe_rs_cq_state(const struct ib_cq *cq, struct rxe_rs_uobj_state *st)
 	rxe_rs_uevent_state(u ? &u->uevent : NULL, st);
 	if (u) {
 		st->comp_events = READ_ONCE(u->comp_events_reported);
-		st->channel = rxe_rs_channel_fd(cq->cq_context);
+		st->has_channel = !!cq->cq_context;
 	}
 }
 
@@ -267,13 +291,6 @@ void rxe_rs_qp_set_events(struct ib_qp *qp, u32 async_events)
 
 	if (u)
 		WRITE_ONCE(u->events_reported, async_events);
-}
-
-u32 rxe_rs_async_fd(const struct ib_ucontext *uctx)
-{
-	const struct ib_uobject *f = (const void *)READ_ONCE(uctx->ufile->default_async_file);
-
-	return f ? (u32)f->id : U32_MAX;
 }
 
 /*

@@ -72,14 +72,24 @@ struct rxe_rs_set_next_in {
  * DUMP's input: where to write the checkpoint image of the context (the
  * format is rust/proto/src/image.rs). buf 0 asks only for its size. Every
  * QP that can be stopped must be (PAUSE) first: EBUSY otherwise. ENOSPC
- * if len is short of the image.
+ * if len is short of the image. fds points to nfds rxe_rs_fd_pairs: the
+ * process's event files, as the caller's copies of them and the numbers
+ * the process has them at, which the image records (the core forgets an
+ * event file's fd number once it is installed, and fds move). EBADF if a
+ * CQ's completion channel is not among them.
  */
+#define RXE_RS_DUMP_FDS_MAX 1024
 struct rxe_rs_dump_in {
 	__u32 flags;
-	__u32 reserved;
+	__u32 nfds;
 	__aligned_u64 buf;
 	__aligned_u64 len;
-	__aligned_u64 reserved2;
+	__aligned_u64 fds;
+};
+
+struct rxe_rs_fd_pair {
+	__u32 proc_fd;
+	__u32 own_fd;
 };
 
 /* DUMP's answer: the image's bytes (written, or needed) and records. */
@@ -146,13 +156,14 @@ int rxe_rs_uverbs_stage(struct ib_ucontext *uctx, const struct rxe_rs_stage_in *
  * What the uverbs core keeps of a user object that a restore must give
  * back: its uverbs handle, the process's own value for it (user_handle),
  * the events the process has read (libibverbs waits at destroy until the
- * kernel's counts match its own), and a CQ's completion channel fd.
+ * kernel's counts match its own), and whether a CQ has a completion
+ * channel (which rxe_rs_fd_is_cq_channel() finds among the caller's fds).
  */
 struct rxe_rs_uobj_state {
 	__u32 handle;
 	__u32 async_events;
 	__u32 comp_events;
-	__u32 channel;
+	__u32 has_channel;
 	__u64 user_handle;
 };
 void rxe_rs_cq_state(const struct ib_cq *cq, struct rxe_rs_uobj_state *st);
@@ -162,8 +173,10 @@ void rxe_rs_qp_state(const struct ib_qp *qp, struct rxe_rs_uobj_state *st);
 void rxe_rs_cq_set_events(struct ib_cq *cq, __u32 async_events, __u32 comp_events);
 void rxe_rs_srq_set_events(struct ib_srq *srq, __u32 async_events);
 void rxe_rs_qp_set_events(struct ib_qp *qp, __u32 async_events);
-/* The process's fd of the context's async event file (U32_MAX: none). */
-__u32 rxe_rs_async_fd(const struct ib_ucontext *uctx);
+/* Whether the caller's fd own_fd is cq's completion channel, or uctx's
+ * async event file. */
+bool rxe_rs_fd_is_cq_channel(u32 own_fd, const struct ib_cq *cq);
+bool rxe_rs_fd_is_async_file(u32 own_fd, const struct ib_ucontext *uctx);
 
 /* The IP family (4 or 6) of RoCE v2 GID index of port 1, and its 16 bytes
  * into raw (if not NULL); a negative errno if it is not one. */

@@ -22,6 +22,7 @@ use crate::{
         },
         msgseq::MsgPos,
         sort,
+        uapi::FdPair,
     },
     transport::qp::{Drain, Live, Mig, QpCore, QpState},
     verbs::{
@@ -63,7 +64,7 @@ pub(crate) struct Dumped {
 ///
 /// `uctx` must be a live user context of one of our devices (a method
 /// handler's).
-pub(crate) unsafe fn dump(uctx: *mut bindings::ib_ucontext) -> Result<Dumped> {
+pub(crate) unsafe fn dump(uctx: *mut bindings::ib_ucontext, fds: &[FdPair]) -> Result<Dumped> {
     // SAFETY: As the caller promises.
     let register = unsafe { ucontext::objects(uctx) }.lock();
     let mut objs = KVec::with_capacity(register.iter().count(), GFP_KERNEL)?;
@@ -81,15 +82,18 @@ pub(crate) unsafe fn dump(uctx: *mut bindings::ib_ucontext) -> Result<Dumped> {
     // SAFETY: Every object is live while `register` is locked.
     unsafe { all_stopped(objs) }?;
 
-    // SAFETY: A live context (caller).
-    let async_fd = unsafe { bindings::rxe_rs_async_fd(uctx) };
+    let async_fd = fds
+        .iter()
+        // SAFETY: A live context (caller).
+        .find(|p| unsafe { bindings::rxe_rs_fd_is_async_file(p.own_fd, uctx) })
+        .map_or(rec::NO_FD, |p| p.proc_fd);
     let mut sizer = Sizer::default();
     // SAFETY: As above.
-    unsafe { emit(&mut sizer, objs, async_fd) }?;
+    unsafe { emit(&mut sizer, objs, async_fd, fds) }?;
     let mut bytes = KVVec::from_elem(0u8, sizer.bytes(), GFP_KERNEL)?;
     let mut w = Writer::new(&mut bytes).map_err(image_err)?;
     // SAFETY: As above.
-    unsafe { emit(&mut w, objs, async_fd) }?;
+    unsafe { emit(&mut w, objs, async_fd, fds) }?;
     let len = w.finish().map_err(image_err)?;
     drop(register);
     if len != bytes.len() {
@@ -186,7 +190,7 @@ unsafe fn all_stopped(objs: &[Obj]) -> Result {
 /// # Safety
 ///
 /// The objects are live, and stay so (their register is locked).
-unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj], async_fd: u32) -> Result {
+unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj], async_fd: u32, fds: &[FdPair]) -> Result {
     s.record_with(Kind::Producer, PRODUCER.len(), |b| copy(b, PRODUCER))
         .map_err(image_err)?;
     let count = |k| objs.iter().filter(|o| o.kind == k).count() as u32;
@@ -208,7 +212,7 @@ unsafe fn emit<S: Sink>(s: &mut S, objs: &[Obj], async_fd: u32) -> Result {
         unsafe {
             match o.kind {
                 ObjKind::Pd => emit_pd(s, o),
-                ObjKind::Cq => emit_cq(s, o),
+                ObjKind::Cq => emit_cq(s, o, fds),
                 ObjKind::Srq => emit_srq(s, o),
                 ObjKind::Mr => emit_mr(s, o),
                 ObjKind::Ah => emit_ah(s, o),
@@ -250,18 +254,29 @@ fn emit_ring<S: Sink>(
 /// # Safety
 ///
 /// As for [`emit`].
-unsafe fn emit_cq<S: Sink>(s: &mut S, o: &Obj) -> Result {
+unsafe fn emit_cq<S: Sink>(s: &mut S, o: &Obj, fds: &[FdPair]) -> Result {
     // SAFETY: A live CQ of ours (caller).
     let cq = unsafe { RxeCq::from_ib(o.ptr as *mut _) };
     let (ring, notify) = cq.with_ring(|q, n| (q.info(), n));
     let ring = ring?;
     // SAFETY: A live user CQ.
     let u = unsafe { uobj_state(|st| bindings::rxe_rs_cq_state(cq.ib(), st)) };
+    let channel = if u.has_channel == 0 {
+        rec::NO_FD
+    } else {
+        // The caller must say where the process has it: the core forgets
+        // an event file's number once it is installed.
+        fds.iter()
+            // SAFETY: A live CQ.
+            .find(|p| unsafe { bindings::rxe_rs_fd_is_cq_channel(p.own_fd, cq.ib()) })
+            .map(|p| p.proc_fd)
+            .ok_or(EBADF)?
+    };
     let r = rec::Cq {
         handle: o.handle,
         notify,
         comp_vector: cq.comp_vector(),
-        channel: u.channel,
+        channel,
         comp_events: u.comp_events,
         async_events: u.async_events,
         user_handle: u.user_handle,

@@ -44,6 +44,8 @@ const _: () = {
     assert!(bindings::RXE_RS_METHOD_DUMP == uapi::METHOD_DUMP as u32);
     assert!(size_of::<bindings::rxe_rs_dump_in>() == uapi::DumpIn::LEN);
     assert!(size_of::<bindings::rxe_rs_dump_out>() == uapi::DumpOut::LEN);
+    assert!(size_of::<bindings::rxe_rs_fd_pair>() == uapi::FdPair::LEN);
+    assert!(bindings::RXE_RS_DUMP_FDS_MAX == uapi::DUMP_FDS_MAX);
     assert!(bindings::RXE_RS_METHOD_STAGE == uapi::METHOD_STAGE as u32);
     assert!(size_of::<bindings::rxe_rs_stage_in>() == uapi::StageIn::LEN);
     assert!(size_of::<bindings::rxe_rs_stage_out>() == uapi::StageOut::LEN);
@@ -219,12 +221,13 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_dump(
     // SAFETY: As the glue promises.
     let (dev, input, out) = unsafe { (dev_of(uctx), &*input, &mut *out) };
     errno((|| {
-        if input.flags != 0 || input.reserved != 0 || input.reserved2 != 0 {
+        if input.flags != 0 || input.nfds > uapi::DUMP_FDS_MAX {
             return Err(EINVAL);
         }
         privileged(dev)?;
+        let fds = fd_pairs(input.fds, input.nfds)?;
         // SAFETY: The caller's live context.
-        let d = unsafe { dump::dump(uctx) }?;
+        let d = unsafe { dump::dump(uctx, &fds) }?;
         let len = d.bytes.len();
         out.len = len as u64;
         out.records = d.records;
@@ -240,6 +243,24 @@ pub(crate) unsafe extern "C" fn rxe_rs_uverbs_dump(
         }
         Ok(())
     })())
+}
+
+/// DUMP's event files, from the caller's array of `n` [`uapi::FdPair`]s.
+fn fd_pairs(addr: u64, n: u32) -> Result<KVec<uapi::FdPair>> {
+    let mut out = KVec::new();
+    if n == 0 {
+        return Ok(out);
+    }
+    let len = (n as usize).checked_mul(uapi::FdPair::LEN).ok_or(EINVAL)?;
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    let mut bytes = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(UserPtr::from_addr(addr), len)
+        .reader()
+        .read_slice(&mut bytes)?;
+    for b in bytes.chunks_exact(uapi::FdPair::LEN) {
+        out.push(uapi::from_bytes(b).ok_or(EINVAL)?, GFP_KERNEL)?;
+    }
+    Ok(out)
 }
 
 /// RESTORE_STAGE: checks an image against the device and, unless asked

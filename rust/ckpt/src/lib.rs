@@ -57,8 +57,9 @@ pub fn dump(p: &Process, leave_running: bool) -> Result<Dump> {
             files.len()
         )));
     };
+    let events = p.event_files()?;
     let stopped = u.file.pause()?;
-    let image = match u.file.dump() {
+    let image = match u.file.dump(&events) {
         Ok(i) => i,
         Err(e) => {
             let _ = u.file.resume();

@@ -83,6 +83,19 @@ impl Process {
             .any(|(_, t)| t == "/dev/infiniband/rdma_cm"))
     }
 
+    /// Its uverbs event files (completion channels, async event files),
+    /// each as its fd number there and our copy of it: what DUMP needs to
+    /// name them in the image.
+    pub fn event_files(&self) -> Result<Vec<(u32, OwnedFd)>> {
+        let mut out = Vec::new();
+        for (fd, target) in self.fds()? {
+            if target == "anon_inode:[infinibandevent]" {
+                out.push((fd as u32, self.borrow(fd)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Borrows its fd `fd`.
     pub fn borrow(&self, fd: i32) -> Result<OwnedFd> {
         // SAFETY: pidfd_getfd(pidfd, fd, 0): no pointers.

@@ -14,7 +14,7 @@ use std::{
 
 use rxe_proto::{
     image::record::Field,
-    uapi::{self, DumpIn, DumpOut, MigIn, MigOut, QueryOut, SetNextIn, StageIn, StageOut},
+    uapi::{self, DumpIn, DumpOut, FdPair, MigIn, MigOut, QueryOut, SetNextIn, StageIn, StageOut},
 };
 
 use crate::{Error, Result};
@@ -167,7 +167,7 @@ impl Uverbs {
     }
 
     /// One DUMP call: into `buf` (or only the size, if it is empty).
-    fn dump_into(&self, buf: &mut [u8]) -> std::io::Result<DumpOut> {
+    fn dump_into(&self, buf: &mut [u8], fds: &[u8]) -> std::io::Result<DumpOut> {
         let i = DumpIn {
             buf: if buf.is_empty() {
                 0
@@ -175,6 +175,8 @@ impl Uverbs {
                 buf.as_mut_ptr() as u64
             },
             len: buf.len() as u64,
+            nfds: (fds.len() / FdPair::LEN) as u32,
+            fds: fds.as_ptr() as u64,
             ..Default::default()
         };
         let input: [u8; DumpIn::LEN] = uapi::to_bytes(&i);
@@ -183,11 +185,34 @@ impl Uverbs {
         uapi::from_bytes(&out).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EPROTO))
     }
 
-    /// The checkpoint image of the context, whose QPs are stopped.
-    pub fn dump(&self) -> Result<Vec<u8>> {
+    /// The checkpoint image of the context, whose QPs are stopped. `fds`:
+    /// the process's event files, as their numbers there and our copies
+    /// (see [`crate::process::Process::event_files`]).
+    pub fn dump(&self, fds: &[(u32, OwnedFd)]) -> Result<Vec<u8>> {
+        if fds.len() > uapi::DUMP_FDS_MAX as usize {
+            return Err(Error::Usage(format!(
+                "dump of {}: the process has more than {} uverbs event files",
+                self.what,
+                uapi::DUMP_FDS_MAX
+            )));
+        }
+        let fds: Vec<u8> = fds
+            .iter()
+            .flat_map(|(n, f)| {
+                let p = FdPair {
+                    proc_fd: *n,
+                    own_fd: f.as_raw_fd() as u32,
+                };
+                uapi::to_bytes::<FdPair, { FdPair::LEN }>(&p)
+            })
+            .collect();
         let err = |e: std::io::Error| match e.raw_os_error() {
             Some(libc::EBUSY) => Error::Usage(format!(
                 "dump of {}: its QPs are not all stopped (pause first)",
+                self.what
+            )),
+            Some(libc::EBADF) => Error::Usage(format!(
+                "dump of {}: a CQ's completion channel is not among the process's open files",
                 self.what
             )),
             _ => Error::sys(format!("dump of {}", self.what), e),
@@ -195,11 +220,11 @@ impl Uverbs {
         // The size, then the image; if the context grew in between (the
         // process made objects), once more.
         for _ in 0..3 {
-            let size = self.dump_into(&mut []).map_err(err)?;
+            let size = self.dump_into(&mut [], &fds).map_err(err)?;
             let len =
                 usize::try_from(size.len).map_err(|_| Error::Usage("image too large".into()))?;
             let mut buf = vec![0u8; len];
-            match self.dump_into(&mut buf) {
+            match self.dump_into(&mut buf, &fds) {
                 Ok(out) if out.len == size.len => return Ok(buf),
                 Ok(_) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => continue,

@@ -59,6 +59,9 @@ pub const CONFLICT_MTU: u32 = 16;
 /// No source GID of a path's family was given.
 pub const CONFLICT_ADDR: u32 = 32;
 
+/// At most this many [`FdPair`]s go with a DUMP.
+pub const DUMP_FDS_MAX: u32 = 1024;
+
 /// [`SetNextIn::flags`]: set the next QPN.
 pub const SET_NEXT_QPN: u32 = 1;
 /// [`SetNextIn::flags`]: set the next MR index.
@@ -103,12 +106,25 @@ records! {
     DumpIn {
         /// None defined: 0.
         flags: u32,
-        reserved: u32,
+        /// How many [`FdPair`]s are at `fds` (at most [`DUMP_FDS_MAX`]).
+        nfds: u32,
         /// Where to write the image; 0: only say its size.
         buf: u64,
         /// The bytes there.
         len: u64,
-        reserved2: u64,
+        /// The process's event files (completion channels, the async
+        /// event file), each as the caller's copy of it and the number the
+        /// process has it at: the image names them by those numbers. The
+        /// kernel cannot know them (fds move, as a restore's do).
+        fds: u64,
+    }
+
+    /// One event file for [`DumpIn::fds`].
+    FdPair {
+        /// Its fd number in the process.
+        proc_fd: u32,
+        /// The caller's fd for the same file.
+        own_fd: u32,
     }
 
     /// RESTORE_STAGE's input.
@@ -176,6 +192,7 @@ mod tests {
         assert_eq!(MigOut::LEN, 16);
         assert_eq!(SetNextIn::LEN, 16);
         assert_eq!(DumpIn::LEN, 32);
+        assert_eq!(FdPair::LEN, 8);
         assert_eq!(DumpOut::LEN, 32);
         assert_eq!(StageIn::LEN, 32);
         assert_eq!(StageOut::LEN, 32);
