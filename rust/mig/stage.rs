@@ -124,13 +124,8 @@ fn refuse(e: ImageError) -> Error {
 fn validate_image(bytes: &[u8]) -> Result<KVVec<Entry>> {
     let img = Image::parse(bytes).map_err(refuse)?;
     let ctx = validate::context(&img).map_err(refuse)?;
-    let n = validate::objects(&ctx).ok_or_else(|| refuse(ImageError::Count))?;
-    // Each object takes a record of at least 16 bytes: a count the image
-    // cannot hold is refused before the scratch space is allocated.
-    if u64::from(n) > bytes.len() as u64 / 16 {
-        return Err(refuse(ImageError::Count));
-    }
-    let mut entries = KVVec::from_elem(Entry::default(), n as usize, GFP_KERNEL)?;
+    let n = validate::scratch_len(&img, &ctx).map_err(refuse)?;
+    let mut entries = KVVec::from_elem(Entry::default(), n, GFP_KERNEL)?;
     validate::validate(&img, &mut entries).map_err(refuse)?;
     Ok(entries)
 }

@@ -16,8 +16,8 @@ use crate::{Error, Result};
 fn checked(bytes: &[u8]) -> Result<Image<'_>> {
     let img = Image::parse(bytes).map_err(Error::Image)?;
     let ctx = validate::context(&img).map_err(Error::Image)?;
-    let n = validate::objects(&ctx).ok_or(Error::Image(rxe_proto::image::ImageError::Count))?;
-    let mut scratch = vec![Entry::default(); n as usize];
+    let n = validate::scratch_len(&img, &ctx).map_err(Error::Image)?;
+    let mut scratch = vec![Entry::default(); n];
     validate::validate(&img, &mut scratch).map_err(Error::Image)?;
     Ok(img)
 }

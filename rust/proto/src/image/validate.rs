@@ -71,6 +71,18 @@ pub fn objects(c: &record::Context) -> Option<u32> {
         .try_fold(c.pds, |n, &m| n.checked_add(m))
 }
 
+/// The scratch space [`validate`] needs for `img`, whose context record
+/// is `c`: one [`Entry`] per object the context announces. A count beyond
+/// the image's records (each object has one of its own) is refused before
+/// anything is allocated for it: a damaged count must not cost memory.
+pub fn scratch_len(img: &Image<'_>, c: &record::Context) -> Result<usize, ImageError> {
+    let n = objects(c).ok_or(ImageError::Count)?;
+    if n > img.count() {
+        return Err(ImageError::Count);
+    }
+    usize::try_from(n).map_err(|_| ImageError::Count)
+}
+
 /// An error about record `r` at byte `at` of its payload.
 fn bad(r: &Record<'_>, at: usize) -> ImageError {
     ImageError::Field {
@@ -636,6 +648,31 @@ pub(crate) mod tests {
             }
         }
         assert!(failed);
+    }
+
+    #[test]
+    fn scratch_for_the_records_there_are() {
+        let recs = sample_records();
+        let img = write(&recs);
+        let parsed = Image::parse(&img).unwrap();
+        let ctx = context(&parsed).unwrap();
+        assert_eq!(scratch_len(&parsed, &ctx), Ok(6));
+        // A count past the records (or past u32) costs no memory: refused.
+        for qps in [u32::MAX, u32::MAX - 10, 1 << 30, parsed.count()] {
+            let mut recs = recs.clone();
+            let (_, payload) = recs.iter_mut().find(|(k, _)| *k == Kind::Context).unwrap();
+            let mut c: Context = decode(payload, Kind::Context).unwrap();
+            c.qps = qps;
+            c.put(payload);
+            let img = write(&recs);
+            let parsed = Image::parse(&img).unwrap();
+            let ctx = context(&parsed).unwrap();
+            assert_eq!(
+                scratch_len(&parsed, &ctx),
+                Err(ImageError::Count),
+                "qps {qps}"
+            );
+        }
     }
 
     #[test]
