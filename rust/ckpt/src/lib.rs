@@ -203,9 +203,13 @@ pub fn move_to(p: &Process, to: &str, addr: Option<std::net::IpAddr>) -> Result<
     uverbs::uverbs_node(to)?;
     uverbs::source_gids_for(to, addr)?;
     let u = one_context(p)?;
+    let start = std::time::Instant::now();
     let d = dump(p, false)?;
     match restore::restore(p, u.fd, &u.node, &d.image, to, addr) {
-        Ok(r) => Ok(r),
+        Ok(mut r) => {
+            r.stopped = Some(start.elapsed());
+            Ok(r)
+        }
         Err(e) => {
             let _ = u.file.resume();
             Err(e)

@@ -232,9 +232,13 @@ fn run(cli: Cli) -> Result<()> {
 
 /// What a restore says it did.
 fn print_restored(pid: i32, to: &str, r: &rxe_ckpt::restore::Restored) {
+    let stopped = r
+        .stopped
+        .map(|d| format!(", stopped {} ms", d.as_millis()))
+        .unwrap_or_default();
     println!(
-        "process {pid}: {} objects on {to}, {} QPs resumed",
-        r.objects, r.qps
+        "process {pid}: {} objects on {to}, {} QPs resumed (image {} bytes{stopped})",
+        r.objects, r.qps, r.image_bytes
     );
     for (old, new) in &r.new_qpns {
         println!("process {pid}: QP {old:#x} is now {new:#x} (its peer was told)");

@@ -45,6 +45,11 @@ pub struct Restored {
     pub qps: u32,
     /// QPs that took a new number: (old, new).
     pub new_qpns: Vec<(u32, u32)>,
+    /// The image's bytes.
+    pub image_bytes: usize,
+    /// For a move: how long its QPs were stopped, from the pause to the
+    /// resume.
+    pub stopped: Option<std::time::Duration>,
 }
 
 /// A ring to map at its old address: the old offset, the new one, size.
@@ -248,7 +253,10 @@ fn make(
     }
 
     // 3. Channels, then the objects in handle order.
-    let mut out = Restored::default();
+    let mut out = Restored {
+        image_bytes: image.len(),
+        ..Restored::default()
+    };
     let mut renumbered = Vec::new();
     let mut rings = Vec::new();
     let mut gaps = Vec::new();
