@@ -72,7 +72,7 @@ tools:
 
 # The checkpointer (rust/ckpt: library and CLI, on the protocol crate).
 ckpt:
-	cd $(SRC)/rust/ckpt && cargo build --offline --quiet --release
+	cd $(SRC)/rust/ckpt && cargo build --offline --quiet --release --bins --examples
 
 install: modules ckpt
 	$(KMAKE) modules_install
