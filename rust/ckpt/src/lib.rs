@@ -203,9 +203,13 @@ pub fn move_to(p: &Process, to: &str, addr: Option<std::net::IpAddr>) -> Result<
     uverbs::uverbs_node(to)?;
     uverbs::source_gids_for(to, addr)?;
     let u = one_context(p)?;
+    // The process stops before the dump: what it did with its queues
+    // between the dump and the commit (a WQE posted to the old ring, a
+    // completion taken from it) would be lost.
+    let t = ptrace::Tracee::attach(p.pid())?;
     let start = std::time::Instant::now();
     let d = dump(p, false)?;
-    match restore::restore(p, u.fd, &u.node, &d.image, to, addr) {
+    match restore::restore_stopped(&t, p, u.fd, &u.node, &d.image, to, addr) {
         Ok(mut r) => {
             r.stopped = Some(start.elapsed());
             Ok(r)

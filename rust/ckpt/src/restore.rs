@@ -155,11 +155,56 @@ fn cloexec(pid: i32, fd: u32) -> bool {
         .is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0)
 }
 
-/// Restores `image` into process `p`, whose uverbs file `old_fd` (node
-/// `old_node`) holds the context the image was taken of, onto device `to`,
-/// its paths' source address `addr` (for that family; else the device's
-/// first of each family).
+/// Restores `image`, a dump of the context on process `p`'s uverbs fd
+/// `old_fd` (device node `old_node`), into `p` on device `to`, restored
+/// paths taking the source address `addr` (for that family; else the
+/// device's first of each family). The process is stopped for it; the
+/// image must still be what its context is (see [`unchanged`]).
 pub fn restore(
+    p: &Process,
+    old_fd: i32,
+    old_node: &str,
+    image: &[u8],
+    to: &str,
+    addr: Option<std::net::IpAddr>,
+) -> Result<Restored> {
+    // What the image and the device say first, before the process stops.
+    crate::show::check(image)?;
+    if let Some(w) = crate::check_with(image, to, addr)?.first() {
+        return Err(Error::Usage(format!("{to} cannot host the image: {w}")));
+    }
+    let t = Tracee::attach(p.pid())?;
+    unchanged(p, image)?;
+    restore_stopped(&t, p, old_fd, old_node, image, to, addr)
+}
+
+/// Whether process `p`'s context is still what `image` says: a process
+/// that went on using its queues after the dump (a WQE posted to a ring
+/// of a stopped QP, a completion taken from a CQ) would lose that in the
+/// restore. The process is stopped; its QPs must be too.
+fn unchanged(p: &Process, image: &[u8]) -> Result<()> {
+    let u = crate::one_context(p)?;
+    let now = u.file.dump(&p.event_files()?).map_err(|e| match e {
+        Error::Usage(m) if m.contains("not all stopped") => Error::Usage(format!(
+            "process {}: its QPs run again since the image was taken (dump again)",
+            p.pid()
+        )),
+        other => other,
+    })?;
+    if now != image {
+        return Err(Error::Usage(format!(
+            "process {}: it used its RDMA queues or objects since the image was taken; \
+             dump again with the process stopped, or use move",
+            p.pid()
+        )));
+    }
+    Ok(())
+}
+
+/// [`restore`] with process `p` already stopped by `t` (a move stops it
+/// before its dump, so that nothing it does comes between the two).
+pub fn restore_stopped(
+    t: &Tracee,
     p: &Process,
     old_fd: i32,
     old_node: &str,
@@ -177,7 +222,6 @@ pub fn restore(
     let new_node = format!("/dev/infiniband/{}", uverbs::uverbs_node(to)?);
     let sgid = uverbs::source_gids_for(to, addr)?;
 
-    let t = Tracee::attach(p.pid())?;
     let scratch = t.call(
         "map scratch memory",
         libc::SYS_mmap,
@@ -191,7 +235,7 @@ pub fn restore(
         ],
     )?;
     let inside = Inside {
-        t: &t,
+        t,
         scratch,
         pid: p.pid(),
     };
@@ -205,7 +249,6 @@ pub fn restore(
         made.close_all(&inside);
     }
     let _ = t.syscall(libc::SYS_munmap, &[scratch, SCRATCH]);
-    drop(t);
     res
 }
 
