@@ -466,6 +466,42 @@ case_move_rc_pingpong_events() {
 	move_pingpong ibv_rc_pingpong 4096 4 1 -e
 }
 
+# rxe-ckpt dump, then restore into the same process: a running
+# ibv_rc_pingpong's server, stopped with SIGSTOP so that it does nothing
+# between the two, is dumped (its QPs stay stopped) and restored into
+# itself on rxe_b2, where it goes on; both complete, data checked. First,
+# refused: an image the process has moved on from (taken with
+# --leave-running, its QPs running again since).
+case_dump_restore() {
+	three_devices
+	local n srv img=/tmp/rxe-rs-dr.img out
+	n=$(iters_for 12 4096)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	out=$("$RXE_CKPT" dump --pid "$srv" -o "$img" --leave-running 2>&1) || die_case "dump: $out"
+	expect_fail "since the image was taken" "$RXE_CKPT" restore --pid "$srv" --to rxe_b2 "$img"
+	kill -STOP "$srv"
+	out=$("$RXE_CKPT" dump --pid "$srv" -o "$img" 2>&1) || {
+		kill -CONT "$srv"
+		die_case "dump: $out"
+	}
+	echo "$out"
+	out=$("$RXE_CKPT" restore --pid "$srv" --to rxe_b2 "$img" 2>&1) || {
+		kill -CONT "$srv"
+		die_case "restore: $out"
+	}
+	echo "$out"
+	kill -CONT "$srv"
+	case "$out" in "process $srv: 4 objects on rxe_b2, 1 QPs resumed"*) ;; *) die_case "restore said: $out" ;; esac
+	wait_for 60 counter_above rxe_b2 rdma_recvs 100 || {
+		show_counters
+		die_case "no traffic on rxe_b2 after the restore"
+	}
+	pp_wait
+	rm -f "$img"
+}
+
 # move_load MOVES [LOSS]: the project's verified workload (progs/mig_load.c;
 # every SEND, WRITE with immediate, READ and atomic checked, both ways at
 # once, 4 QPs) with its server moved MOVES times between rxe_b and rxe_b2,
@@ -678,6 +714,7 @@ t_case "fuzzed images: of 10,000 damaged copies of a real image the kernel refus
 if [ "${RXE_RS_MOVES:-}" = 1 ]; then
 	t_case "move: ibv_rc_pingpong's server moved four times between two devices and addresses while it runs; both complete, data checked" case_move_rc_pingpong
 	t_case "move: the same with a completion channel (ibv_rc_pingpong -e)" case_move_rc_pingpong_events
+	t_case "restore: dumped stopped, restored into itself on another device, ibv_rc_pingpong goes on there; an image the process moved on from refused" case_dump_restore
 	t_case "move: ibv_srq_pingpong's server (an SRQ, 16 QPs) moved four times; both complete, data checked" case_move_srq_pingpong
 	t_case "move: ibv_ud_pingpong's server moved with its address before traffic; the run completes there, data checked" case_move_ud_pingpong
 	t_case "move: onto a device where its QPN is taken: a new QPN, the peer told by the resume; the run completes, data checked" case_move_new_qpn

@@ -137,8 +137,23 @@ impl Tracee {
         let a = |i: usize| args.get(i).copied().unwrap_or(0);
         (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a(0), a(1), a(2), a(3), a(4), a(5));
         self.set_regs(&r)?;
-        ptrace(libc::PTRACE_SINGLESTEP, self.pid, 0, 0).map_err(|e| trace_err(self.pid, e))?;
-        let status = wait_stop(self.pid).map_err(|e| trace_err(self.pid, e))?;
+        let mut status = self.step()?;
+        // A process stopped by a stop signal (SIGSTOP: a dump taken with
+        // it frozen) traps back into its group-stop, or into our
+        // interrupt, before the step: until the call has run, step again.
+        for _ in 0..8 {
+            if status >> 16 != EVENT_STOP {
+                break;
+            }
+            let rip = self.regs()?.rip;
+            if rip == self.syscall_at.wrapping_add(2) {
+                return Ok(self.regs()?.rax as i64);
+            }
+            if rip != self.syscall_at {
+                break;
+            }
+            status = self.step()?;
+        }
         if libc::WSTOPSIG(status) != libc::SIGTRAP {
             return Err(Error::Usage(format!(
                 "process {}: stopped by signal {} while running a call for the restore",
@@ -147,6 +162,12 @@ impl Tracee {
             )));
         }
         Ok(self.regs()?.rax as i64)
+    }
+
+    /// One single step of the leader; its stop's wait status.
+    fn step(&self) -> Result<i32> {
+        ptrace(libc::PTRACE_SINGLESTEP, self.pid, 0, 0).map_err(|e| trace_err(self.pid, e))?;
+        wait_stop(self.pid).map_err(|e| trace_err(self.pid, e))
     }
 
     /// [`Tracee::syscall`], with a failure as an error about `what`.
