@@ -254,10 +254,21 @@ bool rxe_rs_cancel_delayed_work(struct work_struct *work)
 	return cancel_delayed_work(to_delayed_work(work));
 }
 
-/* Whether a delayed work (its work_struct) waits for its timer or queue. */
-bool rxe_rs_delayed_work_pending(struct work_struct *work)
+/*
+ * Where a delayed work (its work_struct) stands: the milliseconds its
+ * timer has left, 0 if it waits in its queue (or its timer is due), -1 if
+ * it is not set.
+ */
+long rxe_rs_delayed_work_left_ms(struct work_struct *work)
 {
-	return delayed_work_pending(to_delayed_work(work));
+	struct delayed_work *dw = to_delayed_work(work);
+	unsigned long expires = READ_ONCE(dw->timer.expires);
+
+	if (!work_pending(work))
+		return -1;
+	if (timer_pending(&dw->timer) && time_after(expires, jiffies))
+		return (long)jiffies_to_msecs(expires - jiffies);
+	return 0;
 }
 
 /* The nest of driver attributes in an rdma netlink resource entry. */

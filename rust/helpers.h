@@ -41,7 +41,7 @@ struct net *rxe_rs_init_net(void);
 
 struct nlattr;
 struct sk_buff;
-bool rxe_rs_delayed_work_pending(struct work_struct *work);
+long rxe_rs_delayed_work_left_ms(struct work_struct *work);
 struct nlattr *rxe_rs_nl_driver_start(struct sk_buff *msg);
 void rxe_rs_nl_nest_end(struct sk_buff *msg, struct nlattr *nest);
 void rxe_rs_nl_nest_cancel(struct sk_buff *msg, struct nlattr *nest);

@@ -144,14 +144,16 @@ impl Qp {
         })
     }
 
-    /// Whether the timer is set (racy: a hint).
-    pub(crate) fn timer_pending(&self) -> bool {
+    /// The milliseconds the timer has left: 0 if it is due (its work
+    /// queued), `None` if it is not set (racy: a hint).
+    pub(crate) fn timer_left_ms(&self) -> Option<u32> {
         // SAFETY: `self.timer` is a live `DelayedWork`, so the pointer is
         // aligned and not dangling.
         let work = unsafe { DelayedWork::raw_as_work(&self.timer) };
         // SAFETY: The `work_struct` inside the QP's `delayed_work`; reading
-        // its pending bit is allowed in any context.
-        unsafe { bindings::rxe_rs_delayed_work_pending(work.cast()) }
+        // its state is allowed in any context.
+        let ms = unsafe { bindings::rxe_rs_delayed_work_left_ms(work.cast()) };
+        u32::try_from(ms).ok()
     }
 
     /// Takes back a pending timer, so a destroyed QP is not kept alive by

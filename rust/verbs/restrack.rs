@@ -72,7 +72,8 @@ unsafe fn put(msg: *mut bindings::sk_buff, d: &Diag) -> Result {
         num(msg, c"resume_due", d.resume_due.into())?;
         num(msg, c"peer_ext", d.peer_ext.into())?;
         num(msg, c"rx_queued", d.rx_queued)?;
-        num(msg, c"timer", d.timer_pending.into())
+        // The timer's milliseconds left; 0xffffffff: not set.
+        num(msg, c"timer_ms", d.timer_ms.unwrap_or(u32::MAX))
     }
 }
 

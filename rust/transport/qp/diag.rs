@@ -32,8 +32,8 @@ pub(crate) struct Diag {
     pub(crate) rx_queued: u32,
     /// The runner: "idle", "busy" or "armed".
     pub(crate) runner: &'static kernel::str::CStr,
-    /// The timer is set.
-    pub(crate) timer_pending: bool,
+    /// The milliseconds the timer has left (0: due), `None`: not set.
+    pub(crate) timer_ms: Option<u32>,
 }
 
 impl Qp {
@@ -55,7 +55,7 @@ impl Qp {
             peer_ext: core.ext.peer,
             rx_queued: u32::try_from(self.rx.len()).unwrap_or(u32::MAX),
             runner: self.task.name(),
-            timer_pending: self.timer_pending(),
+            timer_ms: self.timer_left_ms(),
         })
     }
 }
