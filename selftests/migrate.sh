@@ -508,21 +508,21 @@ case_dump_restore() {
 # there and back, while it runs; with LOSS, netem loses that share of the
 # packets both ways. Both ends verify and compare totals at the end.
 move_load() {
-	local moves=$1 loss=${2:-} i to out srv cli pid rc=0 base secs
+	local moves=$1 loss=${2:-} i to out srv cli pid rc=0 base stop=/tmp/rxe-rs-load.stop
 	three_devices
 	if [ -n "$loss" ]; then
 		tc -n "$NS_A" qdisc add dev "$VA" root netem loss "$loss"
 		tc -n "$NS_B" qdisc add dev vlow root netem loss "$loss"
 	fi
-	# Long enough for the moves, with room to spare (a move takes about a
-	# second under TCG).
-	secs=$((moves * 3 + 10))
-	ip netns exec "$NS_B" timeout $((secs + 300)) "$MIG_LOAD" -d rxe_b -q 4 -t "$secs" \
-		>"$PP_SRV_LOG" 2>&1 &
+	# Both ends run until the moves are done (the stop file), at most
+	# 30 s a move.
+	rm -f "$stop"
+	ip netns exec "$NS_B" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_b -q 4 -t $((moves * 30)) \
+		-f "$stop" >"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	wait_for 30 grep -q listening "$PP_SRV_LOG" || die_case "mig_load server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout $((secs + 300)) "$MIG_LOAD" -d rxe_a -q 4 -t "$secs" "$IP_B" \
-		>"$PP_CLI_LOG" 2>&1 &
+	ip netns exec "$NS_A" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_a -q 4 -t $((moves * 30)) \
+		-f "$stop" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
 	cli=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 500 || die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	pid=$(pgrep -n -f "^$MIG_LOAD -d rxe_b ") || die_case "no mig_load on rxe_b"
@@ -539,9 +539,11 @@ move_load() {
 			die_case "no traffic on $to after move $i"
 		}
 	done
-	echo "$moves moves done"
-	if ! wait_for $((secs + 120)) gone "$srv" || ! wait_for 60 gone "$cli"; then
+	echo "$moves moves done; the last: $out"
+	touch "$stop"
+	if ! wait_for 120 gone "$srv" || ! wait_for 60 gone "$cli"; then
 		show_counters
+		kill "$srv" "$cli" 2>/dev/null
 	fi
 	wait "$cli" || rc=$?
 	wait "$srv" || rc=$((rc ? rc : 1))
@@ -551,6 +553,7 @@ move_load() {
 	{ grep -q "verified:" "$PP_SRV_LOG" && grep -q "verified:" "$PP_CLI_LOG"; } ||
 		die_case "mig_load did not verify: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+	rm -f "$stop"
 }
 
 case_move_load() {
@@ -707,24 +710,18 @@ t_case "dump: a running ibv_rc_pingpong's image holds its QPN, MR key and stoppe
 t_case "dump refused without privilege: no image, nothing stopped" case_dump_refused
 t_case "check: a device hosts an image or says why not; damaged images and impossible restores refused, the process untouched" case_check_and_refused_restore
 t_case "fuzzed images: of 10,000 damaged copies of a real image the kernel refuses exactly those the checker refuses; stages kept are freed" case_fuzzed_images
-# The moves under traffic run with RXE_RS_MOVES=1 (make moves), not yet in
-# make check: in about one run in five a moved pingpong's server hangs at
-# the end of its run, after every move and iteration (under investigation;
-# README, "Live migration").
-if [ "${RXE_RS_MOVES:-}" = 1 ]; then
-	t_case "move: ibv_rc_pingpong's server moved four times between two devices and addresses while it runs; both complete, data checked" case_move_rc_pingpong
-	t_case "move: the same with a completion channel (ibv_rc_pingpong -e)" case_move_rc_pingpong_events
-	t_case "restore: dumped stopped, restored into itself on another device, ibv_rc_pingpong goes on there; an image the process moved on from refused" case_dump_restore
-	t_case "move: ibv_srq_pingpong's server (an SRQ, 16 QPs) moved four times; both complete, data checked" case_move_srq_pingpong
-	t_case "move: ibv_ud_pingpong's server moved with its address before traffic; the run completes there, data checked" case_move_ud_pingpong
-	t_case "move: onto a device where its QPN is taken: a new QPN, the peer told by the resume; the run completes, data checked" case_move_new_qpn
-	t_case "move: with the C rxe as peer, silent; the address moves along and the peer's retransmissions find it" case_move_c_peer
-	t_case "move: the verified workload (4 QPs, both ways) with its server moved ${RXE_RS_LOAD_MOVES:-10} times there and back; nothing lost, duplicated, reordered or done twice" case_move_load
-	t_case "move: the same under netem 5% loss both ways" case_move_load_lossy
-	t_case "move: ib_send_bw -b (both ways) with its server moved to another device and back" case_move_send_bw
-	t_case "move: ib_write_bw with its server moved to another device and back" case_move_write_bw
-	t_case "move: ib_read_bw with its server (the reads' responder) moved and back" case_move_read_bw
-	t_case "move: ib_atomic_bw with its server (the atomics' responder) moved and back" case_move_atomic_bw
-fi
+t_case "move: ibv_rc_pingpong's server moved four times between two devices and addresses while it runs; both complete, data checked" case_move_rc_pingpong
+t_case "move: the same with a completion channel (ibv_rc_pingpong -e)" case_move_rc_pingpong_events
+t_case "restore: dumped stopped, restored into itself on another device, ibv_rc_pingpong goes on there; an image the process moved on from refused" case_dump_restore
+t_case "move: ibv_srq_pingpong's server (an SRQ, 16 QPs) moved four times; both complete, data checked" case_move_srq_pingpong
+t_case "move: ibv_ud_pingpong's server moved with its address before traffic; the run completes there, data checked" case_move_ud_pingpong
+t_case "move: onto a device where its QPN is taken: a new QPN, the peer told by the resume; the run completes, data checked" case_move_new_qpn
+t_case "move: with the C rxe as peer, silent; the address moves along and the peer's retransmissions find it" case_move_c_peer
+t_case "move: the verified workload (4 QPs, both ways) with its server moved ${RXE_RS_LOAD_MOVES:-10} times there and back; nothing lost, duplicated, reordered or done twice" case_move_load
+t_case "move: the verified workload under netem 5% loss both ways, moved ${RXE_RS_LOAD_MOVES:-10} times" case_move_load_lossy
+t_case "move: ib_send_bw -b (both ways) with its server moved to another device and back" case_move_send_bw
+t_case "move: ib_write_bw with its server moved to another device and back" case_move_write_bw
+t_case "move: ib_read_bw with its server (the reads' responder) moved and back" case_move_read_bw
+t_case "move: ib_atomic_bw with its server (the atomics' responder) moved and back" case_move_atomic_bw
 t_case "refused: the C rxe has no migration methods" case_c_rxe_refused
 t_done

@@ -24,8 +24,9 @@
  * completions (the blackout a move caused), exit 0; or FAIL and why,
  * exit 1.
  *
- * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-s SIZE] [-e]
- *                 [-p PORT] [SERVER_IP]
+ * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
+ *                 [-s SIZE] [-e] [-p PORT] [SERVER_IP]
+ * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -392,6 +393,30 @@ static void xfer(int s, void *buf, size_t len, int out)
 	}
 }
 
+/*
+ * xfer() for the end of the run, while the peer may still have work
+ * requests in flight: our completions are taken (and receive WQEs posted
+ * again) while we wait, or the peer could wait for good on receive WQEs we
+ * do not give back (RNR), and we on its totals.
+ */
+static int poll_all(void);
+
+static void xfer_polling(int s, void *buf, size_t len, int out)
+{
+	struct pollfd p = { .fd = s, .events = out ? POLLOUT : POLLIN };
+
+	for (;;) {
+		int r = poll(&p, 1, 1);
+
+		if (r < 0 && errno != EINTR)
+			die("poll on TCP: %s", strerror(errno));
+		if (r > 0)
+			break;
+		poll_all();
+	}
+	xfer(s, buf, len, out);
+}
+
 static int tcp_meet(const char *server, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -499,22 +524,23 @@ static struct ibv_context *open_dev(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *dev = NULL, *server = NULL;
+	const char *dev = NULL, *server = NULL, *stopfile = NULL;
 	int gidx = -1, port = 18516, secs = 10, events = 0, o, s;
 	struct wire_hello me = { .magic = MAGIC }, peer;
 	union ibv_gid gid;
 
-	while ((o = getopt(argc, argv, "d:x:q:t:s:ep:")) != -1) {
+	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:")) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 'x': gidx = atoi(optarg); break;
 		case 'q': nqp = (unsigned int)atoi(optarg); break;
 		case 't': secs = atoi(optarg); break;
+		case 'f': stopfile = optarg; break;
 		case 's': msg_size = (unsigned int)atoi(optarg); break;
 		case 'e': events = 1; break;
 		case 'p': port = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-s SIZE] [-e] [-p PORT] [SERVER_IP]\n", prog);
+			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [SERVER_IP]\n", prog);
 			return 2;
 		}
 	}
@@ -590,11 +616,21 @@ int main(int argc, char **argv)
 	       is_server ? "server" : "client", nqp, qps[0].qp->qp_num, msg_size, secs);
 	fflush(stdout);
 
-	long long end = now_us() + secs * 1000000LL;
+	long long end = now_us() + secs * 1000000LL, next_look = 0;
+	int more = 1;
 
 	last_wc_us = now_us();
 	for (;;) {
-		int more = now_us() < end, busy = 0;
+		int busy = 0;
+		long long t = now_us();
+
+		if (more && t >= end)
+			more = 0;
+		if (more && stopfile && t >= next_look) {
+			next_look = t + 100000;
+			if (access(stopfile, F_OK) == 0)
+				more = 0;
+		}
 
 		for (unsigned int i = 0; i < nqp; i++) {
 			struct qp *q = &qps[i];
@@ -619,8 +655,8 @@ int main(int argc, char **argv)
 		}, pt;
 		long long give_up = now_us() + 60 * 1000000LL;
 
-		xfer(s, &t, sizeof(t), 1);
-		xfer(s, &pt, sizeof(pt), 0);
+		xfer_polling(s, &t, sizeof(t), 1);
+		xfer_polling(s, &pt, sizeof(pt), 0);
 		/* What the peer sent last may still be on its way to our CQ. */
 		while (qps[i].recv_sends < pt.sends || qps[i].recv_writes < pt.writes) {
 			if (!poll_all()) {
