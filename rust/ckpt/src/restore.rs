@@ -47,8 +47,8 @@ pub struct Restored {
     pub new_qpns: Vec<(u32, u32)>,
     /// The image's bytes.
     pub image_bytes: usize,
-    /// For a move: how long its QPs were stopped, from the pause to the
-    /// resume.
+    /// For a move: how long it took, from the pause to the end of the
+    /// commit (the process is stopped throughout).
     pub stopped: Option<std::time::Duration>,
 }
 
