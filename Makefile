@@ -107,10 +107,9 @@ bench:
 # under netem 5% loss, three runs in a row (SOAK_MOVES, SOAK_RUNS).
 SOAK_MOVES ?= 100
 SOAK_RUNS ?= 3
+SOAK_LOOP = for i in $$(seq 1 $(SOAK_RUNS)); do echo "soak: run $$i of $(SOAK_RUNS)"; RXE_RS_LOAD_MOVES=$(SOAK_MOVES) T_ONLY="verified workload" $(SRC)/selftests/run migrate.sh || exit 1; done
 soak: modules ckpt
-	$(SRC)/scripts/vm --timeout $$(( $(SOAK_RUNS) * $(SOAK_MOVES) * 30 + 900 )) -- bash -c \
-		'for i in $$(seq 1 $(SOAK_RUNS)); do echo "# soak run $$i of $(SOAK_RUNS)"; \
-		 RXE_RS_LOAD_MOVES=$(SOAK_MOVES) T_ONLY="verified workload" $(SRC)/selftests/run migrate.sh || exit 1; done'
+	$(SRC)/scripts/vm --timeout $$(( $(SOAK_RUNS) * $(SOAK_MOVES) * 30 + 900 )) -- bash -c '$(SOAK_LOOP)'
 
 host-test:
 	$(SRC)/scripts/host-test
