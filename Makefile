@@ -8,7 +8,7 @@
 #   make install         install the module (modules_install) and rxe-ckpt
 #                        (PREFIX=/usr/local, DESTDIR)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
-#   make moves           the live moves under traffic, in the VM (not yet in make check)
+#   make soak            the migration soak: the verified workload moved 100 times, 3 runs
 #   make demo            boot the VM, two namespaces, one rxe-rs device in each
 #   make bench           perftest and UDP, rxe-rs against the C rdma_rxe (BENCH_ROUNDS=3;
 #                        BENCH_PROFILE=1 also counts instructions per function)

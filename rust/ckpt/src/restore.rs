@@ -169,13 +169,19 @@ pub fn restore(
     addr: Option<std::net::IpAddr>,
 ) -> Result<Restored> {
     // What the image and the device say first, before the process stops.
-    crate::show::check(image)?;
-    if let Some(w) = crate::check_with(image, to, addr)?.first() {
-        return Err(Error::Usage(format!("{to} cannot host the image: {w}")));
-    }
+    hostable(image, to, addr)?;
     let t = Tracee::attach(p.pid())?;
     unchanged(p, image)?;
     restore_stopped(&t, p, old_fd, old_node, image, to, addr)
+}
+
+/// `image` is whole and device `to` can host it.
+fn hostable(image: &[u8], to: &str, addr: Option<std::net::IpAddr>) -> Result<()> {
+    crate::show::check(image)?;
+    match crate::check_with(image, to, addr)?.first() {
+        Some(w) => Err(Error::Usage(format!("{to} cannot host the image: {w}"))),
+        None => Ok(()),
+    }
 }
 
 /// Whether process `p`'s context is still what `image` says: a process
@@ -213,11 +219,7 @@ pub fn restore_stopped(
     addr: Option<std::net::IpAddr>,
 ) -> Result<Restored> {
     let img = Image::parse(image).map_err(Error::Image)?;
-    crate::show::check(image)?;
-    let why = crate::check_with(image, to, addr)?;
-    if let Some(w) = why.first() {
-        return Err(Error::Usage(format!("{to} cannot host the image: {w}")));
-    }
+    hostable(image, to, addr)?;
     let maps = ring_maps(p.pid(), old_node)?;
     let new_node = format!("/dev/infiniband/{}", uverbs::uverbs_node(to)?);
     let sgid = uverbs::source_gids_for(to, addr)?;
