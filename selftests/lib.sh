@@ -60,7 +60,7 @@ t_selected() {
 }
 
 t_case() {
-	local name=$1 func=$2 since rc
+	local name=$1 func=$2 since rc start=$SECONDS
 	if ! t_selected "$name"; then
 		t_skip "$name" "not selected by T_ONLY"
 		return 0
@@ -84,6 +84,8 @@ t_case() {
 		t_fail "$name"
 		t_diag "$T_LOG"
 	fi
+	# Where a suite's time goes (make check must stay within CI's limit).
+	echo "#   $((SECONDS - start)) s"
 	return 0
 }
 
