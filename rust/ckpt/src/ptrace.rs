@@ -22,9 +22,9 @@ pub struct Tracee {
     saved: libc::user_regs_struct,
     /// A `syscall` instruction in the process.
     syscall_at: u64,
-    /// Signals that stopped a thread before our interrupt did: delivered
-    /// at the detach.
-    signals: Vec<(i32, i32)>,
+    /// Signals that stopped a thread before our interrupt did, or while
+    /// it ran our calls: delivered at the detach.
+    signals: core::cell::RefCell<Vec<(i32, i32)>>,
 }
 
 /// `PTRACE_EVENT_STOP`: the stop `PTRACE_INTERRUPT` causes.
@@ -71,7 +71,7 @@ impl Tracee {
             // SAFETY: Plain data.
             saved: unsafe { core::mem::zeroed() },
             syscall_at: 0,
-            signals: Vec::new(),
+            signals: core::cell::RefCell::new(Vec::new()),
         };
         // Threads may come while we seize: go round until none is new.
         loop {
@@ -99,7 +99,7 @@ impl Tracee {
                 }
                 // A signal came first: keep it for the detach, and go on
                 // to the interrupt's stop.
-                t.signals.push((tid, libc::WSTOPSIG(status)));
+                t.signals.get_mut().push((tid, libc::WSTOPSIG(status)));
                 ptrace(libc::PTRACE_CONT, tid, 0, 0).map_err(|e| trace_err(pid, e))?;
             }
         }
@@ -138,30 +138,41 @@ impl Tracee {
         (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a(0), a(1), a(2), a(3), a(4), a(5));
         self.set_regs(&r)?;
         let mut status = self.step()?;
-        // A process stopped by a stop signal (SIGSTOP: a dump taken with
-        // it frozen) traps back into its group-stop, or into our
-        // interrupt, before the step: until the call has run, step again.
-        for _ in 0..8 {
-            if status >> 16 != EVENT_STOP {
-                break;
+        // The step may stop elsewhere first: a signal that came for the
+        // process (a timer's SIGALRM; kept, and delivered at the detach),
+        // or its group-stop or our interrupt (a process stopped by
+        // SIGSTOP). Until the call has run, step again; a call a signal
+        // interrupted is made again.
+        for _ in 0..16 {
+            let regs = self.regs()?;
+            let ran = regs.rip == self.syscall_at.wrapping_add(2);
+            let trap = status >> 16 == 0 && libc::WSTOPSIG(status) == libc::SIGTRAP;
+            if ran && (trap || !restarts(regs.rax)) {
+                return Ok(regs.rax as i64);
             }
-            let rip = self.regs()?.rip;
-            if rip == self.syscall_at.wrapping_add(2) {
-                return Ok(self.regs()?.rax as i64);
+            if status >> 16 == 0 && !trap {
+                self.keep_signal(libc::WSTOPSIG(status));
             }
-            if rip != self.syscall_at {
+            if ran {
+                self.set_regs(&r)?;
+            } else if regs.rip != self.syscall_at {
                 break;
             }
             status = self.step()?;
         }
-        if libc::WSTOPSIG(status) != libc::SIGTRAP {
-            return Err(Error::Usage(format!(
-                "process {}: stopped by signal {} while running a call for the restore",
-                self.pid,
-                libc::WSTOPSIG(status)
-            )));
+        Err(Error::Usage(format!(
+            "process {}: it did not run a call for the restore (stopped by signal {})",
+            self.pid,
+            libc::WSTOPSIG(status)
+        )))
+    }
+
+    /// Keeps signal `sig`, which stopped the leader while it ran our
+    /// calls, for the detach.
+    fn keep_signal(&self, sig: i32) {
+        if !self.signals.borrow().contains(&(self.pid, sig)) {
+            self.signals.borrow_mut().push((self.pid, sig));
         }
-        Ok(self.regs()?.rax as i64)
     }
 
     /// One single step of the leader; its stop's wait status.
@@ -212,13 +223,17 @@ impl Drop for Tracee {
     fn drop(&mut self) {
         let saved = self.saved;
         let _ = self.set_regs(&saved);
+        let signals = self.signals.get_mut();
         for &tid in &self.tids {
-            let sig = self
-                .signals
-                .iter()
-                .find(|(t, _)| *t == tid)
-                .map_or(0, |(_, s)| *s as usize);
-            let _ = ptrace(libc::PTRACE_DETACH, tid, 0, sig);
+            // The first signal a thread had goes with its detach; any other
+            // is queued to it first.
+            let mut kept = signals.iter().filter(|(t, _)| *t == tid).map(|&(_, s)| s);
+            let first = kept.next();
+            for sig in kept {
+                // SAFETY: tgkill(pid, tid, sig): no pointers.
+                unsafe { libc::syscall(libc::SYS_tgkill, self.pid, tid, sig) };
+            }
+            let _ = ptrace(libc::PTRACE_DETACH, tid, 0, first.map_or(0, |s| s as usize));
         }
     }
 }
@@ -246,6 +261,12 @@ fn restartable(mut r: libc::user_regs_struct) -> libc::user_regs_struct {
     r.rip = r.rip.wrapping_sub(2);
     r.orig_rax = u64::MAX;
     r
+}
+
+/// Whether `rax` after a system call is one of the kernel's restart
+/// codes: the call was interrupted and is to be made again.
+fn restarts(rax: u64) -> bool {
+    matches!(-(rax as i64), 512..=514 | 516)
 }
 
 /// The threads of `pid`.
