@@ -297,8 +297,11 @@ pp_start() {
 	shift 4
 	gids "$family"
 	PP_WHAT="$tool -s $size -n $iters $* over IPv$family"
+	# PP_SRV_AS=UID: the server runs as that user (and group), not root.
+	local as=()
+	[ -z "${PP_SRV_AS:-}" ] || as=(setpriv --reuid="$PP_SRV_AS" --regid="$PP_SRV_AS" --clear-groups)
 	# Line-buffered, so that the address lines can be read while they run.
-	ip netns exec "$NS_B" timeout "${PP_TIMEOUT:-60}" stdbuf -oL "$tool" -d rxe_b -g "$GID_B" -s "$size" \
+	ip netns exec "$NS_B" timeout "${PP_TIMEOUT:-60}" "${as[@]}" stdbuf -oL "$tool" -d rxe_b -g "$GID_B" -s "$size" \
 		-n "$iters" -c "$@" >"$PP_SRV_LOG" 2>&1 &
 	PP_SRV=$!
 	# The tools meet over TCP first: wait for the server to listen.

@@ -92,7 +92,8 @@ counter_above() {
 # times slower than the default one), from a short run.
 iters_for() {
 	local secs=$1 size=$2 per
-	pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 >/dev/null
+	# shellcheck disable=SC2086 # PP_EXTRA: the run's own options (-e is slower)
+	pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 ${PP_EXTRA:-} >/dev/null
 	per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
 	[ -n "$per" ] || die_case "no timing from the calibration run: $(cat "$PP_CLI_LOG")"
 	awk -v s="$secs" -v t="$per" 'BEGIN { n = int(300 * s / (t > 0.01 ? t : 0.01)); print (n < 1000 ? 1000 : n) }'
@@ -110,7 +111,7 @@ case_pause_in_place() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 20 4096)
+	n=$(iters_for 10 4096)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	# Traffic flows before the stop.
@@ -176,7 +177,7 @@ case_pause_repeatedly() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 20 1024)
+	n=$(iters_for 12 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -205,7 +206,7 @@ case_dump() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 20 4096)
+	n=$(iters_for 12 4096)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -262,7 +263,7 @@ move_pingpong() {
 	shift 4
 	three_devices
 	local n base srv to out resumes
-	n=$(PP_TOOL=$tool iters_for 20 "$size")
+	n=$(PP_TOOL=$tool PP_EXTRA="$*" iters_for 14 "$size")
 	base=$(counter rxe_b rdma_recvs)
 	resumes=$(counter rxe_a rcvd_resume)
 	PP_TIMEOUT=900 pp_start "$tool" 4 "$size" "$n" "$@"
@@ -306,28 +307,31 @@ case_move_srq_pingpong() {
 
 # move_perf TOOL [ARGS...]: a perftest TOOL's server (its QP a responder
 # to the client's sends, writes, reads or atomics) moved to rxe_b2 and back
-# while it runs 16 s; both end normally (reads and atomics in flight at a
-# stop are answered after the move, from the responder's replay slots).
+# while it runs (20 s; 60 on the debug kernel, where a move is slower);
+# both end normally (reads and atomics in flight at a stop are answered
+# after the move, from the responder's replay slots).
 move_perf() {
-	local tool=$1 srv cli rc=0 to out base pid
+	local tool=$1 srv cli rc=0 to out base pid secs=20
 	shift
+	debug_kernel && secs=60
 	three_devices
 	gids 4
-	ip netns exec "$NS_B" timeout 300 "$tool" -d rxe_b -x "$GID_B" -F -D 16 "$@" >"$PP_SRV_LOG" 2>&1 &
+	ip netns exec "$NS_B" timeout 300 "$tool" -d rxe_b -x "$GID_B" -F -D "$secs" "$@" >"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	listening "$NS_B" 18515 || die_case "$tool server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout 300 "$tool" -d rxe_a -x "$GID_A" -F -D 16 "$@" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
+	ip netns exec "$NS_A" timeout 300 "$tool" -d rxe_a -x "$GID_A" -F -D "$secs" "$@" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
 	cli=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 2000 || die_case "no traffic: $(cat "$PP_CLI_LOG")"
 	pid=$(tool_pid "$tool" rxe_b)
 	for to in rxe_b2 rxe_b; do
-		sleep 3
+		sleep 2
 		base=$(counter "$to" rcvd_pkts)
 		out=$("$RXE_CKPT" move --pid "$pid" --to "$to") || die_case "move to $to: $out"
 		echo "$out"
 		case "$out" in "process $pid: "*" objects on $to, "*" QPs resumed"*) ;; *) die_case "move said: $out" ;; esac
 		wait_for 60 counter_above "$to" rcvd_pkts $((base + 1000)) || {
 			show_counters
+			gone "$cli" && die_case "the run ended before the move to $to could be checked (a longer -D is needed here)"
 			die_case "no traffic on $to after the move"
 		}
 	done
@@ -502,13 +506,14 @@ case_dump_restore() {
 	rm -f "$img"
 }
 
-# move_load MOVES [LOSS]: the project's verified workload (progs/mig_load.c;
+# move_load MOVES [LOSS [SERVER_OPTS...]]: the project's verified workload (progs/mig_load.c;
 # every SEND, WRITE with immediate, READ and atomic checked, both ways at
 # once, 4 QPs) with its server moved MOVES times between rxe_b and rxe_b2,
 # there and back, while it runs; with LOSS, netem loses that share of the
 # packets both ways. Both ends verify and compare totals at the end.
 move_load() {
 	local moves=$1 loss=${2:-} i to out srv cli pid rc=0 base stop=/tmp/rxe-rs-load.stop
+	shift $(($# < 2 ? $# : 2))
 	three_devices
 	if [ -n "$loss" ]; then
 		tc -n "$NS_A" qdisc add dev "$VA" root netem loss "$loss"
@@ -518,7 +523,7 @@ move_load() {
 	# 30 s a move.
 	rm -f "$stop"
 	ip netns exec "$NS_B" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_b -q 4 -t $((moves * 30)) \
-		-f "$stop" >"$PP_SRV_LOG" 2>&1 &
+		-f "$stop" "$@" >"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	wait_for 30 grep -q listening "$PP_SRV_LOG" || die_case "mig_load server did not start: $(cat "$PP_SRV_LOG")"
 	ip netns exec "$NS_A" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_a -q 4 -t $((moves * 30)) \
@@ -556,8 +561,14 @@ move_load() {
 	rm -f "$stop"
 }
 
+# With a 1 ms interval timer in the moved server: its SIGALRMs come while
+# a move runs calls in it; none may break a call or be lost.
 case_move_load() {
-	move_load "${RXE_RS_LOAD_MOVES:-10}"
+	move_load "${RXE_RS_LOAD_MOVES:-10}" "" -i 1000
+	local n
+	n=$(sed -n 's/.*: \([0-9]*\) timer signals taken/\1/p' "$PP_SRV_LOG")
+	[ "${n:-0}" -gt 1000 ] || die_case "the server took ${n:-no} timer signals"
+	echo "the server took $n timer signals"
 }
 
 case_move_load_lossy() {
@@ -593,7 +604,7 @@ case_fuzzed_images() {
 case_check_and_refused_restore() {
 	three_devices
 	local n base srv img=/tmp/rxe-rs-check.img out
-	n=$(iters_for 20 1024)
+	n=$(iters_for 10 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -619,22 +630,64 @@ case_check_and_refused_restore() {
 	rm -f "$img" "$bad"
 }
 
-case_dump_refused() {
-	two_devices rs rs
-	static_neighbours
-	local n base img=/tmp/rxe-rs-dump.img
-	n=$(iters_for 8 1024)
+# A real user, not root with capabilities dropped: nobody runs its own
+# ibv_rc_pingpong server and may ptrace it, but has no
+# CAP_CHECKPOINT_RESTORE: every migration call is refused, nothing is
+# stopped or written, and the run completes.
+case_unprivileged_user() {
+	three_devices
+	local n base srv img=/tmp/rxe-rs-user.img user=65534 as
+	n=$(iters_for 12 1024)
 	base=$(counter rxe_b rdma_recvs)
-	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
-	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
-	local srv
+	PP_SRV_AS=$user PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic: $(cat "$PP_SRV_LOG")"
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	[ "$(stat -c %u "/proc/$srv")" = "$user" ] || die_case "the server runs as uid $(stat -c %u "/proc/$srv")"
+	as="setpriv --reuid=$user --regid=$user --clear-groups"
 	rm -f "$img"
-	expect_fail "permission denied" setpriv --bounding-set=-sys_admin,-checkpoint_restore \
-		"$RXE_CKPT" dump --pid "$srv" -o "$img"
+	# shellcheck disable=SC2086 # the setpriv words
+	{
+		expect_fail "permission denied" $as "$RXE_CKPT" pause --pid "$srv"
+		expect_fail "permission denied" $as "$RXE_CKPT" dump --pid "$srv" -o "$img"
+		expect_fail "permission denied" $as "$RXE_CKPT" move --pid "$srv" --to rxe_b2
+		expect_fail "permission denied" $as "$RXE_CKPT" set-next --device rxe_b2 --qpn 0x4000
+	}
 	[ ! -e "$img" ] || die_case "an unprivileged dump wrote an image"
 	pp_wait
-	[ "$(counter rxe_a rcvd_stopped)" = 0 ] || die_case "an unprivileged dump stopped a QP"
+	[ "$(counter rxe_a rcvd_stopped)" = 0 ] || die_case "an unprivileged call stopped a QP"
+	[ "$(counter rxe_b2 rdma_recvs)" = 0 ] || die_case "rxe_b2 took traffic"
+}
+
+# A destination too small: rxe_b2's netdev keeps a 1500-byte MTU (rxe MTU
+# 1024) while the server's QP runs with path MTU 2048 over 9000-byte
+# links. check says why; the move is refused and the run completes where
+# it was.
+case_too_small() {
+	three_devices
+	local n base srv img=/tmp/rxe-rs-small.img out
+	ip -n "$NS_A" link set "$VA" mtu 9000
+	ip -n "$NS_B" link set vlow mtu 9000
+	ip -n "$NS_B" link set "$VB" mtu 9000
+	mtu_is() { ip netns exec "$1" ibv_devinfo -d "$2" | grep -q "active_mtu:.*$3"; }
+	wait_for 10 mtu_is "$NS_A" rxe_a 4096 || die_case "rxe_a's MTU: $(ip netns exec "$NS_A" ibv_devinfo -d rxe_a | grep mtu)"
+	wait_for 10 mtu_is "$NS_B" rxe_b 4096 || die_case "rxe_b's MTU: $(ip netns exec "$NS_B" ibv_devinfo -d rxe_b | grep mtu)"
+	mtu_is "$NS_B" rxe_b2 1024 || die_case "rxe_b2's MTU: $(ip netns exec "$NS_B" ibv_devinfo -d rxe_b2 | grep mtu)"
+	n=$(iters_for 12 4096)
+	base=$(counter rxe_b rdma_recvs)
+	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n" -m 2048
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic: $(cat "$PP_SRV_LOG")"
+	srv=$(tool_pid ibv_rc_pingpong rxe_b)
+	"$RXE_CKPT" dump --pid "$srv" -o "$img" --leave-running >/dev/null || die_case "dump failed"
+	expect_fail "1 QPs have a path MTU above rxe_b2's" "$RXE_CKPT" check "$img" --device rxe_b2
+	# The move learns it from its dump: the QP, stopped for it, runs on.
+	expect_fail "rxe_b2 cannot host the image: 1 QPs have a path MTU above" \
+		"$RXE_CKPT" move --pid "$srv" --to rxe_b2
+	base=$(counter rxe_b rdma_recvs)
+	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic after the refused move"
+	out=$("$RXE_CKPT" check "$img" --device rxe_b 2>&1) && die_case "rxe_b hosts its own process's taken keys: $out"
+	pp_wait
+	[ "$(counter rxe_b2 rdma_recvs)" = 0 ] || die_case "rxe_b2 took traffic"
+	rm -f "$img"
 }
 
 case_refusals() {
@@ -707,7 +760,8 @@ t_case "pause in place under a stream: ib_send_bw's client told, paused 8 s with
 t_case "pause and resume five times in one run (the client's side)" case_pause_repeatedly
 t_case "refused: no process, no resources, no privilege, rdma_cm, unknown device, numbers out of range; set-next taken" case_refusals
 t_case "dump: a running ibv_rc_pingpong's image holds its QPN, MR key and stopped QP; --leave-running goes on, without it the QPs wait for resume; both complete" case_dump
-t_case "dump refused without privilege: no image, nothing stopped" case_dump_refused
+t_case "refused as a real user (nobody, its own ibv_rc_pingpong): pause, dump, move, set-next; nothing stopped or written, the run completes" case_unprivileged_user
+t_case "refused: a destination too small (its MTU below the QP's path MTU): check says why, the move leaves the process running where it was" case_too_small
 t_case "check: a device hosts an image or says why not; damaged images and impossible restores refused, the process untouched" case_check_and_refused_restore
 t_case "fuzzed images: of 10,000 damaged copies of a real image the kernel refuses exactly those the checker refuses; stages kept are freed" case_fuzzed_images
 t_case "move: ibv_rc_pingpong's server moved four times between two devices and addresses while it runs; both complete, data checked" case_move_rc_pingpong
@@ -717,7 +771,7 @@ t_case "move: ibv_srq_pingpong's server (an SRQ, 16 QPs) moved four times; both 
 t_case "move: ibv_ud_pingpong's server moved with its address before traffic; the run completes there, data checked" case_move_ud_pingpong
 t_case "move: onto a device where its QPN is taken: a new QPN, the peer told by the resume; the run completes, data checked" case_move_new_qpn
 t_case "move: with the C rxe as peer, silent; the address moves along and the peer's retransmissions find it" case_move_c_peer
-t_case "move: the verified workload (4 QPs, both ways) with its server moved ${RXE_RS_LOAD_MOVES:-10} times there and back; nothing lost, duplicated, reordered or done twice" case_move_load
+t_case "move: the verified workload (4 QPs, both ways, a 1 ms timer's signals in the server) with its server moved ${RXE_RS_LOAD_MOVES:-10} times there and back; nothing lost, duplicated, reordered or done twice" case_move_load
 t_case "move: the verified workload under netem 5% loss both ways, moved ${RXE_RS_LOAD_MOVES:-10} times" case_move_load_lossy
 t_case "move: ib_send_bw -b (both ways) with its server moved to another device and back" case_move_send_bw
 t_case "move: ib_write_bw with its server moved to another device and back" case_move_write_bw

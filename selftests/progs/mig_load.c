@@ -25,7 +25,7 @@
  * exit 1.
  *
  * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
- *                 [-s SIZE] [-e] [-p PORT] [SERVER_IP]
+ *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [SERVER_IP]
  * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
  */
 #include <arpa/inet.h>
@@ -36,8 +36,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
@@ -417,6 +419,38 @@ static void xfer_polling(int s, void *buf, size_t len, int out)
 	xfer(s, buf, len, out);
 }
 
+/*
+ * -i USEC: a timer's SIGALRM every USEC during the run, so that signals
+ * come while a move runs calls in the stopped process: they must all be
+ * delivered (the count keeps growing), and the calls not be lost.
+ */
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void start_timer(long usec)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct itimerval it = {
+		.it_interval = { .tv_sec = usec / 1000000, .tv_usec = usec % 1000000 },
+		.it_value = { .tv_sec = usec / 1000000, .tv_usec = usec % 1000000 },
+	};
+
+	if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &it, NULL))
+		die("timer: %s", strerror(errno));
+}
+
+static void stop_timer(void)
+{
+	struct itimerval off = { 0 };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+}
+
 static int tcp_meet(const char *server, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -526,10 +560,11 @@ int main(int argc, char **argv)
 {
 	const char *dev = NULL, *server = NULL, *stopfile = NULL;
 	int gidx = -1, port = 18516, secs = 10, events = 0, o, s;
+	long timer_us = 0;
 	struct wire_hello me = { .magic = MAGIC }, peer;
 	union ibv_gid gid;
 
-	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:")) != -1) {
+	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:")) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 'x': gidx = atoi(optarg); break;
@@ -539,6 +574,7 @@ int main(int argc, char **argv)
 		case 's': msg_size = (unsigned int)atoi(optarg); break;
 		case 'e': events = 1; break;
 		case 'p': port = atoi(optarg); break;
+		case 'i': timer_us = atol(optarg); break;
 		default:
 			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [SERVER_IP]\n", prog);
 			return 2;
@@ -547,7 +583,8 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		server = argv[optind];
 	is_server = !server;
-	if (!dev || nqp < 1 || nqp > 1024 || msg_size < 16 || msg_size > 65536 || secs < 1)
+	if (!dev || nqp < 1 || nqp > 1024 || msg_size < 16 || msg_size > 65536 || secs < 1 ||
+	    timer_us < 0)
 		die("bad arguments (see the usage in the source)");
 	layout();
 
@@ -620,6 +657,8 @@ int main(int argc, char **argv)
 	int more = 1;
 
 	last_wc_us = now_us();
+	if (timer_us)
+		start_timer(timer_us);
 	for (;;) {
 		int busy = 0;
 		long long t = now_us();
@@ -648,6 +687,11 @@ int main(int argc, char **argv)
 
 	/* Everything we sent is acknowledged: compare totals. */
 	uint64_t ops = 0, reads = 0;
+
+	if (timer_us) {
+		stop_timer();
+		printf("%s: %ld timer signals taken\n", prog, (long)alarms);
+	}
 
 	for (unsigned int i = 0; i < nqp; i++) {
 		struct wire_totals t = {
