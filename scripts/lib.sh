@@ -38,3 +38,20 @@ virtme_venv() {
 rust_lib_src() {
 	echo "/usr/src/rustc-$(rustc --version | awk '{ print $2 }')/library"
 }
+
+# The first Debian archive URI of the machine's own apt configuration (deb822
+# .sources files or one-line .list files), never a host name of our own.
+debian_mirror() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/ && $i ~ /debian\/?$/) { print $i; exit } }' "$f")
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\// && $i !~ /security/ && $i ~ /debian\/?$/) { print $i; exit } }' "$f")
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	return 1
+}
