@@ -208,8 +208,9 @@ pub fn move_to(p: &Process, to: &str, addr: Option<std::net::IpAddr>) -> Result<
     // completion taken from it) would be lost.
     let t = ptrace::Tracee::attach(p.pid())?;
     let start = std::time::Instant::now();
+    let layout = restore::Layout::of_process(p.pid(), &u.node)?;
     let d = dump(p, false)?;
-    match restore::restore_stopped(&t, p, u.fd, &u.node, &d.image, to, addr) {
+    match restore::restore_stopped(&t, p, u.fd, &layout, &d.image, to, addr) {
         Ok(mut r) => {
             r.stopped = Some(start.elapsed());
             Ok(r)

@@ -121,6 +121,41 @@ impl Made {
     }
 }
 
+/// What a restore needs to know of the process besides the image: where
+/// its old rings are mapped, and its files' flags. Read from the live
+/// process for a move; for a process CRIU re-created (its ring mappings
+/// and files stand-ins), recorded at the dump.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Old ring offset in the uverbs file to (address, size).
+    pub rings: BTreeMap<u64, (u64, u64)>,
+    /// fd number to its flags (`/proc/PID/fdinfo`'s: the file's status
+    /// flags and the descriptor's `O_CLOEXEC`).
+    pub flags: BTreeMap<u32, u32>,
+}
+
+impl Layout {
+    /// Process `pid`'s layout: its mappings of uverbs file `node`, and the
+    /// flags of its files.
+    pub fn of_process(pid: i32, node: &str) -> Result<Self> {
+        let dir = format!("/proc/{pid}/fd");
+        let entries = fs::read_dir(&dir).map_err(|_| Error::NoProcess(pid))?;
+        let flags = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .map(|fd| (fd, fd_flags(pid, fd)))
+            .collect();
+        Ok(Layout {
+            rings: ring_maps(pid, node)?,
+            flags,
+        })
+    }
+
+    fn flags_of(&self, fd: u32) -> u32 {
+        self.flags.get(&fd).copied().unwrap_or(0)
+    }
+}
+
 /// The old rings' mappings in process `pid`: offset in the uverbs file
 /// `node` to (address, size).
 fn ring_maps(pid: i32, node: &str) -> Result<BTreeMap<u64, (u64, u64)>> {
@@ -143,8 +178,9 @@ fn ring_maps(pid: i32, node: &str) -> Result<BTreeMap<u64, (u64, u64)>> {
     Ok(out)
 }
 
-/// Whether fd `fd` of process `pid` is close-on-exec.
-fn cloexec(pid: i32, fd: u32) -> bool {
+/// The flags of fd `fd` of process `pid` (its file's status flags, and
+/// `O_CLOEXEC` for the descriptor's own), as `/proc` shows them.
+fn fd_flags(pid: i32, fd: u32) -> u32 {
     fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
         .ok()
         .and_then(|s| {
@@ -152,7 +188,7 @@ fn cloexec(pid: i32, fd: u32) -> bool {
                 .find_map(|l| l.strip_prefix("flags:"))
                 .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
         })
-        .is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0)
+        .unwrap_or(0)
 }
 
 /// Restores `image`, a dump of the context on process `p`'s uverbs fd
@@ -172,7 +208,8 @@ pub fn restore(
     hostable(image, to, addr)?;
     let t = Tracee::attach(p.pid())?;
     unchanged(p, image)?;
-    restore_stopped(&t, p, old_fd, old_node, image, to, addr)
+    let layout = Layout::of_process(p.pid(), old_node)?;
+    restore_stopped(&t, p, old_fd, &layout, image, to, addr)
 }
 
 /// `image` is whole and device `to` can host it.
@@ -213,14 +250,14 @@ pub fn restore_stopped(
     t: &Tracee,
     p: &Process,
     old_fd: i32,
-    old_node: &str,
+    layout: &Layout,
     image: &[u8],
     to: &str,
     addr: Option<std::net::IpAddr>,
 ) -> Result<Restored> {
     let img = Image::parse(image).map_err(Error::Image)?;
     hostable(image, to, addr)?;
-    let maps = ring_maps(p.pid(), old_node)?;
+    let maps = &layout.rings;
     let new_node = format!("/dev/infiniband/{}", uverbs::uverbs_node(to)?);
     let sgid = uverbs::source_gids_for(to, addr)?;
 
@@ -243,8 +280,8 @@ pub fn restore_stopped(
     };
     let mut made = Made::default();
     let res = (|| {
-        let (rings, restored) = make(&inside, p, &img, image, &new_node, &sgid, &maps, &mut made)?;
-        commit(&inside, &img, old_fd, &rings, &maps, &made)?;
+        let (rings, restored) = make(&inside, p, &img, image, &new_node, &sgid, maps, &mut made)?;
+        commit(&inside, &img, old_fd, &rings, layout, &made)?;
         Ok(restored)
     })();
     if res.is_err() {
@@ -508,13 +545,13 @@ fn commit(
     img: &Image<'_>,
     old_fd: i32,
     rings: &[Ring],
-    maps: &BTreeMap<u64, (u64, u64)>,
+    layout: &Layout,
     made: &Made,
 ) -> Result<()> {
     let t = inside.t;
     let fd = made.cmd_fd.ok_or(Error::Usage("no new file".into()))?;
     for r in rings {
-        let Some(&(addr, _)) = maps.get(&r.old_offset) else {
+        let Some(&(addr, _)) = layout.rings.get(&r.old_offset) else {
             continue;
         };
         t.call(
@@ -531,18 +568,29 @@ fn commit(
         )?;
     }
     let ctx = crate::show::context_of(img)?;
+    // The new file takes the old one's place with its flags: close-on-exec
+    // (the descriptor's), and non-blocking (the file's: an event loop's
+    // completion channel read with O_NONBLOCK must not start blocking).
     let onto = |new: u64, old: u32| -> Result<()> {
-        let flags = if cloexec(inside.pid, old) {
-            libc::O_CLOEXEC as u64
-        } else {
-            0
-        };
+        let flags = layout.flags_of(old);
+        let cloexec = flags & libc::O_CLOEXEC as u32;
         t.call(
             "move a file onto its old fd",
             libc::SYS_dup3,
-            &[new, u64::from(old), flags],
+            &[new, u64::from(old), u64::from(cloexec)],
         )?;
         inside.close(new);
+        if flags & libc::O_NONBLOCK as u32 != 0 {
+            t.call(
+                "make a moved file non-blocking",
+                libc::SYS_fcntl,
+                &[
+                    u64::from(old),
+                    libc::F_SETFL as u64,
+                    libc::O_NONBLOCK as u64,
+                ],
+            )?;
+        }
         Ok(())
     };
     for (&old, &new) in &made.channels {
