@@ -25,6 +25,8 @@ pub struct Tracee {
     /// Signals that stopped a thread before our interrupt did, or while
     /// it ran our calls: delivered at the detach.
     signals: core::cell::RefCell<Vec<(i32, i32)>>,
+    /// Traced by us before we came (CRIU's restored task): left traced.
+    adopted: bool,
 }
 
 /// `PTRACE_EVENT_STOP`: the stop `PTRACE_INTERRUPT` causes.
@@ -72,6 +74,7 @@ impl Tracee {
             saved: unsafe { core::mem::zeroed() },
             syscall_at: 0,
             signals: core::cell::RefCell::new(Vec::new()),
+            adopted: false,
         };
         // Threads may come while we seize: go round until none is new.
         loop {
@@ -107,6 +110,31 @@ impl Tracee {
         if t.tids.first() != Some(&pid) {
             return Err(Error::NoProcess(pid));
         }
+        t.saved = restartable(t.regs()?);
+        t.syscall_at = find_syscall(pid)?;
+        Ok(t)
+    }
+
+    /// A process whose every thread this process traces already, each in
+    /// a ptrace stop: a task CRIU restored, at its RESUME_DEVICES_LATE
+    /// hook (CRIU seized it; its plugins run in CRIU's thread that did).
+    /// Dropped, it is left traced and stopped, its registers put back, for
+    /// its tracer to detach; signals that came meanwhile are queued to it.
+    pub fn adopt(pid: i32) -> Result<Self> {
+        let mut tids = threads(pid)?;
+        tids.sort_by_key(|&tid| tid != pid);
+        if tids.first() != Some(&pid) {
+            return Err(Error::NoProcess(pid));
+        }
+        let mut t = Tracee {
+            pid,
+            tids,
+            // SAFETY: Plain data.
+            saved: unsafe { core::mem::zeroed() },
+            syscall_at: 0,
+            signals: core::cell::RefCell::new(Vec::new()),
+            adopted: true,
+        };
         t.saved = restartable(t.regs()?);
         t.syscall_at = find_syscall(pid)?;
         Ok(t)
@@ -224,6 +252,13 @@ impl Drop for Tracee {
         let saved = self.saved;
         let _ = self.set_regs(&saved);
         let signals = self.signals.get_mut();
+        if self.adopted {
+            for &(tid, sig) in signals.iter() {
+                // SAFETY: tgkill(pid, tid, sig): no pointers.
+                unsafe { libc::syscall(libc::SYS_tgkill, self.pid, tid, sig) };
+            }
+            return;
+        }
         for &tid in &self.tids {
             // The first signal a thread had goes with its detach; any other
             // is queued to it first.
