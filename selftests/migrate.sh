@@ -506,6 +506,14 @@ case_dump_restore() {
 	rm -f "$img"
 }
 
+# fd_flags PID: each fd of process PID with its flags, on one line.
+fd_flags() {
+	local f
+	for f in /proc/"$1"/fdinfo/*; do
+		echo "${f##*/}:$(sed -n 's/^flags:[[:space:]]*//p' "$f")"
+	done | sort -n | tr '\n' ' '
+}
+
 # move_load MOVES [LOSS [SERVER_OPTS...]]: the project's verified workload (progs/mig_load.c;
 # every SEND, WRITE with immediate, READ and atomic checked, both ways at
 # once, 4 QPs) with its server moved MOVES times between rxe_b and rxe_b2,
@@ -531,6 +539,9 @@ move_load() {
 	cli=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 500 || die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	pid=$(pgrep -n -f "^$MIG_LOAD -d rxe_b ") || die_case "no mig_load on rxe_b"
+	# Its files' flags (close-on-exec, non-blocking) survive the moves.
+	local flags
+	flags=$(fd_flags "$pid")
 	for i in $(seq 1 "$moves"); do
 		if [ $((i % 2)) = 1 ]; then to=rxe_b2; else to=rxe_b; fi
 		base=$(counter "$to" rcvd_pkts)
@@ -545,6 +556,8 @@ move_load() {
 		}
 	done
 	echo "$moves moves done; the last: $out"
+	[ "$(fd_flags "$pid")" = "$flags" ] ||
+		die_case "the server's fd flags changed: before $flags, after $(fd_flags "$pid")"
 	touch "$stop"
 	if ! wait_for 120 gone "$srv" || ! wait_for 60 gone "$cli"; then
 		show_counters
@@ -571,8 +584,9 @@ case_move_load() {
 	echo "the server took $n timer signals"
 }
 
+# The server waits on a completion channel, non-blocking (mig_load -e).
 case_move_load_lossy() {
-	move_load "${RXE_RS_LOAD_MOVES:-10}" 5%
+	move_load "${RXE_RS_LOAD_MOVES:-10}" 5% -e
 }
 
 # 10,000 damaged copies of a real image handed to the kernel
@@ -772,7 +786,7 @@ t_case "move: ibv_ud_pingpong's server moved with its address before traffic; th
 t_case "move: onto a device where its QPN is taken: a new QPN, the peer told by the resume; the run completes, data checked" case_move_new_qpn
 t_case "move: with the C rxe as peer, silent; the address moves along and the peer's retransmissions find it" case_move_c_peer
 t_case "move: the verified workload (4 QPs, both ways, a 1 ms timer's signals in the server) with its server moved ${RXE_RS_LOAD_MOVES:-10} times there and back; nothing lost, duplicated, reordered or done twice" case_move_load
-t_case "move: the verified workload under netem 5% loss both ways, moved ${RXE_RS_LOAD_MOVES:-10} times" case_move_load_lossy
+t_case "move: the verified workload under netem 5% loss both ways, its server on a non-blocking completion channel, moved ${RXE_RS_LOAD_MOVES:-10} times; its fds' flags kept" case_move_load_lossy
 t_case "move: ib_send_bw -b (both ways) with its server moved to another device and back" case_move_send_bw
 t_case "move: ib_write_bw with its server moved to another device and back" case_move_write_bw
 t_case "move: ib_read_bw with its server (the reads' responder) moved and back" case_move_read_bw

@@ -27,9 +27,12 @@
  * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
  *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [SERVER_IP]
  * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
+ * -e waits for completions on a completion channel, non-blocking as event
+ * loops read it; -i USEC takes a timer's SIGALRM every USEC microseconds.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -345,8 +348,12 @@ static void wait_cq(int ms)
 	p.events = POLLIN;
 	if (poll(&p, 1, ms) <= 0)
 		return;
-	if (ibv_get_cq_event(channel, &ev_cq, &ev_ctx))
+	/* Non-blocking: a wake-up with no event is EAGAIN, not a hang. */
+	if (ibv_get_cq_event(channel, &ev_cq, &ev_ctx)) {
+		if (errno == EAGAIN)
+			return;
 		die("ibv_get_cq_event: %s", strerror(errno));
+	}
 	ibv_ack_cq_events(ev_cq, 1);
 	if (ibv_req_notify_cq(cq, 0))
 		die("ibv_req_notify_cq: %s", strerror(errno));
@@ -605,6 +612,9 @@ int main(int argc, char **argv)
 		channel = ibv_create_comp_channel(ctx);
 		if (!channel)
 			die("create_comp_channel: %s", strerror(errno));
+		/* Non-blocking, as event loops read it (a move must keep that). */
+		if (fcntl(channel->fd, F_SETFL, fcntl(channel->fd, F_GETFL) | O_NONBLOCK))
+			die("fcntl: %s", strerror(errno));
 	}
 	cq = ibv_create_cq(ctx, (int)(nqp * (WINDOW + RECVS)), NULL, channel, 0);
 	if (!cq)
