@@ -5,7 +5,7 @@
 #   make                 build rdma_rxe_rs.ko against KDIR (default: the cached test kernel),
 #                        the test module the VM tests load (make kmod), their packet
 #                        tool (make tools) and the checkpointer rxe-ckpt (make ckpt)
-#   make install         install the module (modules_install) and rxe-ckpt
+#   make install         install the module (modules_install), rxe-ckpt and its CRIU plugin
 #                        (PREFIX=/usr/local, DESTDIR)
 #   make check           set up, build, and run every test (host and VM); the CI entry point
 #   make soak            the migration soak: the verified workload moved 100 times, 3 runs
@@ -70,13 +70,19 @@ kmod:
 tools:
 	cd $(SRC)/selftests/flood && cargo build --offline --quiet --release
 
-# The checkpointer (rust/ckpt: library and CLI, on the protocol crate).
+# The checkpointer (rust/ckpt: library and CLI, on the protocol crate) and
+# its CRIU plugin (rust/ckpt/criu).
 ckpt:
-	cd $(SRC)/rust/ckpt && cargo build --offline --quiet --release --bins --examples
+	cd $(SRC)/rust/ckpt && cargo build --offline --quiet --release --workspace --lib --bins --examples
+
+# CRIU loads its plugins from /usr/lib/criu (Debian's CRIU, and a CRIU
+# built from source without PLUGINDIR), or from its --libdir.
+CRIU_PLUGIN_DIR ?= /usr/lib/criu
 
 install: modules ckpt
 	$(KMAKE) modules_install
 	install -D -m 0755 $(SRC)/rust/ckpt/target/release/rxe-ckpt $(DESTDIR)$(PREFIX)/bin/rxe-ckpt
+	install -D -m 0644 $(SRC)/rust/ckpt/target/release/librxe_rs_plugin.so $(DESTDIR)$(CRIU_PLUGIN_DIR)/rxe_rs_plugin.so
 
 clean:
 	-$(KMAKE) clean
