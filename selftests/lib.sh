@@ -341,3 +341,75 @@ pp_field() {
 counter() {
 	rdma statistic show link "$1/1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); exit } }'
 }
+
+# --- live migration fixtures (migrate.sh, criu.sh) --------------------------
+
+# three_devices [c]: rxe_a (the C rxe with c) on va in NS_A; rxe_b on vb and rxe_b2 on vb2
+# (address IP_B2, where moves go) in NS_B. vb and vb2 are macvlans (bridge
+# mode) on vlow, the other end of va's veth, so the three netdevs share an
+# Ethernet segment: rxe_a's netdev hears rxe_b2 as it hears rxe_b. Static
+# neighbours; each of NS_B's netdevs answers ARP for its own address only.
+IP_B2=192.168.77.3
+three_devices() {
+	local dev kind_a=${1:-rs}
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add "$VA" netns "$NS_A" type veth peer name vlow netns "$NS_B"
+	ip -n "$NS_B" link set vlow up
+	for dev in "$VB" vb2; do
+		ip -n "$NS_B" link add "$dev" link vlow type macvlan mode bridge
+		ip -n "$NS_B" link set "$dev" up
+	done
+	ip -n "$NS_A" link set "$VA" up
+	ip -n "$NS_A" link set lo up
+	ip -n "$NS_B" link set lo up
+	ip -n "$NS_A" addr add "$IP_A/24" dev "$VA"
+	ip -n "$NS_B" addr add "$IP_B/24" dev "$VB"
+	ip -n "$NS_B" addr add "$IP_B2/24" dev vb2
+	ip netns exec "$NS_B" sh -c 'echo 1 >/proc/sys/net/ipv4/conf/all/arp_ignore'
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$(mac_of "$NS_B" "$VB")" dev "$VA" nud permanent
+	ip -n "$NS_A" neigh replace "$IP_B2" lladdr "$(mac_of "$NS_B" vb2)" dev "$VA" nud permanent
+	for dev in "$VB" vb2; do
+		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$(mac_of "$NS_A" "$VA")" dev "$dev" nud permanent
+	done
+	local ta=$RXE_LINK_TYPE tb=$RXE_LINK_TYPE
+	if [ "$kind_a" = c ]; then
+		# The C rxe on rxe_a: ours takes link type rxe_rs.
+		modprobe "$RXE_MODULE" link_type=rxe_rs || die_case "modprobe $RXE_MODULE link_type=rxe_rs failed"
+		modprobe rdma_rxe || die_case "modprobe rdma_rxe failed"
+		ta=rxe tb=rxe_rs
+	else
+		load_rxe
+	fi
+	rdma_in "$NS_A" link add rxe_a type "$ta" netdev "$VA"
+	rdma_in "$NS_B" link add rxe_b type "$tb" netdev "$VB"
+	rdma_in "$NS_B" link add rxe_b2 type "$tb" netdev vb2
+	wait_for 10 gid_index rxe_b2 ffff:c0a8:4d03 >/dev/null || die_case "no IPv4 GID on rxe_b2"
+}
+
+# counter_above DEV NAME N: DEV's counter NAME is above N.
+# gone PID: the process has ended.
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
+counter_above() {
+	[ "$(counter "$1" "$2")" -gt "$3" ]
+}
+
+# iters_for SECS SIZE: how many ibv_rc_pingpong round trips of SIZE bytes
+# take about SECS seconds on this kernel (a debug kernel under TCG is ten
+# times slower than the default one), from a short run.
+iters_for() {
+	local secs=$1 size=$2 per
+	# shellcheck disable=SC2086 # PP_EXTRA: the run's own options (-e is slower)
+	pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 ${PP_EXTRA:-} >/dev/null
+	per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
+	[ -n "$per" ] || die_case "no timing from the calibration run: $(cat "$PP_CLI_LOG")"
+	awk -v s="$secs" -v t="$per" 'BEGIN { n = int(300 * s / (t > 0.01 ? t : 0.01)); print (n < 1000 ? 1000 : n) }'
+}
+
+# The pid of the pingpong tool running on DEV.
+tool_pid() {
+	pgrep -n -f "^$1 -d $2 " || die_case "no $1 running on $2"
+}
