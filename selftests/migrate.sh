@@ -80,12 +80,14 @@ case_pause_stream() {
 	two_devices rs rs
 	static_neighbours
 	gids 4
-	local srv cli rc=0 stopped0 retry0 out
-	ip netns exec "$NS_B" timeout 120 ib_send_bw -d rxe_b -x "$GID_B" -F -D 16 -s 4096 \
+	local srv cli rc=0 stopped0 retry0 out secs=16
+	# The debug kernel is slow to start streaming: time for the pause.
+	debug_kernel && secs=60
+	ip netns exec "$NS_B" timeout 300 ib_send_bw -d rxe_b -x "$GID_B" -F -D "$secs" -s 4096 \
 		>"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	listening "$NS_B" 18515 || die_case "ib_send_bw server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout 120 ib_send_bw -d rxe_a -x "$GID_A" -F -D 16 -s 4096 "$IP_B" \
+	ip netns exec "$NS_A" timeout 300 ib_send_bw -d rxe_a -x "$GID_A" -F -D "$secs" -s 4096 "$IP_B" \
 		>"$PP_CLI_LOG" 2>&1 &
 	cli=$!
 	wait_for 60 counter_above rxe_b rdma_recvs 1000 || die_case "no traffic: $(cat "$PP_CLI_LOG")"
@@ -336,11 +338,12 @@ case_move_ud_pingpong() {
 case_move_c_peer() {
 	three_devices c
 	gids 4
-	local srv cli rc=0 pid out
-	ip netns exec "$NS_B" timeout 300 ib_send_bw -d rxe_b -x "$GID_B" -F -D 25 -u 20 -s 4096 >"$PP_SRV_LOG" 2>&1 &
+	local srv cli rc=0 pid out secs=25
+	debug_kernel && secs=75
+	ip netns exec "$NS_B" timeout 300 ib_send_bw -d rxe_b -x "$GID_B" -F -D "$secs" -u 20 -s 4096 >"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	listening "$NS_B" 18515 || die_case "ib_send_bw server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout 300 ib_send_bw -d rxe_a -x "$GID_A" -F -D 25 -u 20 -s 4096 "$IP_B" >"$PP_CLI_LOG" 2>&1 &
+	ip netns exec "$NS_A" timeout 300 ib_send_bw -d rxe_a -x "$GID_A" -F -D "$secs" -u 20 -s 4096 "$IP_B" >"$PP_CLI_LOG" 2>&1 &
 	cli=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 2000 || die_case "no traffic: $(cat "$PP_CLI_LOG")"
 	pid=$(tool_pid ib_send_bw rxe_b)
