@@ -402,6 +402,10 @@ counter_above() {
 # times slower than the default one), from a short run.
 iters_for() {
 	local secs=$1 size=$2 per
+	# On the debug kernel rxe-ckpt's own work (a dump, a check, a move)
+	# is slower still than the traffic: longer runs, so that a run does
+	# not end before the case has done its work on it.
+	debug_kernel && secs=$((secs * 3))
 	# shellcheck disable=SC2086 # PP_EXTRA: the run's own options (-e is slower)
 	pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 ${PP_EXTRA:-} >/dev/null
 	per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
