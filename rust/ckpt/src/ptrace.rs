@@ -6,8 +6,9 @@
 //! kernel's `write()` commands refuse a file used under other
 //! credentials). Every thread is seized and stopped for as long as the
 //! [`Tracee`] lives; the leader runs the calls, at a `syscall` instruction
-//! of the vDSO, with its registers put back afterwards (an interrupted
-//! system call restarts as it would after any stop).
+//! of the vDSO, with every signal blocked meanwhile, and its registers and
+//! signal mask put back afterwards (an interrupted system call restarts as
+//! it would after any stop; signals that came wait until then).
 
 use std::{fs, io};
 
@@ -27,6 +28,9 @@ pub struct Tracee {
     signals: core::cell::RefCell<Vec<(i32, i32)>>,
     /// Traced by us before we came (CRIU's restored task): left traced.
     adopted: bool,
+    /// The leader's signal mask when it stopped: every signal is blocked
+    /// while it runs our calls, and this put back after.
+    mask: Option<u64>,
 }
 
 /// `PTRACE_EVENT_STOP`: the stop `PTRACE_INTERRUPT` causes.
@@ -75,6 +79,7 @@ impl Tracee {
             syscall_at: 0,
             signals: core::cell::RefCell::new(Vec::new()),
             adopted: false,
+            mask: None,
         };
         // Threads may come while we seize: go round until none is new.
         loop {
@@ -112,7 +117,33 @@ impl Tracee {
         }
         t.saved = restartable(t.regs()?);
         t.syscall_at = find_syscall(pid)?;
+        t.block_signals()?;
         Ok(t)
+    }
+
+    /// Blocks every signal of the leader while it runs our calls: a
+    /// process's own signals (a timer's, every millisecond) would otherwise
+    /// stop each step before the call, faster than a slow kernel steps.
+    /// They stay pending, and come once the mask is put back.
+    fn block_signals(&mut self) -> Result<()> {
+        let mut old = 0u64;
+        ptrace(
+            libc::PTRACE_GETSIGMASK,
+            self.pid,
+            core::mem::size_of::<u64>(),
+            &mut old as *mut u64 as usize,
+        )
+        .map_err(|e| trace_err(self.pid, e))?;
+        let all = u64::MAX;
+        ptrace(
+            libc::PTRACE_SETSIGMASK,
+            self.pid,
+            core::mem::size_of::<u64>(),
+            &all as *const u64 as usize,
+        )
+        .map_err(|e| trace_err(self.pid, e))?;
+        self.mask = Some(old);
+        Ok(())
     }
 
     /// A process whose every thread this process traces already, each in
@@ -134,9 +165,11 @@ impl Tracee {
             syscall_at: 0,
             signals: core::cell::RefCell::new(Vec::new()),
             adopted: true,
+            mask: None,
         };
         t.saved = restartable(t.regs()?);
         t.syscall_at = find_syscall(pid)?;
+        t.block_signals()?;
         Ok(t)
     }
 
@@ -251,6 +284,14 @@ impl Drop for Tracee {
     fn drop(&mut self) {
         let saved = self.saved;
         let _ = self.set_regs(&saved);
+        if let Some(mask) = self.mask {
+            let _ = ptrace(
+                libc::PTRACE_SETSIGMASK,
+                self.pid,
+                core::mem::size_of::<u64>(),
+                &mask as *const u64 as usize,
+            );
+        }
         let signals = self.signals.get_mut();
         if self.adopted {
             for &(tid, sig) in signals.iter() {
