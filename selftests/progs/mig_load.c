@@ -25,10 +25,11 @@
  * exit 1.
  *
  * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
- *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [SERVER_IP]
+ *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [SERVER_IP]
  * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
  * -e waits for completions on a completion channel, non-blocking as event
- * loops read it; -i USEC takes a timer's SIGALRM every USEC microseconds.
+ * loops read it; -i USEC takes a timer's SIGALRM every USEC microseconds;
+ * -T sets the QPs' ack timeout (14: 67 ms).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +57,8 @@
 #define PSN 0x1000
 
 static const char *prog = "mig_load";
+/* The QPs' ack timeout (4.096 us << it): -T, 14 (67 ms) by default. */
+static int ack_timeout = 14;
 
 #define die(...)                                                  \
 	do {                                                      \
@@ -539,7 +542,7 @@ static void connect_qp(struct qp *q, int gidx, const uint8_t *dgid)
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = PSN;
-	a.timeout = 14;
+	a.timeout = (uint8_t)ack_timeout;
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 4;
@@ -571,7 +574,7 @@ int main(int argc, char **argv)
 	struct wire_hello me = { .magic = MAGIC }, peer;
 	union ibv_gid gid;
 
-	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:")) != -1) {
+	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:T:")) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 'x': gidx = atoi(optarg); break;
@@ -582,8 +585,9 @@ int main(int argc, char **argv)
 		case 'e': events = 1; break;
 		case 'p': port = atoi(optarg); break;
 		case 'i': timer_us = atol(optarg); break;
+		case 'T': ack_timeout = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [SERVER_IP]\n", prog);
+			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [SERVER_IP]\n", prog);
 			return 2;
 		}
 	}
@@ -591,7 +595,7 @@ int main(int argc, char **argv)
 		server = argv[optind];
 	is_server = !server;
 	if (!dev || nqp < 1 || nqp > 1024 || msg_size < 16 || msg_size > 65536 || secs < 1 ||
-	    timer_us < 0)
+	    timer_us < 0 || ack_timeout < 1 || ack_timeout > 31)
 		die("bad arguments (see the usage in the source)");
 	layout();
 
