@@ -170,8 +170,9 @@ pub fn check_with(
     Ok(why)
 }
 
-/// The one rxe-rs context of process `p`, for now the only kind handled.
-fn one_context(p: &Process) -> Result<process::UverbsFile> {
+/// The one rxe-rs context of process `p`, for now the only kind handled
+/// (a process using rdma_cm is refused).
+pub fn one_context(p: &Process) -> Result<process::UverbsFile> {
     no_rdma_cm(p)?;
     let mut files = p.uverbs()?;
     if files.len() != 1 {

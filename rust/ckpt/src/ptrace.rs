@@ -71,16 +71,7 @@ fn wait_stop(tid: i32) -> io::Result<i32> {
 impl Tracee {
     /// Seizes and stops every thread of `pid`.
     pub fn attach(pid: i32) -> Result<Self> {
-        let mut t = Tracee {
-            pid,
-            tids: Vec::new(),
-            // SAFETY: Plain data.
-            saved: unsafe { core::mem::zeroed() },
-            syscall_at: 0,
-            signals: core::cell::RefCell::new(Vec::new()),
-            adopted: false,
-            mask: None,
-        };
+        let mut t = Tracee::new(pid, Vec::new(), false);
         // Threads may come while we seize: go round until none is new.
         loop {
             let mut new = false;
@@ -115,10 +106,29 @@ impl Tracee {
         if t.tids.first() != Some(&pid) {
             return Err(Error::NoProcess(pid));
         }
-        t.saved = restartable(t.regs()?);
-        t.syscall_at = find_syscall(pid)?;
-        t.block_signals()?;
-        Ok(t)
+        t.ready()
+    }
+
+    fn new(pid: i32, tids: Vec<i32>, adopted: bool) -> Self {
+        Tracee {
+            pid,
+            tids,
+            // SAFETY: Plain data.
+            saved: unsafe { core::mem::zeroed() },
+            syscall_at: 0,
+            signals: core::cell::RefCell::new(Vec::new()),
+            adopted,
+            mask: None,
+        }
+    }
+
+    /// With every thread stopped: the leader's registers kept, a
+    /// `syscall` instruction found, its signals blocked.
+    fn ready(mut self) -> Result<Self> {
+        self.saved = restartable(self.regs()?);
+        self.syscall_at = find_syscall(self.pid)?;
+        self.block_signals()?;
+        Ok(self)
     }
 
     /// Blocks every signal of the leader while it runs our calls: a
@@ -157,20 +167,7 @@ impl Tracee {
         if tids.first() != Some(&pid) {
             return Err(Error::NoProcess(pid));
         }
-        let mut t = Tracee {
-            pid,
-            tids,
-            // SAFETY: Plain data.
-            saved: unsafe { core::mem::zeroed() },
-            syscall_at: 0,
-            signals: core::cell::RefCell::new(Vec::new()),
-            adopted: true,
-            mask: None,
-        };
-        t.saved = restartable(t.regs()?);
-        t.syscall_at = find_syscall(pid)?;
-        t.block_signals()?;
-        Ok(t)
+        Tracee::new(pid, tids, true).ready()
     }
 
     fn regs(&self) -> Result<libc::user_regs_struct> {
@@ -320,10 +317,6 @@ impl Drop for Tracee {
 /// lost (the call would return `-ERESTARTSYS` to the program): so the
 /// registers are put back at the call itself, to make it again.
 fn restartable(mut r: libc::user_regs_struct) -> libc::user_regs_struct {
-    const ERESTARTSYS: i64 = 512;
-    const ERESTARTNOINTR: i64 = 513;
-    const ERESTARTNOHAND: i64 = 514;
-    const ERESTART_RESTARTBLOCK: i64 = 516;
     if (r.orig_rax as i64) < 0 {
         return r;
     }
@@ -339,10 +332,19 @@ fn restartable(mut r: libc::user_regs_struct) -> libc::user_regs_struct {
     r
 }
 
-/// Whether `rax` after a system call is one of the kernel's restart
-/// codes: the call was interrupted and is to be made again.
+/// The kernel's restart codes: a call returning one was interrupted, and
+/// is to be made again.
+const ERESTARTSYS: i64 = 512;
+const ERESTARTNOINTR: i64 = 513;
+const ERESTARTNOHAND: i64 = 514;
+const ERESTART_RESTARTBLOCK: i64 = 516;
+
+/// Whether `rax` after a system call is one of the restart codes.
 fn restarts(rax: u64) -> bool {
-    matches!(-(rax as i64), 512..=514 | 516)
+    matches!(
+        -(rax as i64),
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK
+    )
 }
 
 /// The threads of `pid`.

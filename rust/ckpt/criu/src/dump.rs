@@ -50,16 +50,10 @@ fn state() -> std::sync::MutexGuard<'static, State> {
 /// CHECKPOINT_DEVICES: dumps task `pid`'s context, if it has one.
 pub fn checkpoint(pid: i32) -> Handled {
     let p = Process::open(pid).map_err(|e| e.to_string())?;
-    let files = match p.uverbs() {
-        Ok(f) => f,
+    let u = match rxe_ckpt::one_context(&p) {
+        Ok(u) => u,
         Err(Error::NoResources(_)) => return Ok(false),
         Err(e) => return Err(e.to_string()),
-    };
-    let [u] = &files[..] else {
-        return Err(format!(
-            "process {pid} has {} RDMA contexts: only one is supported yet",
-            files.len()
-        ));
     };
     let layout = Layout::of_process(pid, &u.node).map_err(|e| e.to_string())?;
     let mut fds: Vec<i32> = vec![u.fd];
@@ -74,7 +68,7 @@ pub fn checkpoint(pid: i32) -> Handled {
         fd: u.fd,
         layout,
     };
-    drop(files);
+    drop(u);
     // Stops the QPs; they stay stopped until the end of the dump.
     let d = rxe_ckpt::dump(&p, false).map_err(|e| e.to_string())?;
     let mut st = state();
