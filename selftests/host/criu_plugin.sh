@@ -6,7 +6,8 @@
 # loads the plugin as CRIU does (dlopen, RTLD_LAZY, CR_PLUGIN_DESC),
 # checks the descriptor (version, hooks in their slots), and calls it the
 # way CRIU would for what is not rxe-rs's: each hook says -ENOTSUP, so
-# that CRIU asks the next plugin.
+# that CRIU asks the next plugin. A restore of a dump that needs it but
+# holds no image of its own, or a damaged one, is refused at init.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 n=0
@@ -87,11 +88,8 @@ int main(int argc, char **argv)
 	CHECK(ext(0, 7) == -ENOTSUP, "DUMP_EXT_FILE(stdin) claimed it");
 	d->exit(CR_PLUGIN_STAGE__DUMP, 0);
 
-	/*
-	 * A restore whose dump did not name the plugin claims nothing; nor
-	 * does one that did, for files and tasks it did not dump.
-	 */
-	for (inventory = 0; inventory < 2; inventory++) {
+	/* A restore whose dump did not name the plugin claims nothing. */
+	for (inventory = 0; inventory < 1; inventory++) {
 		CHECK(d->init(CR_PLUGIN_STAGE__RESTORE) == 0, "init(RESTORE) failed");
 		CR_PLUGIN_HOOK__RESTORE_EXT_FILE_t *rext = d->hooks[CR_PLUGIN_HOOK__RESTORE_EXT_FILE];
 		CHECK(rext(7) == -ENOTSUP, "RESTORE_EXT_FILE claimed a file (inventory %d)", inventory);
@@ -104,6 +102,15 @@ int main(int argc, char **argv)
 		CHECK(late(getpid()) == -ENOTSUP, "RESUME_DEVICES_LATE claimed a task (inventory %d)", inventory);
 		d->exit(CR_PLUGIN_STAGE__RESTORE, 0);
 	}
+	/*
+	 * One that did is refused at init, before CRIU makes a task, when
+	 * the dump holds no image of the plugin's, or a damaged one.
+	 */
+	inventory = 1;
+	CHECK(d->init(CR_PLUGIN_STAGE__RESTORE) != 0, "init(RESTORE) passed without an image");
+	int img = openat(images_fd, "rxe-rs-42.img", O_WRONLY | O_CREAT, 0600);
+	CHECK(img >= 0 && write(img, "not an image", 12) == 12 && close(img) == 0, "write an image");
+	CHECK(d->init(CR_PLUGIN_STAGE__RESTORE) != 0, "init(RESTORE) passed with a damaged image");
 	printf("descriptor and hooks as CRIU %s's header says\n", argv[2]);
 	return 0;
 }
@@ -116,10 +123,12 @@ if ! cc -Wall -Werror -rdynamic -I"$work" -o "$work/load" "$work/load.c" -ldl >"
 	exit 1
 fi
 mkdir "$work/images"
-if out=$("$work/load" "$plugin" "$("$criu_bin" --version | sed -n 's/^Version: //p')" "$work/images" 2>&1); then
-	ok "criu plugin: loads as CRIU loads it; descriptor and hooks match CRIU's header; says -ENOTSUP for what is not its own"
+if out=$("$work/load" "$plugin" "$("$criu_bin" --version | sed -n 's/^Version: //p')" "$work/images" 2>&1) &&
+	grep -q 'restore refused: the dump needs the plugin but holds no rxe-rs image' <<<"$out" &&
+	grep -q 'restore refused: rxe-rs-42.img: ' <<<"$out"; then
+	ok "criu plugin: loads as CRIU loads it; descriptor and hooks match CRIU's header; says -ENOTSUP for what is not its own; refuses at init a restore with no image or a damaged one"
 	echo "# ${out##*$'\n'}"
 else
-	fail "criu plugin: loads as CRIU loads it; descriptor and hooks match CRIU's header; says -ENOTSUP for what is not its own"
+	fail "criu plugin: loads as CRIU loads it; descriptor and hooks match CRIU's header; says -ENOTSUP for what is not its own; refuses at init a restore with no image or a damaged one"
 	printf '%s\n' "$out" | sed 's/^/# /'
 fi

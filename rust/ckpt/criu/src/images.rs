@@ -61,3 +61,25 @@ pub fn read(name: &str) -> Result<Option<Vec<u8>>, String> {
         .map_err(|e| format!("read {name}: {e}"))?;
     Ok(Some(out))
 }
+
+/// The names in CRIU's images directory that `keep` picks, sorted.
+pub fn list(keep: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    let dir = abi::image_dir().ok_or("CRIU gave no images directory")?;
+    let entries = fs::read_dir(format!("/proc/self/fd/{dir}"))
+        .map_err(|e| format!("list the images directory: {e}"))?;
+    let mut names = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| format!("list the images directory: {e}"))?;
+        if let Some(name) = e.file_name().to_str().filter(|n| keep(n)) {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Whether `name` is in CRIU's images directory (a file or a link).
+pub fn has(name: &str) -> bool {
+    abi::image_dir()
+        .is_some_and(|dir| fs::symlink_metadata(format!("/proc/self/fd/{dir}/{name}")).is_ok())
+}

@@ -82,10 +82,21 @@ fn answer(what: &str, r: Handled) -> c_int {
 
 extern "C" fn init(stage: c_int) -> c_int {
     guard("init", -1, || {
-        if Stage::from_c(stage) == Some(Stage::Restore) {
-            RESTORING.store(abi::in_inventory(NAME), Relaxed);
+        if Stage::from_c(stage) != Some(Stage::Restore) || !abi::in_inventory(NAME) {
+            return 0;
         }
-        0
+        // Refused here, the restore fails before CRIU makes any task.
+        match restore::check_images() {
+            Ok(n) => {
+                abi::log(Level::Info, &format!("{n} process images can be restored"));
+                RESTORING.store(true, Relaxed);
+                0
+            }
+            Err(e) => {
+                abi::log(Level::Error, &format!("restore refused: {e}"));
+                -1
+            }
+        }
     })
 }
 

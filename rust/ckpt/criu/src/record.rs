@@ -136,6 +136,15 @@ pub fn image_name(pid: i32) -> String {
     format!("rxe-rs-{pid}.img")
 }
 
+/// The pid of the process whose image `name` is, if it is one.
+pub fn image_pid(name: &str) -> Option<i32> {
+    name.strip_prefix("rxe-rs-")?
+        .strip_suffix(".img")?
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 0)
+}
+
 pub fn layout_name(pid: i32) -> String {
     format!("rxe-rs-{pid}.layout")
 }
@@ -193,5 +202,20 @@ mod tests {
         assert!(FileRecord::from_text(&f.to_text().replace("fd 5", "fd x")).is_err());
         assert!(FileRecord::from_text(&(f.to_text() + "more\n")).is_err());
         assert!(FileRecord::from_text("").is_err());
+    }
+
+    #[test]
+    fn image_names_give_their_pids() {
+        assert_eq!(image_pid(&image_name(1234)), Some(1234));
+        for bad in [
+            "rxe-rs-.img",
+            "rxe-rs-0.img",
+            "rxe-rs--3.img",
+            "rxe-rs-12.layout",
+            "rxe-rs-file-1f",
+            "core-12.img",
+        ] {
+            assert_eq!(image_pid(bad), None, "{bad}");
+        }
     }
 }

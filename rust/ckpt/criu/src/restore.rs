@@ -19,6 +19,12 @@
 //!   paused peer is told where to go on). CRIU ignores that hook's
 //!   result: if it fails, the task is killed and the reason logged.
 //!
+//! Before any of that, at the plugin's init, every image of the dump is
+//! checked against the destination ([`check_images`]): a damaged image,
+//! or a device that cannot host one (not rxe-rs, QPNs or keys taken,
+//! paths it has no address for), refuses the restore before CRIU makes a
+//! task, with the reasons in one line.
+//!
 //! The destination device is `RXE_CKPT_TO` (in CRIU's environment), or the
 //! one rxe-rs device there is; `RXE_CKPT_ADDR` picks the source address.
 
@@ -100,8 +106,48 @@ pub fn vma(path: &str, addr: u64, pgoff: u64) -> Result<Option<(i32, u64)>, Stri
     Ok(Some((fd, 0)))
 }
 
+/// At init: checks every process image of the dump against the
+/// destination; returns how many there are. The kernel does not keep what
+/// a check stages: the restore proper checks again.
+pub fn check_images() -> Result<usize, String> {
+    let names = images::list(|n| record::image_pid(n).is_some())?;
+    if names.is_empty() {
+        return Err("the dump needs the plugin but holds no rxe-rs image (a damaged dump?)".into());
+    }
+    let mut all = Vec::new();
+    for name in &names {
+        let image = images::read(name)?.ok_or_else(|| format!("{name} went away"))?;
+        rxe_ckpt::show::check(&image).map_err(|e| format!("{name}: {e}"))?;
+        all.push((name, image));
+    }
+    let to = destination()?;
+    let addr = source_addr()?;
+    for (name, image) in all {
+        let why = rxe_ckpt::check_with(&image, &to, addr).map_err(|e| format!("{name}: {e}"))?;
+        if !why.is_empty() {
+            return Err(format!(
+                "{name} cannot be restored on {to}: {}",
+                why.join("; ")
+            ));
+        }
+    }
+    Ok(names.len())
+}
+
+/// `RXE_CKPT_ADDR`: the source address the restored paths take.
+fn source_addr() -> Result<Option<std::net::IpAddr>, String> {
+    match std::env::var("RXE_CKPT_ADDR") {
+        Ok(a) => Ok(Some(
+            a.parse()
+                .map_err(|_| format!("RXE_CKPT_ADDR: bad address {a}"))?,
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
 /// RESUME_DEVICES_LATE: restores task `pid`'s context, if it had one.
 pub fn resume(pid: i32) -> Handled {
+    let start = std::time::Instant::now();
     let Some(image) = images::read(&record::image_name(pid))? else {
         return Ok(false);
     };
@@ -110,13 +156,7 @@ pub fn resume(pid: i32) -> Handled {
     let text = String::from_utf8(text).map_err(|_| "bad layout record")?;
     let rec = ProcessRecord::from_text(&text)?;
     let to = destination()?;
-    let addr = match std::env::var("RXE_CKPT_ADDR") {
-        Ok(a) => Some(
-            a.parse()
-                .map_err(|_| format!("RXE_CKPT_ADDR: bad address {a}"))?,
-        ),
-        Err(_) => None,
-    };
+    let addr = source_addr()?;
     let p = Process::open(pid).map_err(|e| e.to_string())?;
     let t = Tracee::adopt(pid).map_err(|e| e.to_string())?;
     let r = rxe_ckpt::restore::restore_stopped(&t, &p, rec.fd, &rec.layout, &image, &to, addr)
@@ -124,14 +164,15 @@ pub fn resume(pid: i32) -> Handled {
     abi::log(
         Level::Info,
         &format!(
-            "process {pid}: {} objects on {to}, {} QPs resumed{}",
+            "process {pid}: {} objects on {to}, {} QPs resumed{}, in {} ms",
             r.objects,
             r.qps,
             if r.new_qpns.is_empty() {
                 String::new()
             } else {
                 format!(" ({} with new QPNs)", r.new_qpns.len())
-            }
+            },
+            start.elapsed().as_millis()
         ),
     );
     Ok(true)
