@@ -8,6 +8,7 @@
 //! library, and so is to be the CRIU plugin.
 
 pub mod cmd;
+pub mod dirty;
 pub mod error;
 pub mod process;
 pub mod ptrace;

@@ -5,7 +5,8 @@
 //! the QPs of the task's rxe-rs context are stopped (a peer that speaks
 //! the extension is told, and pauses), the context is dumped with
 //! rxe-ckpt, and the image and the task's layout are written to CRIU's
-//! images directory. DUMP_EXT_FILE then claims the context's files (the
+//! images directory. A dump on top of a pre-dump also marks the pages the
+//! kernel wrote into (`rxe_ckpt::dirty`), which CRIU would not see changed. DUMP_EXT_FILE then claims the context's files (the
 //! uverbs file, its event files), HANDLE_DEVICE_VMA its ring mappings
 //! (their contents are in the image). At the end the QPs are resumed if
 //! the task goes on running (`--leave-running`, or a dump that failed);
@@ -49,6 +50,7 @@ fn state() -> std::sync::MutexGuard<'static, State> {
 
 /// CHECKPOINT_DEVICES: dumps task `pid`'s context, if it has one.
 pub fn checkpoint(pid: i32) -> Handled {
+    let start = std::time::Instant::now();
     let p = Process::open(pid).map_err(|e| e.to_string())?;
     let u = match rxe_ckpt::one_context(&p) {
         Ok(u) => u,
@@ -71,6 +73,20 @@ pub fn checkpoint(pid: i32) -> Handled {
     drop(u);
     // Stops the QPs; they stay stopped until the end of the dump.
     let d = rxe_ckpt::dump(&p, false).map_err(|e| e.to_string())?;
+    // On top of a pre-dump, only pages marked soft-dirty are dumped: the
+    // ones the kernel wrote into are marked now (the QPs are stopped).
+    let marked = if images::has("parent") {
+        let ranges = rxe_ckpt::dirty::writable_mrs(&d.image).map_err(|e| e.to_string());
+        match ranges.and_then(|r| rxe_ckpt::dirty::mark(pid, &r).map_err(|e| e.to_string())) {
+            Ok(n) => format!(", {n} MR pages marked for the memory dump"),
+            Err(e) => {
+                let _ = rxe_ckpt::resume(&p);
+                return Err(e);
+            }
+        }
+    } else {
+        String::new()
+    };
     let mut st = state();
     st.dumped.push(Dumped { process: p, fds });
     // On failure the dump fails, and its end resumes the QPs.
@@ -85,9 +101,10 @@ pub fn checkpoint(pid: i32) -> Handled {
     abi::log(
         Level::Info,
         &format!(
-            "process {pid}: {} bytes of RDMA state, {} QPs stopped",
+            "process {pid}: {} bytes of RDMA state, {} QPs stopped{marked}, in {} ms",
             d.image.len(),
-            d.stopped
+            d.stopped,
+            start.elapsed().as_millis()
         ),
     );
     Ok(true)
