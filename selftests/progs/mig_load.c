@@ -25,11 +25,15 @@
  * exit 1.
  *
  * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
- *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [SERVER_IP]
+ *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [SERVER_IP]
  * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
  * -e waits for completions on a completion channel, non-blocking as event
  * loops read it; -i USEC takes a timer's SIGALRM every USEC microseconds;
- * -T sets the QPs' ack timeout (14: 67 ms).
+ * -T sets the QPs' ack timeout (14: 67 ms). -k keeps the process once the
+ * run is verified and its RDMA resources are gone, idle, its memory as it
+ * was, until it is killed (the same process without its RDMA state, for
+ * make bench to checkpoint). -H puts the MR on transparent huge pages
+ * (2 MiB aligned, madvised).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +46,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -569,12 +574,12 @@ static struct ibv_context *open_dev(const char *name)
 int main(int argc, char **argv)
 {
 	const char *dev = NULL, *server = NULL, *stopfile = NULL;
-	int gidx = -1, port = 18516, secs = 10, events = 0, o, s;
+	int gidx = -1, port = 18516, secs = 10, events = 0, keep = 0, huge = 0, o, s;
 	long timer_us = 0;
 	struct wire_hello me = { .magic = MAGIC }, peer;
 	union ibv_gid gid;
 
-	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:T:")) != -1) {
+	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:T:kH")) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 'x': gidx = atoi(optarg); break;
@@ -586,8 +591,10 @@ int main(int argc, char **argv)
 		case 'p': port = atoi(optarg); break;
 		case 'i': timer_us = atol(optarg); break;
 		case 'T': ack_timeout = atoi(optarg); break;
+		case 'k': keep = 1; break;
+		case 'H': huge = 1; break;
 		default:
-			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [SERVER_IP]\n", prog);
+			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [SERVER_IP]\n", prog);
 			return 2;
 		}
 	}
@@ -604,7 +611,15 @@ int main(int argc, char **argv)
 	if (ibv_query_gid(ctx, 1, gidx, &gid))
 		die("query_gid %d", gidx);
 	pd = ibv_alloc_pd(ctx);
-	mem = aligned_alloc(4096, L.size * nqp);
+	if (huge) {
+		size_t hp = 2u << 20, len = (L.size * nqp + hp - 1) / hp * hp;
+
+		mem = aligned_alloc(hp, len);
+		if (mem && madvise(mem, len, MADV_HUGEPAGE))
+			die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
+	} else {
+		mem = aligned_alloc(4096, L.size * nqp);
+	}
 	if (!pd || !mem)
 		die("pd or memory");
 	memset(mem, 0, L.size * nqp);
@@ -747,5 +762,11 @@ int main(int argc, char **argv)
 	    (channel && ibv_destroy_comp_channel(channel)) || ibv_close_device(ctx))
 		die("teardown: %s", strerror(errno));
 	close(s);
+	if (keep) {
+		printf("%s: no RDMA resources left; idle until killed\n", prog);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	return 0;
 }
