@@ -108,14 +108,18 @@ demo:
 bench:
 	$(SRC)/scripts/bench
 
-# The long soak of live migration, outside make check (an hour under
-# TCG): the verified workload moved 100 times in one run, plainly and
-# under netem 5% loss, three runs in a row (SOAK_MOVES, SOAK_RUNS).
+# The long soak of live migration, outside make check (about half an
+# hour under TCG): the verified workload moved 100 times in one run, plainly
+# and under netem 5% loss, three runs in a row (SOAK_MOVES, SOAK_RUNS);
+# then its server migrated by CRIU 20 times back and forth between two
+# namespaces in one run, three runs in a row (SOAK_CRIU_MOVES).
 SOAK_MOVES ?= 100
 SOAK_RUNS ?= 3
-SOAK_LOOP = for i in $$(seq 1 $(SOAK_RUNS)); do echo "soak: run $$i of $(SOAK_RUNS)"; RXE_RS_LOAD_MOVES=$(SOAK_MOVES) T_ONLY="verified workload" $(SRC)/selftests/run migrate.sh || exit 1; done
+SOAK_CRIU_MOVES ?= 20
+SOAK_LOOP = for i in $$(seq 1 $(SOAK_RUNS)); do echo "soak: run $$i of $(SOAK_RUNS)"; RXE_RS_LOAD_MOVES=$(SOAK_MOVES) T_ONLY="verified workload" $(SRC)/selftests/run migrate.sh || exit 1; done; \
+	for i in $$(seq 1 $(SOAK_RUNS)); do echo "soak: CRIU run $$i of $(SOAK_RUNS)"; RXE_RS_CRIU_MOVES=$(SOAK_CRIU_MOVES) T_ONLY="live:" $(SRC)/selftests/run criu.sh || exit 1; done
 soak: modules ckpt
-	$(SRC)/scripts/vm --timeout $$(( $(SOAK_RUNS) * $(SOAK_MOVES) * 30 + 900 )) -- bash -c '$(SOAK_LOOP)'
+	$(SRC)/scripts/vm --timeout $$(( $(SOAK_RUNS) * ($(SOAK_MOVES) + $(SOAK_CRIU_MOVES)) * 30 + 900 )) -- bash -c '$(SOAK_LOOP)'
 
 host-test:
 	$(SRC)/scripts/host-test
