@@ -43,7 +43,7 @@ cleanup() {
 # each with its own MAC and address. The TCP address IP_S starts on VB.
 # KIND_A c: rxe_a is the C rxe.
 criu_devices() {
-	local ns kind_a=${1:-rs} ta=$RXE_LINK_TYPE tb=$RXE_LINK_TYPE
+	local ns
 	for ns in "$NS_A" "$NS_B" "$NS_C" "$NS_S"; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
@@ -66,16 +66,10 @@ criu_devices() {
 	ip -n "$NS_A" neigh replace "$IP_C" lladdr "$(mac_of "$NS_C" "$VC")" dev "$VA" nud permanent
 	ip -n "$NS_B" neigh replace "$IP_A" lladdr "$(mac_of "$NS_A" "$VA")" dev "$VB" nud permanent
 	ip -n "$NS_C" neigh replace "$IP_A" lladdr "$(mac_of "$NS_A" "$VA")" dev "$VC" nud permanent
-	if [ "$kind_a" = c ]; then
-		modprobe "$RXE_MODULE" link_type=rxe_rs || die_case "modprobe $RXE_MODULE link_type=rxe_rs failed"
-		modprobe rdma_rxe || die_case "modprobe rdma_rxe failed"
-		ta=rxe tb=rxe_rs
-	else
-		load_rxe
-	fi
-	rdma_in "$NS_A" link add rxe_a type "$ta" netdev "$VA"
-	rdma_in "$NS_B" link add rxe_b type "$tb" netdev "$VB"
-	rdma_in "$NS_C" link add rxe_c type "$tb" netdev "$VC"
+	load_for "${1:-rs}"
+	rdma_in "$NS_A" link add rxe_a type "$LINK_A" netdev "$VA"
+	rdma_in "$NS_B" link add rxe_b type "$LINK_B" netdev "$VB"
+	rdma_in "$NS_C" link add rxe_c type "$LINK_B" netdev "$VC"
 	gids 4
 	wait_for 10 gid_index rxe_c ffff:c0a8:4d04 >/dev/null || die_case "no IPv4 GID on rxe_c"
 }
@@ -273,12 +267,7 @@ load_end() {
 		kill "$LOAD_PID" "$LOAD_CLI" 2>/dev/null
 	fi
 	wait "$LOAD_CLI" || rc=$?
-	tail -n 1 "$PP_SRV_LOG"
-	tail -n 1 "$PP_CLI_LOG"
-	[ "$rc" = 0 ] || die_case "mig_load's client failed ($rc): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
-	{ grep -q "verified:" "$PP_SRV_LOG" && grep -q "verified:" "$PP_CLI_LOG"; } ||
-		die_case "mig_load did not verify: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
-	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+	load_verdict "$rc"
 	rm -f "$LOAD_STOP"
 }
 

@@ -372,19 +372,37 @@ three_devices() {
 	for dev in "$VB" vb2; do
 		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$(mac_of "$NS_A" "$VA")" dev "$dev" nud permanent
 	done
-	local ta=$RXE_LINK_TYPE tb=$RXE_LINK_TYPE
-	if [ "$kind_a" = c ]; then
-		# The C rxe on rxe_a: ours takes link type rxe_rs.
+	load_for "$kind_a"
+	rdma_in "$NS_A" link add rxe_a type "$LINK_A" netdev "$VA"
+	rdma_in "$NS_B" link add rxe_b type "$LINK_B" netdev "$VB"
+	rdma_in "$NS_B" link add rxe_b2 type "$LINK_B" netdev vb2
+	wait_for 10 gid_index rxe_b2 ffff:c0a8:4d03 >/dev/null || die_case "no IPv4 GID on rxe_b2"
+}
+
+# load_for KIND_A: loads the drivers for rxe_a of KIND_A (rs, rxe-rs; c,
+# the C rxe, ours then taking link type rxe_rs) and rxe-rs devices beside
+# it; LINK_A and LINK_B: the link types of rxe_a and of the others.
+load_for() {
+	LINK_A=$RXE_LINK_TYPE LINK_B=$RXE_LINK_TYPE
+	if [ "$1" = c ]; then
 		modprobe "$RXE_MODULE" link_type=rxe_rs || die_case "modprobe $RXE_MODULE link_type=rxe_rs failed"
 		modprobe rdma_rxe || die_case "modprobe rdma_rxe failed"
-		ta=rxe tb=rxe_rs
+		LINK_A=rxe LINK_B=rxe_rs
 	else
 		load_rxe
 	fi
-	rdma_in "$NS_A" link add rxe_a type "$ta" netdev "$VA"
-	rdma_in "$NS_B" link add rxe_b type "$tb" netdev "$VB"
-	rdma_in "$NS_B" link add rxe_b2 type "$tb" netdev vb2
-	wait_for 10 gid_index rxe_b2 ffff:c0a8:4d03 >/dev/null || die_case "no IPv4 GID on rxe_b2"
+}
+
+# load_verdict RC: the end of a mig_load run (progs/mig_load.c) whose
+# client exited with RC: both ends verified everything and agreed on the
+# totals, and the client spent no retry budget.
+load_verdict() {
+	tail -n 1 "$PP_SRV_LOG"
+	tail -n 1 "$PP_CLI_LOG"
+	[ "$1" = 0 ] || die_case "mig_load failed ($1): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
+	{ grep -q "verified:" "$PP_SRV_LOG" && grep -q "verified:" "$PP_CLI_LOG"; } ||
+		die_case "mig_load did not verify: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
+	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
 }
 
 # counter_above DEV NAME N: DEV's counter NAME is above N.

@@ -506,12 +506,7 @@ move_load() {
 	fi
 	wait "$cli" || rc=$?
 	wait "$srv" || rc=$((rc ? rc : 1))
-	tail -n 1 "$PP_SRV_LOG"
-	tail -n 1 "$PP_CLI_LOG"
-	[ "$rc" = 0 ] || die_case "mig_load failed ($rc): $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
-	{ grep -q "verified:" "$PP_SRV_LOG" && grep -q "verified:" "$PP_CLI_LOG"; } ||
-		die_case "mig_load did not verify: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
-	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
+	load_verdict "$rc"
 	rm -f "$stop"
 }
 
