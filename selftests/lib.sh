@@ -49,6 +49,7 @@ t_diag() {
 # function (if any) puts the system back, so one failure does not cascade.
 # T_ONLY=TEXT[|TEXT...] (for a developer's run) runs only the cases whose
 # name has one of the TEXTs in it; the others are reported skipped.
+# T_VERBOSE=1 shows the output of the cases that pass too.
 t_selected() {
 	local w
 	[ -n "${T_ONLY:-}" ] || return 0
@@ -80,6 +81,7 @@ t_case() {
 	fi
 	if [ "$rc" = 0 ]; then
 		t_ok "$name"
+		[ -z "${T_VERBOSE:-}" ] || t_diag "$T_LOG"
 	else
 		t_fail "$name"
 		t_diag "$T_LOG"
