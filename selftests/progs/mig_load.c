@@ -15,7 +15,12 @@
  *  - an atomic's result: the counter as many times added to as this QP's
  *    atomics before it (an atomic carried out twice shows);
  *  - the send completions' wr_ids, each the next one (nothing completed
- *    twice, or out of order).
+ *    twice, or out of order);
+ *  - with -W, a ledger: entry n of a region only the peer writes (RDMA
+ *    WRITE n at offset 8n, never overwritten), checked whole at the end.
+ *    Memory the process itself never touches, which only the kernel writes
+ *    into, is what a checkpoint on top of an earlier one (criu pre-dump,
+ *    then dump --track-mem) may take stale: a lost entry shows it.
  *
  * At the end the two meet over TCP again and compare totals: what one
  * sent, the other received; its counter ends at the peer's atomics.
@@ -25,7 +30,8 @@
  * exit 1.
  *
  * Usage: mig_load -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE]
- *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [SERVER_IP]
+ *                 [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [-W]
+ *                 [SERVER_IP]
  * It runs SECS seconds (10), or until STOPFILE exists if that comes first.
  * -e waits for completions on a completion channel, non-blocking as event
  * loops read it; -i USEC takes a timer's SIGALRM every USEC microseconds;
@@ -33,7 +39,8 @@
  * run is verified and its RDMA resources are gone, idle, its memory as it
  * was, until it is killed (the same process without its RDMA state, for
  * make bench to checkpoint). -H puts the MR on transparent huge pages
- * (2 MiB aligned, madvised).
+ * (2 MiB aligned, madvised); the ledger (-W, 2 MiB) then fills huge
+ * pages of its own. Both sides take the same -W.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,6 +67,8 @@
 #define READ_AREA 65536		/* the pattern READs read, per QP */
 #define READ_LEN 2048
 #define PSN 0x1000
+#define LEDGER_BYTES (2u << 20)
+#define LEDGER_ENTRIES (LEDGER_BYTES / 8)
 
 static const char *prog = "mig_load";
 /* The QPs' ack timeout (4.096 us << it): -T, 14 (67 ms) by default. */
@@ -73,7 +82,8 @@ static int ack_timeout = 14;
 		exit(1);                                          \
 	} while (0)
 
-enum op { OP_SEND, OP_WRITE, OP_READ, OP_ATOMIC, OP_KINDS };
+/* The mix each QP posts in turn; with -W the ledger's WRITEs join it. */
+enum op { OP_SEND, OP_WRITE, OP_READ, OP_ATOMIC, OP_KINDS, OP_LEDGER = OP_KINDS };
 
 /* What one side tells the other of a QP. */
 struct wire_qp {
@@ -82,8 +92,9 @@ struct wire_qp {
 };
 
 struct wire_hello {
-	uint32_t magic, nqp, size;
+	uint32_t magic, nqp, size, ledger_on;
 	uint8_t gid[16];
+	uint64_t ledger;	/* the address of this side's ledger */
 };
 
 /* Totals, per QP, compared at the end. */
@@ -126,6 +137,9 @@ static struct qp *qps;
 static char *mem;
 static int is_server;
 static long long max_gap_us, last_wc_us;
+/* -W: this side's ledger (the peer writes it), the peer's, entries written there. */
+static char *ledger;
+static uint64_t peer_ledger, ledger_n;
 
 static long long now_us(void)
 {
@@ -196,17 +210,47 @@ static int my_side(void)
 	return is_server ? 0 : 1;
 }
 
+/* Ledger entry @n as side @side writes it (never 0: an unwritten one is). */
+static uint64_t ledger_entry(int side, uint64_t n)
+{
+	return seed(side, 0, OP_LEDGER, n) | 1ull << 63 | 1;
+}
+
+/* The ledger the peer wrote, @n entries: each there, nothing beyond. */
+static void check_ledger(uint64_t n)
+{
+	uint64_t got;
+
+	if (n > LEDGER_ENTRIES)
+		die("the peer claims %llu ledger entries", (unsigned long long)n);
+	for (uint64_t i = 0; i < LEDGER_ENTRIES; i++) {
+		memcpy(&got, ledger + i * 8, 8);
+		if (i < n && got != ledger_entry(!my_side(), i))
+			die("ledger entry %llu of the peer's %llu is %#llx, not %#llx (a write of the "
+			    "peer lost: memory restored stale?)", (unsigned long long)i,
+			    (unsigned long long)n, (unsigned long long)got,
+			    (unsigned long long)ledger_entry(!my_side(), i));
+		if (i >= n && got)
+			die("ledger entry %llu written, beyond the peer's %llu", (unsigned long long)i,
+			    (unsigned long long)n);
+	}
+	printf("%s: ledger: the peer's %llu writes all there\n", prog, (unsigned long long)n);
+}
+
 /* Posts the next work request of @q: the kinds in turn. */
 static void post_next(struct qp *q)
 {
 	uint64_t k = q->posted, w = k % WINDOW;
-	int kind = (int)(k % OP_KINDS);
+	int kind = (int)(k % (OP_KINDS + !!ledger));
 	struct ibv_sge s = { .lkey = mr->lkey };
 	struct ibv_send_wr wr = {
 		.wr_id = k, .sg_list = &s, .num_sge = 1, .send_flags = IBV_SEND_SIGNALED,
 	}, *bad;
 	char *buf = q->base + L.send + w * msg_size;
 
+	/* A full ledger is never written over: a SEND instead. */
+	if (kind == OP_LEDGER && ledger_n >= LEDGER_ENTRIES)
+		kind = OP_SEND;
 	q->ops_of[w] = (uint64_t)kind;
 	switch (kind) {
 	case OP_SEND:
@@ -241,6 +285,19 @@ static void post_next(struct qp *q)
 		wr.wr.rdma.remote_addr = q->peer.base + L.read_src + off;
 		wr.wr.rdma.rkey = q->peer.rkey;
 		q->reads++;
+		break;
+	}
+	case OP_LEDGER: {
+		uint64_t v = ledger_entry(my_side(), ledger_n);
+
+		q->arg_of[w] = ledger_n;
+		memcpy(buf, &v, 8);
+		s.addr = (uintptr_t)buf;
+		s.length = 8;
+		wr.opcode = IBV_WR_RDMA_WRITE;
+		wr.wr.rdma.remote_addr = peer_ledger + ledger_n * 8;
+		wr.wr.rdma.rkey = q->peer.rkey;
+		ledger_n++;
 		break;
 	}
 	default:
@@ -574,12 +631,12 @@ static struct ibv_context *open_dev(const char *name)
 int main(int argc, char **argv)
 {
 	const char *dev = NULL, *server = NULL, *stopfile = NULL;
-	int gidx = -1, port = 18516, secs = 10, events = 0, keep = 0, huge = 0, o, s;
+	int gidx = -1, port = 18516, secs = 10, events = 0, keep = 0, huge = 0, use_ledger = 0, o, s;
 	long timer_us = 0;
 	struct wire_hello me = { .magic = MAGIC }, peer;
 	union ibv_gid gid;
 
-	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:T:kH")) != -1) {
+	while ((o = getopt(argc, argv, "d:x:q:t:f:s:ep:i:T:kHW")) != -1) {
 		switch (o) {
 		case 'd': dev = optarg; break;
 		case 'x': gidx = atoi(optarg); break;
@@ -593,8 +650,9 @@ int main(int argc, char **argv)
 		case 'T': ack_timeout = atoi(optarg); break;
 		case 'k': keep = 1; break;
 		case 'H': huge = 1; break;
+		case 'W': use_ledger = 1; break;
 		default:
-			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [SERVER_IP]\n", prog);
+			fprintf(stderr, "usage: %s -d DEV [-x GIDX] [-q NQP] [-t SECS] [-f STOPFILE] [-s SIZE] [-e] [-p PORT] [-i USEC] [-T TIMEOUT] [-k] [-H] [-W] [SERVER_IP]\n", prog);
 			return 2;
 		}
 	}
@@ -611,19 +669,19 @@ int main(int argc, char **argv)
 	if (ibv_query_gid(ctx, 1, gidx, &gid))
 		die("query_gid %d", gidx);
 	pd = ibv_alloc_pd(ctx);
-	if (huge) {
-		size_t hp = 2u << 20, len = (L.size * nqp + hp - 1) / hp * hp;
+	/* The QPs' regions, then the ledger on pages (huge ones with -H) of its own. */
+	size_t align = huge ? 2u << 20 : 4096, len = (L.size * nqp + align - 1) / align * align;
+	size_t total = len + (use_ledger ? LEDGER_BYTES : 0);
 
-		mem = aligned_alloc(hp, len);
-		if (mem && madvise(mem, len, MADV_HUGEPAGE))
-			die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
-	} else {
-		mem = aligned_alloc(4096, L.size * nqp);
-	}
+	mem = aligned_alloc(align, total);
+	if (huge && mem && madvise(mem, total, MADV_HUGEPAGE))
+		die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
 	if (!pd || !mem)
 		die("pd or memory");
-	memset(mem, 0, L.size * nqp);
-	mr = ibv_reg_mr(pd, mem, L.size * nqp, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+	memset(mem, 0, total);
+	if (use_ledger)
+		ledger = mem + len;
+	mr = ibv_reg_mr(pd, mem, total, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC);
 	if (!mr)
 		die("reg_mr: %s", strerror(errno));
@@ -660,11 +718,15 @@ int main(int argc, char **argv)
 	s = tcp_meet(server, port);
 	me.nqp = nqp;
 	me.size = msg_size;
+	me.ledger_on = (uint32_t)use_ledger;
+	me.ledger = (uintptr_t)ledger;
 	memcpy(me.gid, gid.raw, 16);
 	xfer(s, &me, sizeof(me), 1);
 	xfer(s, &peer, sizeof(peer), 0);
-	if (peer.magic != MAGIC || peer.nqp != nqp || peer.size != msg_size)
+	if (peer.magic != MAGIC || peer.nqp != nqp || peer.size != msg_size ||
+	    peer.ledger_on != me.ledger_on)
 		die("the peer runs another configuration");
+	peer_ledger = peer.ledger;
 	for (unsigned int i = 0; i < nqp; i++) {
 		struct wire_qp w = {
 			.qpn = qps[i].qp->qp_num, .rkey = mr->rkey,
@@ -749,6 +811,13 @@ int main(int argc, char **argv)
 			    (unsigned long long)qps[i].recv_writes, (unsigned long long)counter);
 		ops += qps[i].done;
 		reads += qps[i].reads;
+	}
+	if (ledger) {
+		uint64_t n;
+
+		xfer_polling(s, &ledger_n, sizeof(ledger_n), 1);
+		xfer_polling(s, &n, sizeof(n), 0);
+		check_ledger(n);
 	}
 	xfer(s, &o, 1, 1);
 	xfer(s, &o, 1, 0);
