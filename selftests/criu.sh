@@ -242,16 +242,17 @@ case_pingpong_cold() {
 # both ways at once, every SEND, WRITE with immediate, READ and atomic
 # checked), its server in NS_B on rxe_b (LOAD_PID), its client in NS_A
 # (LOAD_CLI) meeting it over TCP at IP_S. Both run until the stop file.
+# Arguments go to both ends' mig_load.
 LOAD_STOP=/tmp/rxe-rs-load.stop
 load_start() {
 	# On the debug kernel an ack can take longer than 67 ms to come back.
 	local t=14
 	debug_kernel && t=18
 	rm -f "$LOAD_STOP"
-	detached "$NS_B" "$PP_SRV_LOG" "$MIG_LOAD" -d rxe_b -x "$GID_B" -q 4 -t 3000 -T "$t" -f "$LOAD_STOP"
+	detached "$NS_B" "$PP_SRV_LOG" "$MIG_LOAD" -d rxe_b -x "$GID_B" -q 4 -t 3000 -T "$t" -f "$LOAD_STOP" "$@"
 	wait_for 30 grep -q listening "$PP_SRV_LOG" || die_case "mig_load server did not start: $(cat "$PP_SRV_LOG")"
 	ip netns exec "$NS_A" timeout 3600 "$MIG_LOAD" -d rxe_a -x "$GID_A" -q 4 -t 3000 -T "$t" -f "$LOAD_STOP" \
-		"$IP_S" >"$PP_CLI_LOG" 2>&1 &
+		"$@" "$IP_S" >"$PP_CLI_LOG" 2>&1 &
 	LOAD_CLI=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 500 || die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
 	LOAD_PID=$(pgrep -n -f "^$MIG_LOAD -d rxe_b ") || die_case "no mig_load on rxe_b"
@@ -295,18 +296,23 @@ case_load_migrations() {
 	load_end
 }
 
-# Iterative: `criu pre-dump` of the workload's
-# server while it runs, then 3 s of the client's WRITEs, SENDs and atomics
-# landing in the server's memory through the kernel (which soft-dirty
-# tracking does not see as the server's own writes), then `criu dump
-# --track-mem` on top of it (the plugin marks the MR pages), and the
-# restore in NS_C; the run completes, verified. Not yet a test that stale
-# MR pages would fail: what the kernel wrote in between is mostly checked
-# before the dump, and the server's own writes share its pages.
-case_predump() {
-	local pre=$IMG/pre base
+# Iterative: `criu pre-dump` of the workload's server while it runs, then
+# 3 s of the client's traffic landing in the server's memory through the
+# kernel, which soft-dirty tracking does not see, then `criu dump
+# --track-mem` on top of it (the plugin marks the MR pages) and the
+# restore in NS_C. The MR is on huge pages (-H): there a pre-dump clears
+# the soft-dirty bit of a pinned page, unlike a small one's. Its ledger
+# (-W) fills huge pages of their own that only the client's RDMA WRITEs
+# change (entry n at offset 8n, never overwritten): the server checks it
+# whole at the end, and an entry of those 3 s restored stale fails the
+# run. With RXE_CKPT_NO_MARK=1 (the plugin leaves the pages unmarked) the
+# same case must fail so: iterative_dump no_mark checks that it does.
+iterative_dump() {
+	local pre=$IMG/pre base huge no_mark=${1:-}
 	criu_devices
-	load_start
+	load_start -H -W
+	huge=$(awk '/^AnonHugePages:/ { s += $2 } END { print s + 0 }' "/proc/$LOAD_PID/smaps")
+	[ "$huge" -ge 4096 ] || die_case "the workload's MR is not on huge pages (AnonHugePages: $huge kB)"
 	rm -rf "$IMG"
 	mkdir -p "$pre" "$IMG/dump"
 	IMG=$pre criu_in "$NS_B" pre-dump -t "$LOAD_PID" -L "$LIBDIR" -o pre-dump.log ||
@@ -315,15 +321,35 @@ case_predump() {
 	base=$(counter rxe_b rcvd_pkts)
 	sleep 3
 	counter_above rxe_b rcvd_pkts $((base + 100)) || die_case "no traffic after the pre-dump"
-	IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" --prev-images-dir ../pre --track-mem
+	if [ -n "$no_mark" ]; then
+		RXE_CKPT_NO_MARK=1 IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" --prev-images-dir ../pre --track-mem
+	else
+		IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" --prev-images-dir ../pre --track-mem
+	fi
 	[ -L "$IMG/dump/parent" ] || die_case "the dump is not on top of the pre-dump"
 	grep -h 'rxe-rs: process' "$IMG/dump/dump.log"
-	grep -qE '[1-9][0-9]* MR pages marked' "$IMG/dump/dump.log" || die_case "the plugin marked no MR pages"
 	echo "pre-dump: $(du -sk "$pre" | cut -f1) KiB; the dump on top: $(du -sk "$IMG/dump" | cut -f1) KiB"
 	base=$(counter rxe_c rcvd_pkts)
 	wait_for 60 counter_above rxe_c rcvd_pkts $((base + 500)) || die_case "no traffic on rxe_c after the restore"
-	load_end
+	if [ -z "$no_mark" ]; then
+		grep -qE '[1-9][0-9]* MR pages marked' "$IMG/dump/dump.log" || die_case "the plugin marked no MR pages"
+		load_end
+		grep -h 'ledger:' "$PP_SRV_LOG"
+		return
+	fi
+	! grep -q 'MR pages marked' "$IMG/dump/dump.log" || die_case "the plugin marked pages with RXE_CKPT_NO_MARK=1"
+	touch "$LOAD_STOP"
+	wait_for 180 gone "$LOAD_PID" || die_case "the restored server did not end"
+	# The client fails too, its peer gone before the end.
+	wait_for 60 gone "$LOAD_CLI" || kill "$LOAD_CLI" 2>/dev/null || true
+	wait "$LOAD_CLI" || true
+	grep -h 'ledger entry' "$PP_SRV_LOG" || die_case "the server found its ledger whole though its pages were not marked: \
+the test cannot see a stale restore ($(tail -n 2 "$PP_SRV_LOG"))"
+	rm -f "$LOAD_STOP"
 }
+
+case_predump() { iterative_dump; }
+case_predump_unmarked() { iterative_dump no_mark; }
 
 # ib_send_bw -b (sends both ways) with its server checkpointed by CRIU
 # mid-run and restored in NS_C on rxe_c, as in MigrOS's demo: its TCP side
@@ -436,6 +462,7 @@ t_case "a plain process dumped in one network namespace is restored in another a
 t_case "refused before a task is made, one line each: no plugin, the C rxe, QPNs and keys taken with a C rxe peer, a damaged image; the --leave-running source goes on untouched and completes" case_refusals
 t_case "cold: ibv_rc_pingpong -e's server dumped, kept 60 s, restored in another namespace on another device and address; the client resumes, both complete, data checked" case_pingpong_cold
 t_case "live: the verified workload's server migrated by CRIU between two namespaces, devices and addresses, there and back ${RXE_RS_CRIU_MOVES:-20} times (6 on the debug kernel), its TCP connection along; nothing lost, duplicated or done twice" case_load_migrations
-t_case "iterative: pre-dump, the peer's writes, sends and atomics landing, then dump --track-mem on top (the plugin marks the MR pages), restored elsewhere: the run completes, verified" case_predump
+t_case "iterative: pre-dump, the peer's writes landing in huge pages, dump --track-mem on top (the plugin marks the MR pages), restored elsewhere: the run and the peer's ledger verified" case_predump
+t_case "iterative, the control: the same with the plugin's marking off restores the ledger stale, and the run fails on it" case_predump_unmarked
 t_case "ib_send_bw -b's server migrated mid-run to another namespace, device and address, its TCP side channel along; both end normally" case_send_bw
 t_done

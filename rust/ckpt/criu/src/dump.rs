@@ -75,7 +75,9 @@ pub fn checkpoint(pid: i32) -> Handled {
     let d = rxe_ckpt::dump(&p, false).map_err(|e| e.to_string())?;
     // On top of a pre-dump, only pages marked soft-dirty are dumped: the
     // ones the kernel wrote into are marked now (the QPs are stopped).
-    let marked = if images::has("parent") {
+    // RXE_CKPT_NO_MARK=1 leaves them unmarked, for a test to show that the
+    // dump then restores what the kernel wrote since the parent stale.
+    let marked = if images::has("parent") && std::env::var_os("RXE_CKPT_NO_MARK").is_none() {
         let ranges = rxe_ckpt::dirty::writable_mrs(&d.image).map_err(|e| e.to_string());
         match ranges.and_then(|r| rxe_ckpt::dirty::mark(pid, &r).map_err(|e| e.to_string())) {
             Ok(n) => format!(", {n} MR pages marked for the memory dump"),
