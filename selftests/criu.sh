@@ -356,7 +356,7 @@ case_predump_unmarked() { iterative_dump no_mark; }
 # channel (the results at the end) restored with --tcp-established; both
 # ends finish normally.
 case_send_bw() {
-	local secs=30 pid base
+	local secs=20 pid base
 	debug_kernel && secs=90
 	criu_devices
 	detached "$NS_B" "$PP_SRV_LOG" ib_send_bw -d rxe_b -x "$GID_B" -F -D "$secs" -b -s 4096

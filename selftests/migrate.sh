@@ -243,11 +243,11 @@ case_move_srq_pingpong() {
 
 # move_perf TOOL [ARGS...]: a perftest TOOL's server (its QP a responder
 # to the client's sends, writes, reads or atomics) moved to rxe_b2 and back
-# while it runs (20 s; 60 on the debug kernel, where a move is slower);
+# while it runs (12 s; 60 on the debug kernel, where a move is slower);
 # both end normally (reads and atomics in flight at a stop are answered
 # after the move, from the responder's replay slots).
 move_perf() {
-	local tool=$1 srv cli rc=0 to out base pid secs=20
+	local tool=$1 srv cli rc=0 to out base pid secs=12
 	shift
 	debug_kernel && secs=60
 	three_devices
