@@ -207,7 +207,8 @@ move_pingpong() {
 	srv=$(tool_pid "$tool" rxe_b)
 	for to in rxe_b2 rxe_b rxe_b2 rxe_b; do
 		base=$(counter "$to" rdma_recvs)
-		out=$("$RXE_CKPT" move --pid "$srv" --to "$to") || die_case "move to $to: $out"
+		out=$("$RXE_CKPT" move --pid "$srv" --to "$to" 2>&1) ||
+			die_case "move to $to: $out; the run: $(tail -n 3 "$PP_CLI_LOG" "$PP_SRV_LOG")"
 		echo "$out"
 		case "$out" in
 		"process $srv: $objects objects on $to, $qps QPs resumed"*) ;;
@@ -262,7 +263,8 @@ move_perf() {
 	for to in rxe_b2 rxe_b; do
 		sleep 2
 		base=$(counter "$to" rcvd_pkts)
-		out=$("$RXE_CKPT" move --pid "$pid" --to "$to") || die_case "move to $to: $out"
+		out=$("$RXE_CKPT" move --pid "$pid" --to "$to" 2>&1) ||
+			die_case "move to $to: $out; the run: $(tail -n 3 "$PP_CLI_LOG" "$PP_SRV_LOG")"
 		echo "$out"
 		case "$out" in "process $pid: "*" objects on $to, "*" QPs resumed"*) ;; *) die_case "move said: $out" ;; esac
 		wait_for 60 counter_above "$to" rcvd_pkts $((base + 1000)) || {
@@ -322,7 +324,7 @@ case_move_ud_pingpong() {
 	local srv out
 	srv=$(tool_pid ibv_ud_pingpong rxe_b)
 	address_to_vb2
-	out=$("$RXE_CKPT" move --pid "$srv" --to rxe_b2 --addr "$IP_B") || die_case "move: $out"
+	out=$("$RXE_CKPT" move --pid "$srv" --to rxe_b2 --addr "$IP_B" 2>&1) || die_case "move: $out"
 	echo "$out"
 	# (Its QP waits in INIT for the client: nothing to resume.)
 	case "$out" in "process $srv: "*" objects on rxe_b2, "*" QPs resumed"*) ;; *) die_case "move said: $out" ;; esac
