@@ -448,13 +448,10 @@ show_counters() {
 	t_done
 	exit 1
 }
-MIG_LOAD=/tmp/rxe-rs-mig_load
-if ! gcc -O2 -Wall -Werror -o "$MIG_LOAD" "$SELFTESTS_DIR/progs/mig_load.c" -libverbs \
-	2>/tmp/rxe-rs-cc.log; then
-	t_fail "criu: the workload builds: $(grep -m1 error /tmp/rxe-rs-cc.log)"
+build_mig_load || {
 	t_done
 	exit 1
-fi
+}
 mkdir -p "$LIBDIR"
 cp "$PLUGIN" "$LIBDIR/rxe_rs_plugin.so"
 t_case "check: the test kernel has what CRIU 4.1.1 needs (criu check)" case_check

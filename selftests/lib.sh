@@ -395,6 +395,16 @@ load_for() {
 	fi
 }
 
+# build_mig_load: the verified workload (progs/mig_load.c) built at
+# MIG_LOAD in the VM, against the rdma-core there; a failure is reported.
+MIG_LOAD=/tmp/rxe-rs-mig_load
+build_mig_load() {
+	gcc -O2 -Wall -Werror -o "$MIG_LOAD" "$SELFTESTS_DIR/progs/mig_load.c" -libverbs \
+		2>/tmp/rxe-rs-cc.log && return 0
+	t_fail "the workload builds: $(grep -m1 error /tmp/rxe-rs-cc.log)"
+	return 1
+}
+
 # load_verdict RC: the end of a mig_load run (progs/mig_load.c) whose
 # client exited with RC: both ends verified everything and agreed on the
 # totals, and the client spent no retry budget.

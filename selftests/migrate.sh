@@ -705,13 +705,10 @@ case_c_rxe_refused() {
 	expect_fail "no migration methods" "$RXE_CKPT" query --device rxe_a
 }
 
-MIG_LOAD=/tmp/rxe-rs-mig_load
-if ! gcc -O2 -Wall -Werror -o "$MIG_LOAD" "$SELFTESTS_DIR/progs/mig_load.c" -libverbs \
-	2>/tmp/rxe-rs-cc.log; then
-	t_fail "migrate: the workload builds: $(grep -m1 error /tmp/rxe-rs-cc.log)"
+build_mig_load || {
 	t_done
 	exit 1
-fi
+}
 { [ -x "$RXE_CKPT" ] && [ -x "$STAGE_FUZZ" ]; } || {
 	t_fail "rxe-ckpt or its image fuzzer not built under rust/ckpt/target/release (make ckpt)"
 	t_done
