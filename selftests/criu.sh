@@ -321,11 +321,8 @@ iterative_dump() {
 	base=$(counter rxe_b rcvd_pkts)
 	sleep 3
 	counter_above rxe_b rcvd_pkts $((base + 100)) || die_case "no traffic after the pre-dump"
-	if [ -n "$no_mark" ]; then
-		RXE_CKPT_NO_MARK=1 IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" --prev-images-dir ../pre --track-mem
-	else
-		IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" --prev-images-dir ../pre --track-mem
-	fi
+	RXE_CKPT_NO_MARK=${no_mark:+1} IMG=$IMG/dump migrate "$LOAD_PID" "$NS_B" "$NS_C" \
+		--prev-images-dir ../pre --track-mem
 	[ -L "$IMG/dump/parent" ] || die_case "the dump is not on top of the pre-dump"
 	grep -h 'rxe-rs: process' "$IMG/dump/dump.log"
 	echo "pre-dump: $(du -sk "$pre" | cut -f1) KiB; the dump on top: $(du -sk "$IMG/dump" | cut -f1) KiB"

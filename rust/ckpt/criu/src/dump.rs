@@ -77,7 +77,8 @@ pub fn checkpoint(pid: i32) -> Handled {
     // ones the kernel wrote into are marked now (the QPs are stopped).
     // RXE_CKPT_NO_MARK=1 leaves them unmarked, for a test to show that the
     // dump then restores what the kernel wrote since the parent stale.
-    let marked = if images::has("parent") && std::env::var_os("RXE_CKPT_NO_MARK").is_none() {
+    let no_mark = std::env::var("RXE_CKPT_NO_MARK").is_ok_and(|v| v == "1");
+    let marked = if images::has("parent") && !no_mark {
         let ranges = rxe_ckpt::dirty::writable_mrs(&d.image).map_err(|e| e.to_string());
         match ranges.and_then(|r| rxe_ckpt::dirty::mark(pid, &r).map_err(|e| e.to_string())) {
             Ok(n) => format!(", {n} MR pages marked for the memory dump"),
