@@ -4,7 +4,7 @@
 //! send completions, retransmits what was lost, and flushes the queues of
 //! a QP in the error state.
 
-use kernel::{prelude::*, time::Instant};
+use kernel::{prelude::*, sync::atomic::Relaxed, time::Instant};
 
 use crate::{
     bindings,
@@ -80,6 +80,11 @@ pub(crate) fn complete_oldest(cx: Ctx<'_>, core: &mut QpCore, status: u32) {
         }
     }
     core.sq.ring.advance();
+    if core.sq.ring.is_empty() {
+        // Nothing left in flight: a poster that waits for each completion
+        // (a latency test) runs its next request in its doorbell again.
+        qp.one_sided.store(false, Relaxed);
+    }
     if status == bindings::IB_WC_SUCCESS && wc_opcode(opcode) == bindings::IB_WC_SEND {
         dev.counters().inc(Counter::RdmaSend);
     }

@@ -89,7 +89,8 @@ pub(crate) struct Qp {
     /// under the lock; read without it by the doorbell).
     posting: Atomic<u32>,
     /// The last message the requester began was a one-sided one (RDMA
-    /// read or write, atomic): see [`Qp::doorbell`].
+    /// read or write, atomic), and the send queue has not emptied since:
+    /// see [`Qp::doorbell`].
     pub(crate) one_sided: Atomic<bool>,
     /// Counts the QP until it is freed (checked at unload).
     _live: crate::transport::live::LiveQp,

@@ -82,9 +82,11 @@ impl Qp {
     /// polls for them. Reads, writes and atomics leave the peer's consumer
     /// idle, and so, often, a CPU: a work item there runs the engines in
     /// parallel with the poster, and the poster posts and polls without
-    /// waiting for them. Several QPs in use at once gain from their work
-    /// items running in parallel too. Heuristics both: they decide where
-    /// the engines run, never what they do.
+    /// waiting for them; unless nothing was in flight, as for a poster
+    /// that waits for each completion, where a work item only adds its
+    /// wake-up. Several QPs in use at once gain from their work items
+    /// running in parallel too. Heuristics both: they decide where the
+    /// engines run, never what they do.
     pub(crate) fn doorbell(self: &Arc<Self>, alone: bool) {
         if self.task.begin() {
             if alone && !self.one_sided.load(Relaxed) {
