@@ -205,7 +205,7 @@ case_dump_restore() {
 case_pingpong_cold() {
 	criu_devices
 	local n srv resumes base
-	n=$(PP_EXTRA=-e iters_for 14 4096)
+	n=$(PP_EXTRA=-e iters_for 8 4096)
 	rm -rf "$IMG"
 	mkdir -p "$IMG"
 	detached "$NS_B" "$PP_SRV_LOG" ibv_rc_pingpong -d rxe_b -g "$GID_B" -s 4096 -n "$n" -c -e
@@ -389,7 +389,7 @@ case_send_bw() {
 case_refusals() {
 	criu_devices c
 	local n srv base img
-	n=$(iters_for 14 4096)
+	n=$(iters_for 10 4096)
 	rm -rf "$IMG"
 	mkdir -p "$IMG"
 	detached "$NS_B" "$PP_SRV_LOG" ibv_rc_pingpong -d rxe_b -g "$GID_B" -s 4096 -n "$n" -c

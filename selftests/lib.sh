@@ -429,17 +429,28 @@ counter_above() {
 
 # iters_for SECS SIZE: how many ibv_rc_pingpong round trips of SIZE bytes
 # take about SECS seconds on this kernel (a debug kernel under TCG is ten
-# times slower than the default one), from a short run.
+# times slower than the default one), from a short run. SECS is what the
+# case needs on the default kernel; the run ends when its iterations are
+# done, and the case waits for that end, so every second more is waited.
+ITERS_CAL=/tmp/rxe-rs-iters.cal
 iters_for() {
 	local secs=$1 size=$2 per
 	# On the debug kernel rxe-ckpt's own work (a dump, a check, a move)
-	# is slower still than the traffic: longer runs, so that a run does
-	# not end before the case has done its work on it.
-	debug_kernel && secs=$((secs * 3))
-	# shellcheck disable=SC2086 # PP_EXTRA: the run's own options (-e is slower)
-	pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 ${PP_EXTRA:-} >/dev/null
-	per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
-	[ -n "$per" ] || die_case "no timing from the calibration run: $(cat "$PP_CLI_LOG")"
+	# and the case's own steps are slower still than the traffic: five
+	# times longer runs, so that a run does not end before the case has
+	# done its work on it.
+	debug_kernel && secs=$((secs * 5))
+	# One short run per tool, size and options in a boot: the later cases
+	# take its time from ITERS_CAL.
+	local key="${PP_TOOL:-ibv_rc_pingpong} $size ${PP_EXTRA:-}"
+	per=$(awk -F'|' -v k="$key" '$1 == k { print $2; exit }' "$ITERS_CAL" 2>/dev/null)
+	if [ -z "$per" ]; then
+		# shellcheck disable=SC2086 # PP_EXTRA: the run's own options (-e is slower)
+		pingpong "${PP_TOOL:-ibv_rc_pingpong}" 4 "$size" 300 ${PP_EXTRA:-} >/dev/null
+		per=$(sed -n 's/.* iters in \([0-9.]*\) seconds.*/\1/p' "$PP_CLI_LOG" | head -n 1)
+		[ -n "$per" ] || die_case "no timing from the calibration run: $(cat "$PP_CLI_LOG")"
+		echo "$key|$per" >>"$ITERS_CAL"
+	fi
 	awk -v s="$secs" -v t="$per" 'BEGIN { n = int(300 * s / (t > 0.01 ? t : 0.01)); print (n < 1000 ? 1000 : n) }'
 }
 

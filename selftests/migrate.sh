@@ -42,7 +42,7 @@ case_pause_in_place() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 10 4096)
+	n=$(iters_for 6 4096)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	# Traffic flows before the stop.
@@ -113,7 +113,7 @@ case_pause_repeatedly() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 12 1024)
+	n=$(iters_for 7 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -142,7 +142,7 @@ case_dump() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 12 4096)
+	n=$(iters_for 7 4096)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -194,13 +194,13 @@ case_dump() {
 # TOOL server (OBJECTS objects, QPS QPs) between two devices on two
 # netdevs with two addresses, four times in one run: its client, told by
 # each resume, follows; both end with every buffer checked. MP_SECS: the
-# run's length on the default kernel (14 s); MP_MOVES: where it goes.
+# run's length on the default kernel (8 s); MP_MOVES: where it goes.
 move_pingpong() {
 	local tool=$1 size=$2 objects=$3 qps=$4
 	shift 4
 	three_devices
 	local n base srv to out resumes moves=0
-	n=$(PP_TOOL=$tool PP_EXTRA="$*" iters_for "${MP_SECS:-14}" "$size")
+	n=$(PP_TOOL=$tool PP_EXTRA="$*" iters_for "${MP_SECS:-8}" "$size")
 	base=$(counter rxe_b rdma_recvs)
 	resumes=$(counter rxe_a rcvd_resume)
 	PP_TIMEOUT=900 pp_start "$tool" 4 "$size" "$n" "$@"
@@ -242,11 +242,11 @@ case_move_rc_pingpong() {
 # An SRQ shared by 16 QPs: 20 objects, all in handle order. Its two ends
 # poll their CQs without pause: on the debug kernel they leave the rest of
 # the VM so little that the case's own steps (a counter read, a move) take
-# tens of seconds there, and its 14 s run ended before the first move: a
+# tens of seconds there, and its run (42 s there) ended before the first move: a
 # longer run there, moved there and back.
 case_move_srq_pingpong() {
 	if debug_kernel; then
-		MP_SECS=40 MP_MOVES="rxe_b2 rxe_b" move_pingpong ibv_srq_pingpong 4096 20 16
+		MP_SECS=24 MP_MOVES="rxe_b2 rxe_b" move_pingpong ibv_srq_pingpong 4096 20 16
 	else
 		move_pingpong ibv_srq_pingpong 4096 20 16
 	fi
@@ -385,7 +385,7 @@ case_move_c_peer() {
 case_move_new_qpn() {
 	three_devices
 	local n srv qpn out blocker
-	n=$(iters_for 12 4096)
+	n=$(iters_for 7 4096)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
@@ -428,7 +428,7 @@ case_move_rc_pingpong_events() {
 case_dump_restore() {
 	three_devices
 	local n srv img=/tmp/rxe-rs-dr.img out
-	n=$(iters_for 12 4096)
+	n=$(iters_for 7 4096)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs 100 || die_case "no traffic"
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
@@ -566,7 +566,7 @@ case_fuzzed_images() {
 case_check_and_refused_restore() {
 	three_devices
 	local n base srv img=/tmp/rxe-rs-check.img out
-	n=$(iters_for 10 1024)
+	n=$(iters_for 6 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
@@ -599,7 +599,7 @@ case_check_and_refused_restore() {
 case_unprivileged_user() {
 	three_devices
 	local n base srv img=/tmp/rxe-rs-user.img user=65534 as
-	n=$(iters_for 12 1024)
+	n=$(iters_for 7 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_SRV_AS=$user PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic: $(cat "$PP_SRV_LOG")"
@@ -634,7 +634,7 @@ case_too_small() {
 	wait_for 10 mtu_is "$NS_A" rxe_a 4096 || die_case "rxe_a's MTU: $(ip netns exec "$NS_A" ibv_devinfo -d rxe_a | grep mtu)"
 	wait_for 10 mtu_is "$NS_B" rxe_b 4096 || die_case "rxe_b's MTU: $(ip netns exec "$NS_B" ibv_devinfo -d rxe_b | grep mtu)"
 	mtu_is "$NS_B" rxe_b2 1024 || die_case "rxe_b2's MTU: $(ip netns exec "$NS_B" ibv_devinfo -d rxe_b2 | grep mtu)"
-	n=$(iters_for 12 4096)
+	n=$(iters_for 7 4096)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 4096 "$n" -m 2048
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic: $(cat "$PP_SRV_LOG")"
@@ -658,7 +658,7 @@ case_refusals() {
 	expect_fail "no such process: 999999" "$RXE_CKPT" pause --pid 999999
 	expect_fail "holds no rxe-rs RDMA resources" "$RXE_CKPT" pause --pid $$
 	local n base
-	n=$(iters_for 8 1024)
+	n=$(iters_for 5 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
