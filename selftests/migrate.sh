@@ -391,8 +391,11 @@ case_move_new_qpn() {
 	srv=$(tool_pid ibv_rc_pingpong rxe_b)
 	qpn=$(pp_field "$PP_SRV_LOG" local QPN) || die_case "no QPN in the server's output"
 	# QP qpn on rxe_b2: an idle pingpong server's, waiting for a client
-	# that never comes.
-	"$RXE_CKPT" set-next --device rxe_b2 --qpn "$qpn" >/dev/null || die_case "set-next --qpn $qpn"
+	# that never comes. Its MR takes an index of its own: the case is
+	# about the QPN, and the server's MR key (its device's first MR's,
+	# as the blocker's would be) must stay free.
+	"$RXE_CKPT" set-next --device rxe_b2 --qpn "$qpn" --mrn 0x100 >/dev/null ||
+		die_case "set-next --qpn $qpn --mrn 0x100"
 	ip netns exec "$NS_B" timeout 300 ibv_rc_pingpong -d rxe_b2 -p 18600 >/tmp/rxe-rs-blocker.log 2>&1 &
 	blocker=$!
 	listening "$NS_B" 18600 || die_case "the blocker did not start: $(cat /tmp/rxe-rs-blocker.log)"
