@@ -242,7 +242,7 @@ case_move_rc_pingpong() {
 # An SRQ shared by 16 QPs: 20 objects, all in handle order. Its two ends
 # poll their CQs without pause: on the debug kernel they leave the rest of
 # the VM so little that the case's own steps (a counter read, a move) take
-# tens of seconds there, and its run (42 s there) ended before the first move: a
+# tens of seconds there, and a 42 s run ended before the first move: a
 # longer run there, moved there and back.
 case_move_srq_pingpong() {
 	if debug_kernel; then
