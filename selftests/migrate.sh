@@ -477,20 +477,23 @@ move_load() {
 	# On the debug kernel an ack can take longer than 67 ms to come back
 	# (KASAN under TCG, 4 QPs both ways): a 1 s timeout there.
 	local t=14
-	debug_kernel && t=18
+	# At most this many seconds a move, the run's limit: a move of the
+	# 4 QPs takes tens of seconds on the debug kernel under TCG.
+	local per=30
+	debug_kernel && t=18 per=90
 	three_devices
 	if [ -n "$loss" ]; then
 		tc -n "$NS_A" qdisc add dev "$VA" root netem loss "$loss"
 		tc -n "$NS_B" qdisc add dev vlow root netem loss "$loss"
 	fi
 	# Both ends run until the moves are done (the stop file), at most
-	# 30 s a move.
+	# $per s a move.
 	rm -f "$stop"
-	ip netns exec "$NS_B" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_b -q 4 -t $((moves * 30)) \
+	ip netns exec "$NS_B" timeout $((moves * per + 300)) "$MIG_LOAD" -d rxe_b -q 4 -t $((moves * per)) \
 		-T "$t" -f "$stop" "$@" >"$PP_SRV_LOG" 2>&1 &
 	srv=$!
 	wait_for 30 grep -q listening "$PP_SRV_LOG" || die_case "mig_load server did not start: $(cat "$PP_SRV_LOG")"
-	ip netns exec "$NS_A" timeout $((moves * 30 + 300)) "$MIG_LOAD" -d rxe_a -q 4 -t $((moves * 30)) \
+	ip netns exec "$NS_A" timeout $((moves * per + 300)) "$MIG_LOAD" -d rxe_a -q 4 -t $((moves * per)) \
 		-T "$t" -f "$stop" "$IP_B" >"$PP_CLI_LOG" 2>&1 &
 	cli=$!
 	wait_for 60 counter_above rxe_b rcvd_pkts 500 || die_case "no traffic: $(cat "$PP_CLI_LOG" "$PP_SRV_LOG")"
@@ -503,6 +506,7 @@ move_load() {
 		base=$(counter "$to" rcvd_pkts)
 		out=$("$RXE_CKPT" move --pid "$pid" --to "$to" 2>&1) || {
 			show_counters
+			gone "$srv" && echo "the server ended: $(tail -n 3 "$PP_SRV_LOG")"
 			die_case "move $i to $to: $out"
 		}
 		case "$out" in "process $pid: "*" objects on $to, 4 QPs resumed"*) ;; *) die_case "move $i said: $out" ;; esac
