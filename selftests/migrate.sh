@@ -108,12 +108,14 @@ case_pause_stream() {
 	[ "$(counter rxe_a retry_exceeded_err)" = 0 ] || die_case "the client ran out of retries"
 }
 
-# Pausing several times in one run, the client's side this time.
+# Pausing several times in one run, the client's side this time. The run
+# is long enough for the five pauses with time to spare: it must not end
+# before the last one.
 case_pause_repeatedly() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 7 1024)
+	n=$(iters_for 12 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
