@@ -115,7 +115,7 @@ case_pause_repeatedly() {
 	two_devices rs rs
 	static_neighbours
 	local n base
-	n=$(iters_for 12 1024)
+	n=$(iters_for 10 1024)
 	base=$(counter rxe_b rdma_recvs)
 	PP_TIMEOUT=600 pp_start ibv_rc_pingpong 4 1024 "$n"
 	wait_for 60 counter_above rxe_b rdma_recvs $((base + 100)) || die_case "no traffic"
