@@ -440,7 +440,7 @@ iters_for() {
 	# times longer runs, so that a run does not end before the case has
 	# done its work on it.
 	debug_kernel && secs=$((secs * 5))
-	# One short run per tool, size and options in a boot: the later cases
+	# Two short runs per tool, size and options in a boot: the later cases
 	# take its time from ITERS_CAL.
 	local key="${PP_TOOL:-ibv_rc_pingpong} $size ${PP_EXTRA:-}"
 	per=$(awk -F'|' -v k="$key" '$1 == k { print $2; exit }' "$ITERS_CAL" 2>/dev/null)
