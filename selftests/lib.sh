@@ -179,6 +179,25 @@ static_neighbours() {
 	ip -n "$NS_B" neigh replace "$IP6_A" lladdr "$ma" dev "$VB" nud permanent
 }
 
+# warm_neighbours: resolves each end's neighbour entry for the other (IPv4
+# and IPv6) by ping, before a QP's RTR looks it up. The entries stay
+# dynamic (ARP and neighbour discovery, as on a real network); what this
+# takes away is the race between the kernel's one-second resolution limit
+# at modify_qp and the first ARP or ND exchange on a busy TCG guest.
+warm_neighbours() {
+	local ns to
+	for ns in "$NS_A:$IP_B" "$NS_B:$IP_A"; do
+		to=${ns#*:}
+		ip netns exec "${ns%%:*}" ping -q -c 1 -W 5 "$to" >/dev/null ||
+			die_case "no ping from ${ns%%:*} to $to"
+	done
+	for ns in "$NS_A/$IP6_B" "$NS_B/$IP6_A"; do
+		to=${ns#*/}
+		ip netns exec "${ns%%/*}" ping -6 -q -c 1 -W 5 "$to" >/dev/null ||
+			die_case "no ping from ${ns%%/*} to $to"
+	done
+}
+
 # Deletes the pair's namespaces, and the veth pair with them. RDMA devices
 # on the pair go first (rdma link del): deleting a namespace under a device
 # works too, and link.sh and net.sh test that, but the netdev's

@@ -19,6 +19,7 @@ trap cleanup EXIT
 
 setup() {
 	two_devices rs rs
+	warm_neighbours
 }
 
 case_rc() {
