@@ -185,17 +185,16 @@ static_neighbours() {
 # takes away is the race between the kernel's one-second resolution limit
 # at modify_qp and the first ARP or ND exchange on a busy TCG guest.
 warm_neighbours() {
-	local ns to
-	for ns in "$NS_A:$IP_B" "$NS_B:$IP_A"; do
-		to=${ns#*:}
-		ip netns exec "${ns%%:*}" ping -q -c 1 -W 5 "$to" >/dev/null ||
-			die_case "no ping from ${ns%%:*} to $to"
-	done
-	for ns in "$NS_A/$IP6_B" "$NS_B/$IP6_A"; do
-		to=${ns#*/}
-		ip netns exec "${ns%%/*}" ping -6 -q -c 1 -W 5 "$to" >/dev/null ||
-			die_case "no ping from ${ns%%/*} to $to"
-	done
+	local ns to v
+	while read -r ns to v; do
+		ip netns exec "$ns" ping "-$v" -q -c 1 -W 5 "$to" >/dev/null ||
+			die_case "no ping from $ns to $to"
+	done <<-EOF
+		$NS_A $IP_B 4
+		$NS_B $IP_A 4
+		$NS_A $IP6_B 6
+		$NS_B $IP6_A 6
+	EOF
 }
 
 # Deletes the pair's namespaces, and the veth pair with them. RDMA devices
